@@ -1,0 +1,81 @@
+//! `rampart policy inspect`
+
+use crate::exit::{LOAD_REFUSED, coded};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Describe a policy component: digest, size, contract version, exports,
+/// every import and whether the host grants it, and the producer toolchain.
+///
+/// Exits 0 when the host would load the policy, 3 (with the reason) when it
+/// would refuse it, so CI can gate on it before anyone deploys.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The policy component (.wasm).
+    policy: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let engine = rampart_engine::Engine::new()?;
+    let info = engine
+        .inspect_file(&args.policy)
+        .map_err(|e| coded(LOAD_REFUSED, e))?;
+    let origin = args.policy.display().to_string();
+    let verdict = info.check_loadable(&origin);
+    if args.json {
+        let mut v = serde_json::to_value(&info)?;
+        v["loadable"] = json!(verdict.is_ok());
+        v["refusal"] = json!(verdict.as_ref().err().map(|e| e.to_string()));
+        v["language"] = json!(info.producers_of("language"));
+        v["processed_by"] = json!(info.producers_of("processed-by"));
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("policy:    {origin}");
+        println!("digest:    {}", info.digest);
+        println!("size:      {} bytes", info.size);
+        println!(
+            "contract:  {}",
+            info.package_version.as_ref().map_or(
+                "none (does not export rampart:policy/questions)".to_string(),
+                |v| format!(
+                    "rampart:policy@{v} (host supports {})",
+                    rampart_engine::SUPPORTED_VERSION
+                )
+            )
+        );
+        let list = |v: Vec<String>| {
+            if v.is_empty() {
+                "unknown".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        println!("language:  {}", list(info.producers_of("language")));
+        println!("toolchain: {}", list(info.producers_of("processed-by")));
+        println!("exports:");
+        for e in &info.exports {
+            println!("  {e}");
+        }
+        println!("imports:");
+        for i in &info.imports {
+            println!(
+                "  {} {}",
+                if i.granted { "granted " } else { "REFUSED " },
+                i.name
+            );
+        }
+        match &verdict {
+            Ok(()) => println!("verdict:   loadable"),
+            Err(e) => println!("verdict:   refused: {e}"),
+        }
+    }
+    Ok(if verdict.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(LOAD_REFUSED)
+    })
+}

@@ -1,0 +1,125 @@
+//! `rampart policy …`
+
+mod eval;
+mod inspect;
+mod schema;
+mod test;
+
+use crate::exit::{BAD_INPUT, LOAD_REFUSED, coded};
+use anyhow::Context;
+use rampart_engine::{Engine, Limits, Policy};
+use rampart_facts::{FactsError, Timestamp, Validate};
+use serde::de::DeserializeOwned;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(clap::Subcommand)]
+pub enum PolicyCommand {
+    Inspect(inspect::Args),
+    Eval(eval::Args),
+    Test(test::Args),
+    Schema(schema::Args),
+}
+
+impl PolicyCommand {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        match self {
+            PolicyCommand::Inspect(a) => inspect::run(a),
+            PolicyCommand::Eval(a) => eval::run(a),
+            PolicyCommand::Test(a) => test::run(a),
+            PolicyCommand::Schema(a) => schema::run(a),
+        }
+    }
+}
+
+/// Sandbox limits and the compiled-code cache, shared by every command that
+/// runs a policy.
+#[derive(clap::Args, Debug, Clone)]
+pub struct EngineArgs {
+    /// CPU budget per decision, in fuel units (about one per Wasm instruction).
+    #[arg(long, value_name = "UNITS", default_value_t = Limits::default().fuel)]
+    fuel: u64,
+    /// Wall-clock deadline per decision, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = Limits::default().deadline.as_millis() as u64)]
+    timeout_ms: u64,
+    /// Memory limit per policy instance, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = (Limits::default().max_memory_bytes >> 20) as u64)]
+    memory_mib: u64,
+    /// Keep compiled policies in DIR (mode 0700) so later runs skip compilation.
+    #[arg(long, value_name = "DIR", env = "RAMPART_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+impl EngineArgs {
+    pub fn engine(&self) -> anyhow::Result<Engine> {
+        let limits = Limits {
+            fuel: self.fuel,
+            deadline: Duration::from_millis(self.timeout_ms),
+            max_memory_bytes: usize::try_from(self.memory_mib << 20)
+                .context("--memory-mib is too large")?,
+            ..Limits::default()
+        };
+        let mut builder = Engine::builder().limits(limits);
+        if let Some(dir) = &self.cache_dir {
+            builder = builder.cache_dir(dir);
+        }
+        Ok(builder.build()?)
+    }
+}
+
+/// Load a policy, mapping refusal to its exit code.
+pub fn load_policy(engine: &Engine, path: &Path) -> anyhow::Result<Policy> {
+    engine.load_file(path).map_err(|e| coded(LOAD_REFUSED, e))
+}
+
+/// Read and validate a facts file (JSON).
+pub fn read_facts<T: DeserializeOwned + Validate>(path: &Path) -> anyhow::Result<T> {
+    rampart_facts::from_json_file(path).map_err(|e: FactsError| coded(BAD_INPUT, e))
+}
+
+/// Parse `--now`.
+pub fn parse_now(s: &str) -> Result<Timestamp, String> {
+    Timestamp::parse(s)
+}
+
+/// The JSON form of a decision: the answer's fields (`decision`, `reason`,
+/// `until`/`secs`), `reasons` as a list, and the audit record.
+pub fn decision_json<A>(
+    answer: &A,
+    audit: &rampart_engine::Audit,
+) -> anyhow::Result<serde_json::Value>
+where
+    A: serde::Serialize + rampart_facts::Answer,
+{
+    let mut v = serde_json::to_value(answer)?;
+    v["reasons"] = serde_json::to_value(answer.reason().into_iter().collect::<Vec<_>>())?;
+    let audit = serde_json::to_value(audit)?;
+    if let (Some(obj), Some(audit)) = (v.as_object_mut(), audit.as_object()) {
+        for (k, val) in audit {
+            let key = if k == "elapsed" {
+                "elapsed_us".to_string()
+            } else {
+                k.clone()
+            };
+            obj.insert(key, val.clone());
+        }
+    }
+    Ok(v)
+}
+
+/// One human line for an answer: `defer until …: code — message`.
+pub fn describe<A: rampart_facts::Answer + serde::Serialize>(answer: &A) -> String {
+    let v = serde_json::to_value(answer).unwrap_or_default();
+    let mut s = answer.name().to_string();
+    if let Some(until) = v.get("until").and_then(|u| u.as_str()) {
+        s.push_str(&format!(" until {until}"));
+    }
+    if let Some(secs) = v.get("secs").and_then(|u| u.as_u64()) {
+        s.push_str(&format!(" {secs} s"));
+    }
+    if let Some(r) = answer.reason() {
+        s.push_str(&format!(": {} — {}", r.code, r.message));
+    }
+    s
+}

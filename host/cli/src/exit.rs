@@ -1,0 +1,42 @@
+//! Exit codes and the one-line error report.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | the command did what was asked (a policy answered, all cases passed) |
+//! | 1 | cases failed (`policy test`) |
+//! | 2 | bad input: a file, a field or a flag (the message names it) |
+//! | 3 | the policy was refused at load (not a component, wrong world, forbidden import, …) |
+//! | 4 | the policy produced no decision (trap, out of fuel, timeout, out of memory, invalid output) |
+
+use std::process::ExitCode;
+
+/// An error with the exit code it maps to.
+#[derive(Debug, thiserror::Error)]
+#[error("{source}")]
+pub struct Coded {
+    pub code: u8,
+    #[source]
+    pub source: anyhow::Error,
+}
+
+pub const CASES_FAILED: u8 = 1;
+pub const BAD_INPUT: u8 = 2;
+pub const LOAD_REFUSED: u8 = 3;
+pub const POLICY_FAILED: u8 = 4;
+
+/// Attach an exit code to an error.
+pub fn coded(code: u8, e: impl Into<anyhow::Error>) -> anyhow::Error {
+    Coded {
+        code,
+        source: e.into(),
+    }
+    .into()
+}
+
+/// Print `e` as one line on stderr and return its exit code.
+pub fn report(e: &anyhow::Error) -> ExitCode {
+    let code = e.downcast_ref::<Coded>().map_or(BAD_INPUT, |c| c.code);
+    let msg = format!("{e:#}").replace('\n', " ");
+    eprintln!("error: {msg}");
+    ExitCode::from(code)
+}

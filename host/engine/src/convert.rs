@@ -1,0 +1,249 @@
+//! Facts into the WIT types the policy receives, and the policy's WIT
+//! answers back into checked facts answers.
+
+use crate::bindings::rampart::policy::types as wit;
+use crate::{Failure, Limits};
+use rampart_facts as facts;
+
+fn semver(v: &facts::Version) -> wit::Semver {
+    wit::Semver {
+        major: v.0.major,
+        minor: v.0.minor,
+        patch: v.0.patch,
+        pre: v.0.pre.as_str().to_string(),
+    }
+}
+
+pub(crate) fn device(d: &facts::Device) -> wit::Device {
+    wit::Device {
+        id: d.id.clone(),
+        cohort_seed: d.cohort_seed(),
+        hardware: wit::Hardware {
+            model: d.hardware.model.clone(),
+            revision: d.hardware.revision.clone(),
+        },
+        firmware: semver(&d.firmware),
+        security_counter: d.security_counter,
+        location: wit::Location {
+            country: d.location.country.clone(),
+            geo: d.location.geo.map(|g| wit::GeoPoint {
+                lat: g.lat,
+                lon: g.lon,
+            }),
+        },
+        credential: wit::Credential {
+            not_after: d.credential.not_after.0,
+            revoked: d.credential.revoked,
+            last_attestation: d.credential.last_attestation.map(|t| t.0),
+        },
+        power: wit::Power {
+            battery_percent: d.power.battery_percent,
+            on_mains: d.power.on_mains,
+        },
+        link: wit::Link {
+            kind: match d.link.kind {
+                facts::LinkKind::Ethernet => wit::LinkKind::Ethernet,
+                facts::LinkKind::Wifi => wit::LinkKind::Wifi,
+                facts::LinkKind::Cellular => wit::LinkKind::Cellular,
+                facts::LinkKind::Satellite => wit::LinkKind::Satellite,
+                facts::LinkKind::Unknown => wit::LinkKind::Unknown,
+            },
+            metered: d.link.metered,
+            signal_quality: d.link.signal_quality,
+        },
+        utc_offset_minutes: d.utc_offset_minutes,
+        uptime_secs: d.uptime_secs,
+        updates: wit::UpdateHistory {
+            last_outcome: match d.updates.last_outcome {
+                facts::UpdateOutcome::None => wit::UpdateOutcome::None,
+                facts::UpdateOutcome::Succeeded => wit::UpdateOutcome::Succeeded,
+                facts::UpdateOutcome::Failed => wit::UpdateOutcome::Failed,
+                facts::UpdateOutcome::RolledBack => wit::UpdateOutcome::RolledBack,
+            },
+            consecutive_failures: d.updates.consecutive_failures,
+        },
+        labels: d
+            .labels
+            .iter()
+            .map(|(k, v)| wit::Label {
+                key: k.clone(),
+                value: v.clone(),
+            })
+            .collect(),
+    }
+}
+
+pub(crate) fn release(r: &facts::Release) -> wit::Release {
+    wit::Release {
+        id: r.id.clone(),
+        version: semver(&r.version),
+        security_counter: r.security_counter,
+        channel: match r.channel {
+            facts::Channel::Security => wit::Channel::Security,
+            facts::Channel::Feature => wit::Channel::Feature,
+        },
+        payload_kind: match r.payload_kind {
+            facts::PayloadKind::Full => wit::PayloadKind::Full,
+            facts::PayloadKind::Delta => wit::PayloadKind::Delta,
+        },
+        payload_size: r.payload_size,
+        compatible_hardware: r.compatible_hardware.clone(),
+        sbom: r
+            .sbom
+            .iter()
+            .map(|c| wit::SbomComponent {
+                name: c.name.clone(),
+                version: c.version.clone(),
+                purl: c.purl.clone(),
+            })
+            .collect(),
+        released_at: r.released_at.0,
+    }
+}
+
+pub(crate) fn rollout(r: &facts::Rollout, now: facts::Timestamp) -> wit::Rollout {
+    wit::Rollout {
+        id: r.id.clone(),
+        started_at: r.started_at.0,
+        now: now.0,
+        waves: r
+            .waves
+            .iter()
+            .map(|w| wit::WaveStats {
+                wave: w.wave,
+                attempted: w.attempted,
+                succeeded: w.succeeded,
+                failed: w.failed,
+                rolled_back: w.rolled_back,
+            })
+            .collect(),
+    }
+}
+
+pub(crate) fn health(h: &facts::HealthReport) -> wit::HealthReport {
+    wit::HealthReport {
+        since_boot_secs: h.since_boot_secs,
+        boots_since_install: h.boots_since_install,
+        unexpected_reboots: h.unexpected_reboots,
+        failed_integrity_checks: h.failed_integrity_checks,
+        failed_services: h
+            .failed_services
+            .iter()
+            .map(|s| wit::FailedService {
+                name: s.name.clone(),
+                critical: s.critical,
+            })
+            .collect(),
+        metrics: h
+            .metrics
+            .iter()
+            .map(|(name, value)| wit::Metric {
+                name: name.clone(),
+                value: *value,
+            })
+            .collect(),
+        probes: h
+            .probes
+            .iter()
+            .map(|p| wit::ProbeResult {
+                name: p.name.clone(),
+                passed: p.passed,
+                critical: p.critical,
+                detail: p.detail.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn invalid(cause: String) -> Failure {
+    Failure::InvalidOutput { cause }
+}
+
+/// Check a reason the policy returned against the contract and the limits.
+fn reason(r: wit::Reason, limits: &Limits) -> Result<facts::Reason, Failure> {
+    let code_ok = !r.code.is_empty()
+        && r.code.len() <= limits.max_reason_code_bytes
+        && r.code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !code_ok {
+        let shown: String = r.code.chars().take(80).collect();
+        return Err(invalid(format!(
+            "reason code `{shown}` ({} bytes) is not lower-kebab-case of 1..={} bytes",
+            r.code.len(),
+            limits.max_reason_code_bytes
+        )));
+    }
+    if r.message.len() > limits.max_reason_message_bytes {
+        return Err(invalid(format!(
+            "reason message is {} bytes, limit {}",
+            r.message.len(),
+            limits.max_reason_message_bytes
+        )));
+    }
+    Ok(facts::Reason {
+        code: r.code,
+        message: r.message,
+    })
+}
+
+pub(crate) fn eligibility(
+    e: wit::EligibilityDecision,
+    now: facts::Timestamp,
+    limits: &Limits,
+) -> Result<facts::Eligibility, Failure> {
+    Ok(match e {
+        wit::EligibilityDecision::Allow => facts::Eligibility::Allow,
+        wit::EligibilityDecision::Deny(r) => facts::Eligibility::Deny {
+            reason: reason(r, limits)?,
+        },
+        wit::EligibilityDecision::Defer(d) => {
+            if d.until < now.0 {
+                return Err(invalid(format!(
+                    "defer until {} is before now ({now})",
+                    facts::Timestamp(d.until)
+                )));
+            }
+            facts::Eligibility::Defer {
+                until: facts::Timestamp(d.until),
+                reason: reason(d.reason, limits)?,
+            }
+        }
+    })
+}
+
+pub(crate) fn health_decision(
+    h: wit::HealthDecision,
+    limits: &Limits,
+) -> Result<facts::HealthDecision, Failure> {
+    Ok(match h {
+        wit::HealthDecision::Commit => facts::HealthDecision::Commit,
+        wit::HealthDecision::Rollback(r) => facts::HealthDecision::Rollback {
+            reason: reason(r, limits)?,
+        },
+        wit::HealthDecision::Wait(w) => {
+            if w.secs == 0 {
+                return Err(invalid("wait of 0 seconds".to_string()));
+            }
+            facts::HealthDecision::Wait {
+                secs: w.secs,
+                reason: reason(w.reason, limits)?,
+            }
+        }
+    })
+}
+
+pub(crate) fn rollout_decision(
+    r: wit::RolloutDecision,
+    limits: &Limits,
+) -> Result<facts::RolloutDecision, Failure> {
+    Ok(match r {
+        wit::RolloutDecision::Continue => facts::RolloutDecision::Continue,
+        wit::RolloutDecision::Pause(r) => facts::RolloutDecision::Pause {
+            reason: reason(r, limits)?,
+        },
+        wit::RolloutDecision::Abort(r) => facts::RolloutDecision::Abort {
+            reason: reason(r, limits)?,
+        },
+    })
+}

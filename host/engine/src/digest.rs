@@ -1,0 +1,42 @@
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// SHA-256 of a policy component's bytes: the policy's identity in errors,
+/// audit records and the compiled-code cache.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PolicyDigest(pub [u8; 32]);
+
+impl PolicyDigest {
+    /// The digest of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        PolicyDigest(Sha256::digest(bytes).into())
+    }
+
+    /// Lower-case hex, without prefix.
+    pub fn hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// The first 12 hex digits, for humans.
+    pub fn short(&self) -> String {
+        self.hex()[..12].to_string()
+    }
+}
+
+impl fmt::Display for PolicyDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha256:{}", self.hex())
+    }
+}
+
+impl fmt::Debug for PolicyDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PolicyDigest({self})")
+    }
+}
+
+impl serde::Serialize for PolicyDigest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}

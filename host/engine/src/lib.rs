@@ -1,0 +1,47 @@
+//! # rampart-engine — the Rampart policy engine
+//!
+//! Loads OEM policy components (WebAssembly components targeting
+//! `rampart:policy@0.1.0`, see `wit/policy.wit`) into a locked-down wasmtime
+//! sandbox and asks them the three questions of an update: eligibility,
+//! health gate, rollout gate.
+//!
+//! This crate knows nothing of keys, bundles or slots. Its guarantees:
+//! - a policy sees facts and returns a decision; it gets no key material, no
+//!   crypto, no I/O, no real clock and no real randomness;
+//! - every decision runs in a fresh store, under the [`Limits`] (fuel,
+//!   deadline, memory, stack, tables, instances, output sizes);
+//! - every failure is a [`PolicyError`] naming the policy and the cause,
+//!   which callers turn into deny / hold (see [`fail_closed`]); a policy's
+//!   *deny* is a value, never an error;
+//! - the same policy and the same facts give the same decision, fuel and log.
+//!
+//! ```no_run
+//! use rampart_engine::Engine;
+//! # fn main() -> anyhow::Result<()> {
+//! # let (rollout, now, release, device) = unimplemented!();
+//! let engine = Engine::new()?;
+//! let policy = engine.load_file("staged-rollout.wasm".as_ref())?;
+//! let eval = policy.eligibility(&rollout, now, &release, &device)?;
+//! println!("{:?} after {} fuel", eval.answer, eval.audit.fuel);
+//! # Ok(()) }
+//! ```
+
+mod bindings;
+mod cache;
+mod convert;
+mod digest;
+mod engine;
+mod error;
+pub mod fail_closed;
+mod inspect;
+mod limits;
+mod policy;
+mod sandbox;
+
+pub use digest::PolicyDigest;
+pub use engine::{Allocation, Engine, EngineBuilder, EngineError};
+pub use error::{Failure, LoadError, PolicyError};
+pub use inspect::{Import, PolicyInfo, Producer, QUESTIONS_INTERFACE, SUPPORTED_VERSION};
+pub use limits::Limits;
+pub use policy::{Audit, Evaluation, Policy};
+pub use sandbox::{GRANTED_IMPORTS, is_granted};

@@ -1,0 +1,350 @@
+//! A loaded policy and the questions it answers. Every question runs in a
+//! fresh store instantiated from a prepared `InstancePre`: nothing survives
+//! from one decision to the next, and a failed decision leaves nothing behind
+//! that could affect the next.
+
+use crate::bindings::PolicyPre;
+use crate::bindings::exports::rampart::policy::questions::Guest;
+use crate::inspect::PolicyInfo;
+use crate::sandbox::HostState;
+use crate::{Engine, Failure, PolicyDigest, PolicyError, convert, engine::EPOCH_TICK};
+use rampart_facts::{
+    Device, Eligibility, HealthDecision, HealthReport, LogLine, Question, Release, Rollout,
+    RolloutDecision, Timestamp,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::time::{Duration, Instant};
+use wasmtime::{Store, Trap};
+
+/// A policy component, compiled and linked, ready to answer questions.
+/// Cheap to share between threads (`&Policy` is enough to decide).
+pub struct Policy {
+    engine: Engine,
+    origin: String,
+    info: PolicyInfo,
+    pre: PolicyPre<HostState>,
+}
+
+/// The answer to a question together with its audit record.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation<A> {
+    pub answer: A,
+    pub audit: Audit,
+}
+
+/// What the host records for every decision.
+#[derive(Debug, Clone, Serialize)]
+pub struct Audit {
+    /// The policy that decided.
+    pub policy: PolicyDigest,
+    pub question: Question,
+    /// SHA-256 of the canonical JSON of every input (question, now, rollout,
+    /// release, device, health report).
+    pub inputs: String,
+    /// Fuel consumed: deterministic for the same policy and inputs.
+    pub fuel: u64,
+    /// Wall time, instantiation included.
+    #[serde(serialize_with = "micros")]
+    pub elapsed: Duration,
+    pub log: Vec<LogLine>,
+    /// Log lines dropped over the limits.
+    pub log_dropped: u64,
+}
+
+fn micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_micros() as u64)
+}
+
+#[derive(Serialize)]
+struct Inputs<'a> {
+    question: Question,
+    now: Timestamp,
+    rollout: &'a Rollout,
+    release: &'a Release,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device: Option<&'a Device>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health: Option<&'a HealthReport>,
+}
+
+impl Inputs<'_> {
+    fn digest(&self) -> [u8; 32] {
+        let json = serde_json::to_vec(self).expect("facts always serialize");
+        Sha256::digest(json).into()
+    }
+}
+
+impl Policy {
+    pub(crate) fn new(
+        engine: Engine,
+        origin: String,
+        info: PolicyInfo,
+        pre: PolicyPre<HostState>,
+    ) -> Self {
+        Policy {
+            engine,
+            origin,
+            info,
+            pre,
+        }
+    }
+
+    /// SHA-256 of the component.
+    pub fn digest(&self) -> PolicyDigest {
+        self.info.digest
+    }
+
+    /// Where the policy was loaded from.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// What the component imports, exports and was built with.
+    pub fn info(&self) -> &PolicyInfo {
+        &self.info
+    }
+
+    /// May `device` take `release` at `now`?
+    pub fn eligibility(
+        &self,
+        rollout: &Rollout,
+        now: Timestamp,
+        release: &Release,
+        device: &Device,
+    ) -> Result<Evaluation<Eligibility>, PolicyError> {
+        let inputs = Inputs {
+            question: Question::Eligibility,
+            now,
+            rollout,
+            release,
+            device: Some(device),
+            health: None,
+        };
+        let limits = self.engine.limits();
+        self.run(&inputs, |guest, store| {
+            let answer = guest
+                .call_eligibility(
+                    store,
+                    &convert::rollout(rollout, now),
+                    &convert::release(release),
+                    &convert::device(device),
+                )
+                .map_err(Err)?;
+            convert::eligibility(answer, now, limits).map_err(Ok)
+        })
+    }
+
+    /// The eligibility question for many devices in one instance (one answer
+    /// per device, in order). Faster than one call per device because the
+    /// rollout and release cross into the sandbox once; the policy still sees
+    /// each device independently. One failure fails the whole batch.
+    pub fn eligibility_batch(
+        &self,
+        rollout: &Rollout,
+        now: Timestamp,
+        release: &Release,
+        devices: &[Device],
+    ) -> Result<Vec<Eligibility>, PolicyError> {
+        let limits = self.engine.limits();
+        let digest = self.digest();
+        let fail = |failure| PolicyError {
+            policy: digest,
+            failure,
+        };
+        let mut answers = Vec::with_capacity(devices.len());
+        for chunk in devices.chunks(limits.max_batch.max(1)) {
+            let inputs = Inputs {
+                question: Question::Eligibility,
+                now,
+                rollout,
+                release,
+                device: None,
+                health: None,
+            };
+            let wit_devices: Vec<_> = chunk.iter().map(convert::device).collect();
+            let out = self
+                .run(&inputs, |guest, store| {
+                    guest
+                        .call_eligibility_batch(
+                            store,
+                            &convert::rollout(rollout, now),
+                            &convert::release(release),
+                            &wit_devices,
+                        )
+                        .map_err(Err)
+                })?
+                .answer;
+            if out.len() != chunk.len() {
+                return Err(fail(Failure::InvalidOutput {
+                    cause: format!(
+                        "batch of {} devices answered with {} decisions",
+                        chunk.len(),
+                        out.len()
+                    ),
+                }));
+            }
+            for answer in out {
+                answers.push(convert::eligibility(answer, now, limits).map_err(fail)?);
+            }
+        }
+        Ok(answers)
+    }
+
+    /// After a trial boot: commit, roll back or wait?
+    pub fn health_gate(
+        &self,
+        rollout: &Rollout,
+        now: Timestamp,
+        release: &Release,
+        device: &Device,
+        report: &HealthReport,
+    ) -> Result<Evaluation<HealthDecision>, PolicyError> {
+        let inputs = Inputs {
+            question: Question::HealthGate,
+            now,
+            rollout,
+            release,
+            device: Some(device),
+            health: Some(report),
+        };
+        let limits = self.engine.limits();
+        self.run(&inputs, |guest, store| {
+            let answer = guest
+                .call_health_gate(
+                    store,
+                    &convert::rollout(rollout, now),
+                    &convert::release(release),
+                    &convert::device(device),
+                    &convert::health(report),
+                )
+                .map_err(Err)?;
+            convert::health_decision(answer, limits).map_err(Ok)
+        })
+    }
+
+    /// Should the rollout go on?
+    pub fn rollout_gate(
+        &self,
+        rollout: &Rollout,
+        now: Timestamp,
+        release: &Release,
+    ) -> Result<Evaluation<RolloutDecision>, PolicyError> {
+        let inputs = Inputs {
+            question: Question::RolloutGate,
+            now,
+            rollout,
+            release,
+            device: None,
+            health: None,
+        };
+        let limits = self.engine.limits();
+        self.run(&inputs, |guest, store| {
+            let answer = guest
+                .call_rollout_gate(
+                    store,
+                    &convert::rollout(rollout, now),
+                    &convert::release(release),
+                )
+                .map_err(Err)?;
+            convert::rollout_decision(answer, limits).map_err(Ok)
+        })
+    }
+
+    /// Run one decision in a fresh store. `call` returns `Err(Ok(failure))`
+    /// for output the host refuses, `Err(Err(e))` for a wasmtime error.
+    fn run<A>(
+        &self,
+        inputs: &Inputs<'_>,
+        call: impl FnOnce(&Guest, &mut Store<HostState>) -> Result<A, Result<Failure, wasmtime::Error>>,
+    ) -> Result<Evaluation<A>, PolicyError> {
+        let shared = self.engine.shared();
+        let limits = &shared.limits;
+        let digest = self.digest();
+        let fail = |failure| PolicyError {
+            policy: digest,
+            failure,
+        };
+        let input_digest = inputs.digest();
+        let start = Instant::now();
+        let mut store = Store::new(
+            &shared.engine,
+            HostState::new(limits, &digest, &input_digest, inputs.now.0),
+        );
+        store.limiter(|s| &mut s.limiter);
+        store.set_fuel(limits.fuel).map_err(|e| {
+            fail(Failure::Instantiate {
+                cause: e.to_string(),
+            })
+        })?;
+        let ticks = limits
+            .deadline
+            .as_nanos()
+            .div_ceil(EPOCH_TICK.as_nanos())
+            .max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        let result = match self.pre.instantiate(&mut store) {
+            Ok(instance) => call(instance.rampart_policy_questions(), &mut store),
+            Err(e) => Err(Err(e)),
+        };
+        let fuel = limits.fuel - store.get_fuel().unwrap_or(0);
+        let (log, log_dropped) = store.data_mut().take_log();
+        let answer = match result {
+            Ok(answer) => answer,
+            Err(Ok(failure)) => return Err(fail(failure)),
+            Err(Err(e)) => return Err(fail(self.classify(e, &store, &log))),
+        };
+        Ok(Evaluation {
+            answer,
+            audit: Audit {
+                policy: digest,
+                question: inputs.question,
+                inputs: hex::encode(input_digest),
+                fuel,
+                elapsed: start.elapsed(),
+                log,
+                log_dropped,
+            },
+        })
+    }
+
+    fn classify(&self, e: wasmtime::Error, store: &Store<HostState>, log: &[LogLine]) -> Failure {
+        let limits = self.engine.limits();
+        if store.data().limiter.memory_exhausted {
+            return Failure::OutOfMemory {
+                limit: limits.max_memory_bytes,
+            };
+        }
+        match e.downcast_ref::<Trap>() {
+            Some(Trap::OutOfFuel) => Failure::OutOfFuel {
+                budget: limits.fuel,
+            },
+            Some(Trap::Interrupt) => Failure::Timeout {
+                deadline: limits.deadline,
+            },
+            Some(Trap::StackOverflow) => Failure::StackOverflow,
+            Some(trap) => {
+                // A Rust panic prints its message to stderr before trapping:
+                // name it, it is what the policy author needs.
+                let last_err = log
+                    .iter()
+                    .rev()
+                    .find(|l| l.level == rampart_facts::LogLevel::Stderr)
+                    .map(|l| {
+                        format!(
+                            " (stderr: {})",
+                            l.message.chars().take(200).collect::<String>()
+                        )
+                    })
+                    .unwrap_or_default();
+                Failure::Trap {
+                    message: format!("{trap}{last_err}"),
+                }
+            }
+            None => Failure::Trap {
+                message: format!("{e:#}"),
+            },
+        }
+    }
+}

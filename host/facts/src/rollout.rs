@@ -1,0 +1,73 @@
+use crate::{Invalid, Timestamp, Validate, check, check_len, check_name};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Outcome counters of one wave.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaveStats {
+    /// Wave index, 0 first.
+    pub wave: u32,
+    #[serde(default)]
+    pub attempted: u64,
+    #[serde(default)]
+    pub succeeded: u64,
+    #[serde(default)]
+    pub failed: u64,
+    #[serde(default)]
+    pub rolled_back: u64,
+}
+
+/// The rollout a question belongs to, and the time of the question.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rollout {
+    pub id: String,
+    pub started_at: Timestamp,
+    /// The time of the question. May be left out in files: the caller then
+    /// supplies it (`--now`, or the host clock).
+    #[serde(default)]
+    pub now: Option<Timestamp>,
+    #[serde(default)]
+    pub waves: Vec<WaveStats>,
+}
+
+impl Rollout {
+    /// An ad-hoc rollout that started at `now`, for questions asked outside any
+    /// planned rollout.
+    pub fn adhoc(now: Timestamp) -> Self {
+        Rollout {
+            id: "adhoc".into(),
+            started_at: now,
+            now: Some(now),
+            waves: Vec::new(),
+        }
+    }
+
+    /// The time of the question; `fallback` when the file gave none.
+    pub fn now_or(&self, fallback: Timestamp) -> Timestamp {
+        self.now.unwrap_or(fallback)
+    }
+}
+
+impl Validate for Rollout {
+    fn validate(&self) -> Result<(), Invalid> {
+        check_name(&self.id, "id")?;
+        check_len(&self.waves, "waves")?;
+        for (i, w) in self.waves.iter().enumerate() {
+            let field = format!("waves[{i}]");
+            check(
+                w.succeeded + w.failed + w.rolled_back <= w.attempted,
+                &field,
+                || {
+                    format!(
+                        "succeeded + failed + rolled_back ({}) exceeds attempted ({})",
+                        w.succeeded + w.failed + w.rolled_back,
+                        w.attempted
+                    )
+                },
+            )?;
+        }
+        Ok(())
+    }
+}

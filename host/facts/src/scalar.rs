@@ -1,0 +1,122 @@
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::borrow::Cow;
+use std::fmt;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// A point in time, whole seconds since the Unix epoch (UTC). In JSON an
+/// RFC 3339 string such as `2026-11-23T20:00:00Z`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// Parse an RFC 3339 date-time; fractions of a second are dropped.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        OffsetDateTime::parse(s, &Rfc3339)
+            .map(|t| Timestamp(t.unix_timestamp()))
+            .map_err(|e| {
+                format!("`{s}` is not an RFC 3339 date-time ({e}), e.g. 2026-11-23T20:00:00Z")
+            })
+    }
+
+    /// The current time of the host's clock.
+    pub fn now() -> Self {
+        Timestamp(OffsetDateTime::now_utc().unix_timestamp())
+    }
+
+    /// Seconds since the epoch.
+    pub fn secs(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match OffsetDateTime::from_unix_timestamp(self.0)
+            .ok()
+            .and_then(|t| t.format(&Rfc3339).ok())
+        {
+            Some(s) => f.write_str(&s),
+            None => write!(f, "@{}", self.0),
+        }
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = Cow::<str>::deserialize(d)?;
+        Timestamp::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for Timestamp {
+    fn schema_name() -> Cow<'static, str> {
+        "Timestamp".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "format": "date-time",
+            "description": "RFC 3339 date-time, e.g. 2026-11-23T20:00:00Z"
+        })
+    }
+}
+
+/// A semantic version; in JSON a string such as `4.2.0` or `5.0.0-rc.1`.
+/// Build metadata (`+…`) is refused: it has no precedence and would let two
+/// different builds compare equal.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version(pub semver::Version);
+
+impl Version {
+    /// Parse a semantic version.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let v = semver::Version::parse(s)
+            .map_err(|e| format!("`{s}` is not a semantic version ({e}), e.g. 4.2.0"))?;
+        if !v.build.is_empty() {
+            return Err(format!(
+                "`{s}`: build metadata (+{}) is not allowed",
+                v.build
+            ));
+        }
+        Ok(Version(v))
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Serialize for Version {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Version {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = Cow::<str>::deserialize(d)?;
+        Version::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for Version {
+    fn schema_name() -> Cow<'static, str> {
+        "Version".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "description": "Semantic version without build metadata, e.g. 4.2.0 or 5.0.0-rc.1"
+        })
+    }
+}

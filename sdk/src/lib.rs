@@ -1,0 +1,218 @@
+//! # rampart-sdk — write Rampart update policies in Rust
+//!
+//! A policy is a WebAssembly component that answers up to three questions
+//! about an over-the-air firmware update:
+//!
+//! | question | method | answers |
+//! |---|---|---|
+//! | may this device take this release now? | [`Policy::eligibility`] | allow / deny / defer |
+//! | after a trial boot, is the new slot healthy? | [`Policy::health_gate`] | commit / rollback / wait |
+//! | should the fleet-wide rollout go on? | [`Policy::rollout_gate`] | continue / pause / abort |
+//!
+//! Only [`Policy::eligibility`] is required; the other two default to the
+//! conservative answers in [`defaults`]. The host does every security check
+//! itself (signatures, hashes, expiry, anti-rollback) whatever the policy says:
+//! a policy can only make the host stricter.
+//!
+//! A policy has no clock, no randomness and no I/O. The time is
+//! [`Rollout::now`]; a device's stable pseudo-random position in the fleet is
+//! [`Device::cohort_seed`]. The only capability is logging ([`log`]).
+//!
+//! ## A complete policy
+//!
+//! ```
+//! use rampart_sdk::*;
+//!
+//! pub struct NightlyRollout;
+//!
+//! impl Policy for NightlyRollout {
+//!     fn eligibility(rollout: &Rollout, release: &Release, device: &Device) -> Eligibility {
+//!         // Security fixes go out at once (EU CRA); the host still verifies everything.
+//!         if release.channel == Channel::Security {
+//!             return Eligibility::Allow;
+//!         }
+//!         if !power::has_charge(device, 30) {
+//!             return deny("battery-low", "battery below 30 % and not on mains");
+//!         }
+//!         // 10 % of the fleet on the first day, everyone afterwards.
+//!         let waves = WaveSchedule::new(&[(0, 10), (DAY, 100)]);
+//!         if let Some(at) = waves.eligible_at(rollout, device) {
+//!             if at > rollout.now {
+//!                 return defer(at, "wave-not-reached", "device is in a later wave");
+//!             }
+//!         }
+//!         // Install between 01:00 and 05:00 device local time.
+//!         let window = MaintenanceWindow::new(60, 300);
+//!         if let Some(open) = window.next_open(rollout.now, device.utc_offset_minutes) {
+//!             if open > rollout.now {
+//!                 return defer(open, "outside-window", "outside the 01:00-05:00 window");
+//!             }
+//!         }
+//!         log::info("eligible", &[("device", device.id.as_str())]);
+//!         Eligibility::Allow
+//!     }
+//! }
+//!
+//! export_policy!(NightlyRollout);
+//! ```
+//!
+//! Build it with `cargo build --target wasm32-wasip2 --release` (crate type
+//! `cdylib`) and try it with `rampart policy eval`.
+
+#[doc(hidden)]
+pub mod bindings;
+
+pub mod credential;
+pub mod defaults;
+pub mod geo;
+pub mod log;
+pub mod power;
+pub mod version;
+mod waves;
+mod window;
+
+pub use bindings::rampart::policy::types::{
+    Channel, Credential, Deferral, Device, EligibilityDecision, FailedService, GeoPoint, Hardware,
+    HealthDecision, HealthReport, Label, Link, LinkKind, Location, Metric, PayloadKind, Power,
+    ProbeResult, Reason, Release, Rollout, RolloutDecision, SbomComponent, Semver, Timestamp,
+    UpdateHistory, UpdateOutcome, Waiting, WaveStats,
+};
+/// Answer to the eligibility question (short name of [`EligibilityDecision`]).
+pub type Eligibility = EligibilityDecision;
+pub use waves::{WaveSchedule, cohort_bucket, in_first_percent};
+pub use window::MaintenanceWindow;
+
+/// One minute, in seconds.
+pub const MINUTE: i64 = 60;
+/// One hour, in seconds.
+pub const HOUR: i64 = 60 * MINUTE;
+/// One day, in seconds.
+pub const DAY: i64 = 24 * HOUR;
+
+/// A Rampart policy. Implement [`Policy::eligibility`], then export the type
+/// with [`export_policy!`].
+///
+/// The methods take no `self`: a fresh policy instance answers each question,
+/// and nothing survives from one decision to the next.
+pub trait Policy {
+    /// May `device` take `release` now?
+    fn eligibility(rollout: &Rollout, release: &Release, device: &Device) -> Eligibility;
+
+    /// After a trial boot: commit, roll back or wait? Defaults to
+    /// [`defaults::health_gate`].
+    fn health_gate(
+        rollout: &Rollout,
+        release: &Release,
+        device: &Device,
+        report: &HealthReport,
+    ) -> HealthDecision {
+        let _ = (rollout, release, device);
+        defaults::health_gate(report)
+    }
+
+    /// Should the rollout go on? Defaults to [`defaults::rollout_gate`].
+    fn rollout_gate(rollout: &Rollout, release: &Release) -> RolloutDecision {
+        let _ = release;
+        defaults::rollout_gate(rollout)
+    }
+}
+
+impl<T: Policy> bindings::exports::rampart::policy::questions::Guest for T {
+    fn eligibility(rollout: Rollout, release: Release, device: Device) -> Eligibility {
+        T::eligibility(&rollout, &release, &device)
+    }
+
+    fn eligibility_batch(
+        rollout: Rollout,
+        release: Release,
+        devices: Vec<Device>,
+    ) -> Vec<Eligibility> {
+        devices
+            .iter()
+            .map(|device| T::eligibility(&rollout, &release, device))
+            .collect()
+    }
+
+    fn health_gate(
+        rollout: Rollout,
+        release: Release,
+        device: Device,
+        report: HealthReport,
+    ) -> HealthDecision {
+        T::health_gate(&rollout, &release, &device, &report)
+    }
+
+    fn rollout_gate(rollout: Rollout, release: Release) -> RolloutDecision {
+        T::rollout_gate(&rollout, &release)
+    }
+}
+
+/// Export a [`Policy`] implementation as the component's answers. Use it once,
+/// at the crate root of a `cdylib` crate.
+#[macro_export]
+macro_rules! export_policy {
+    ($policy:ident) => {
+        $crate::bindings::__export_policy_world!($policy with_types_in $crate::bindings);
+    };
+}
+
+/// A [`Reason`] from a code and a message.
+pub fn reason(code: &str, message: impl Into<String>) -> Reason {
+    Reason {
+        code: code.to_string(),
+        message: message.into(),
+    }
+}
+
+/// `Eligibility::Deny` with a reason.
+pub fn deny(code: &str, message: impl Into<String>) -> Eligibility {
+    Eligibility::Deny(reason(code, message))
+}
+
+/// `Eligibility::Defer` until `until`, with a reason.
+pub fn defer(until: Timestamp, code: &str, message: impl Into<String>) -> Eligibility {
+    Eligibility::Defer(Deferral {
+        until,
+        reason: reason(code, message),
+    })
+}
+
+/// `HealthDecision::Rollback` with a reason.
+pub fn rollback(code: &str, message: impl Into<String>) -> HealthDecision {
+    HealthDecision::Rollback(reason(code, message))
+}
+
+/// `HealthDecision::Wait` for `secs` seconds, with a reason.
+pub fn wait(secs: u32, code: &str, message: impl Into<String>) -> HealthDecision {
+    HealthDecision::Wait(Waiting {
+        secs,
+        reason: reason(code, message),
+    })
+}
+
+/// `RolloutDecision::Pause` with a reason.
+pub fn pause(code: &str, message: impl Into<String>) -> RolloutDecision {
+    RolloutDecision::Pause(reason(code, message))
+}
+
+/// `RolloutDecision::Abort` with a reason.
+pub fn abort(code: &str, message: impl Into<String>) -> RolloutDecision {
+    RolloutDecision::Abort(reason(code, message))
+}
+
+impl Device {
+    /// The value of label `key`, if the device has it.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|l| l.key == key)
+            .map(|l| l.value.as_str())
+    }
+}
+
+impl Release {
+    /// True when `model` is among the release's compatible hardware.
+    pub fn supports(&self, model: &str) -> bool {
+        self.compatible_hardware.iter().any(|m| m == model)
+    }
+}
