@@ -11,28 +11,16 @@ pub const HEALTHY_UPTIME_SECS: u64 = 600;
 /// [`HEALTHY_UPTIME_SECS`] of uptime; then commit.
 pub fn health_gate(report: &HealthReport) -> HealthDecision {
     if report.failed_integrity_checks > 0 {
-        return crate::rollback(
-            "integrity-check-failed",
-            "the booted slot failed an integrity check",
-        );
+        return crate::rollback("integrity-check-failed", "the booted slot failed an integrity check");
     }
     if report.unexpected_reboots > 0 {
-        return crate::rollback(
-            "unexpected-reboot",
-            "the device rebooted unexpectedly after the update",
-        );
+        return crate::rollback("unexpected-reboot", "the device rebooted unexpectedly after the update");
     }
     if let Some(s) = report.failed_services.iter().find(|s| s.critical) {
-        return crate::rollback(
-            "critical-service-failed",
-            format!("critical service {} failed", s.name),
-        );
+        return crate::rollback("critical-service-failed", format!("critical service {} failed", s.name));
     }
     if let Some(p) = report.probes.iter().find(|p| p.critical && !p.passed) {
-        return crate::rollback(
-            "critical-probe-failed",
-            format!("critical probe {} failed", p.name),
-        );
+        return crate::rollback("critical-probe-failed", format!("critical probe {} failed", p.name));
     }
     if report.since_boot_secs < HEALTHY_UPTIME_SECS {
         let left = (HEALTHY_UPTIME_SECS - report.since_boot_secs) as u32;
@@ -50,12 +38,7 @@ pub fn rollout_gate(rollout: &Rollout) -> RolloutDecision {
 /// [`rollout_gate`] with explicit thresholds: pause when the failure rate of
 /// any wave with at least `min_attempts` exceeds `pause_pct`, abort when it
 /// exceeds `abort_pct`.
-pub fn rollout_gate_with(
-    rollout: &Rollout,
-    min_attempts: u64,
-    pause_pct: u64,
-    abort_pct: u64,
-) -> RolloutDecision {
+pub fn rollout_gate_with(rollout: &Rollout, min_attempts: u64, pause_pct: u64, abort_pct: u64) -> RolloutDecision {
     let mut worst: Option<(u32, u64, u64)> = None; // (wave, bad, attempted)
     for w in &rollout.waves {
         if w.attempted < min_attempts {

@@ -6,9 +6,7 @@ const EARTH_RADIUS_M: f64 = 6_371_008.8;
 
 /// True when the device's country is one of `countries` (ISO 3166-1 alpha-2).
 pub fn in_countries(device: &Device, countries: &[&str]) -> bool {
-    countries
-        .iter()
-        .any(|c| c.eq_ignore_ascii_case(&device.location.country))
+    countries.iter().any(|c| c.eq_ignore_ascii_case(&device.location.country))
 }
 
 /// Great-circle distance in metres (haversine).
@@ -23,11 +21,7 @@ pub fn distance_m(a: &GeoPoint, b: &GeoPoint) -> f64 {
 /// True when the device has a position within `radius_m` of `center`.
 /// A device without a position is outside every circle.
 pub fn within_radius(device: &Device, center: &GeoPoint, radius_m: f64) -> bool {
-    device
-        .location
-        .geo
-        .as_ref()
-        .is_some_and(|p| distance_m(p, center) <= radius_m)
+    device.location.geo.as_ref().is_some_and(|p| distance_m(p, center) <= radius_m)
 }
 
 /// True when `p` lies inside `polygon` (vertices in order, lat/lon treated as
@@ -50,11 +44,7 @@ pub fn point_in_polygon(p: &GeoPoint, polygon: &[GeoPoint]) -> bool {
 
 /// True when the device has a position inside `polygon`.
 pub fn within_polygon(device: &Device, polygon: &[GeoPoint]) -> bool {
-    device
-        .location
-        .geo
-        .as_ref()
-        .is_some_and(|p| point_in_polygon(p, polygon))
+    device.location.geo.as_ref().is_some_and(|p| point_in_polygon(p, polygon))
 }
 
 #[cfg(test)]

@@ -72,10 +72,9 @@ mod waves;
 mod window;
 
 pub use bindings::rampart::policy::types::{
-    Channel, Credential, Deferral, Device, EligibilityDecision, FailedService, GeoPoint, Hardware,
-    HealthDecision, HealthReport, Label, Link, LinkKind, Location, Metric, PayloadKind, Power,
-    ProbeResult, Reason, Release, Rollout, RolloutDecision, SbomComponent, Semver, Timestamp,
-    UpdateHistory, UpdateOutcome, Waiting, WaveStats,
+    Channel, Credential, Deferral, Device, EligibilityDecision, FailedService, GeoPoint, Hardware, HealthDecision,
+    HealthReport, Label, Link, LinkKind, Location, Metric, PayloadKind, Power, ProbeResult, Reason, Release, Rollout,
+    RolloutDecision, SbomComponent, Semver, Timestamp, UpdateHistory, UpdateOutcome, Waiting, WaveStats,
 };
 /// Answer to the eligibility question (short name of [`EligibilityDecision`]).
 pub type Eligibility = EligibilityDecision;
@@ -98,14 +97,17 @@ pub trait Policy {
     /// May `device` take `release` now?
     fn eligibility(rollout: &Rollout, release: &Release, device: &Device) -> Eligibility;
 
+    /// The eligibility question for many devices (the backend's dry-runs).
+    /// Must return one answer per device, in order; the default asks
+    /// [`Policy::eligibility`] for each. Override it only to share work
+    /// between devices, never to make answers depend on each other.
+    fn eligibility_batch(rollout: &Rollout, release: &Release, devices: &[Device]) -> Vec<Eligibility> {
+        devices.iter().map(|device| Self::eligibility(rollout, release, device)).collect()
+    }
+
     /// After a trial boot: commit, roll back or wait? Defaults to
     /// [`defaults::health_gate`].
-    fn health_gate(
-        rollout: &Rollout,
-        release: &Release,
-        device: &Device,
-        report: &HealthReport,
-    ) -> HealthDecision {
+    fn health_gate(rollout: &Rollout, release: &Release, device: &Device, report: &HealthReport) -> HealthDecision {
         let _ = (rollout, release, device);
         defaults::health_gate(report)
     }
@@ -122,23 +124,11 @@ impl<T: Policy> bindings::exports::rampart::policy::questions::Guest for T {
         T::eligibility(&rollout, &release, &device)
     }
 
-    fn eligibility_batch(
-        rollout: Rollout,
-        release: Release,
-        devices: Vec<Device>,
-    ) -> Vec<Eligibility> {
-        devices
-            .iter()
-            .map(|device| T::eligibility(&rollout, &release, device))
-            .collect()
+    fn eligibility_batch(rollout: Rollout, release: Release, devices: Vec<Device>) -> Vec<Eligibility> {
+        T::eligibility_batch(&rollout, &release, &devices)
     }
 
-    fn health_gate(
-        rollout: Rollout,
-        release: Release,
-        device: Device,
-        report: HealthReport,
-    ) -> HealthDecision {
+    fn health_gate(rollout: Rollout, release: Release, device: Device, report: HealthReport) -> HealthDecision {
         T::health_gate(&rollout, &release, &device, &report)
     }
 
@@ -158,10 +148,7 @@ macro_rules! export_policy {
 
 /// A [`Reason`] from a code and a message.
 pub fn reason(code: &str, message: impl Into<String>) -> Reason {
-    Reason {
-        code: code.to_string(),
-        message: message.into(),
-    }
+    Reason { code: code.to_string(), message: message.into() }
 }
 
 /// `Eligibility::Deny` with a reason.
@@ -171,10 +158,7 @@ pub fn deny(code: &str, message: impl Into<String>) -> Eligibility {
 
 /// `Eligibility::Defer` until `until`, with a reason.
 pub fn defer(until: Timestamp, code: &str, message: impl Into<String>) -> Eligibility {
-    Eligibility::Defer(Deferral {
-        until,
-        reason: reason(code, message),
-    })
+    Eligibility::Defer(Deferral { until, reason: reason(code, message) })
 }
 
 /// `HealthDecision::Rollback` with a reason.
@@ -184,10 +168,7 @@ pub fn rollback(code: &str, message: impl Into<String>) -> HealthDecision {
 
 /// `HealthDecision::Wait` for `secs` seconds, with a reason.
 pub fn wait(secs: u32, code: &str, message: impl Into<String>) -> HealthDecision {
-    HealthDecision::Wait(Waiting {
-        secs,
-        reason: reason(code, message),
-    })
+    HealthDecision::Wait(Waiting { secs, reason: reason(code, message) })
 }
 
 /// `RolloutDecision::Pause` with a reason.
@@ -203,10 +184,7 @@ pub fn abort(code: &str, message: impl Into<String>) -> RolloutDecision {
 impl Device {
     /// The value of label `key`, if the device has it.
     pub fn label(&self, key: &str) -> Option<&str> {
-        self.labels
-            .iter()
-            .find(|l| l.key == key)
-            .map(|l| l.value.as_str())
+        self.labels.iter().find(|l| l.key == key).map(|l| l.value.as_str())
     }
 }
 

@@ -5,21 +5,14 @@ use core::cmp::Ordering;
 
 /// A release version without pre-release identifiers.
 pub fn semver(major: u64, minor: u64, patch: u64) -> Semver {
-    Semver {
-        major,
-        minor,
-        patch,
-        pre: String::new(),
-    }
+    Semver { major, minor, patch, pre: String::new() }
 }
 
 /// Compare two versions by semver precedence: numbers first, then a
 /// pre-release sorts before its release, identifiers compared field by field
 /// (numeric ones numerically, numeric before alphanumeric, shorter first).
 pub fn compare(a: &Semver, b: &Semver) -> Ordering {
-    (a.major, a.minor, a.patch)
-        .cmp(&(b.major, b.minor, b.patch))
-        .then_with(|| compare_pre(&a.pre, &b.pre))
+    (a.major, a.minor, a.patch).cmp(&(b.major, b.minor, b.patch)).then_with(|| compare_pre(&a.pre, &b.pre))
 }
 
 fn compare_pre(a: &str, b: &str) -> Ordering {
@@ -68,12 +61,7 @@ mod tests {
     fn v(s: &str) -> Semver {
         let (core, pre) = s.split_once('-').unwrap_or((s, ""));
         let mut it = core.split('.').map(|n| n.parse().unwrap());
-        Semver {
-            major: it.next().unwrap(),
-            minor: it.next().unwrap(),
-            patch: it.next().unwrap(),
-            pre: pre.to_string(),
-        }
+        Semver { major: it.next().unwrap(), minor: it.next().unwrap(), patch: it.next().unwrap(), pre: pre.to_string() }
     }
 
     #[test]
@@ -93,16 +81,8 @@ mod tests {
             "2.0.0",
         ];
         for pair in chain.windows(2) {
-            assert_eq!(
-                compare(&v(pair[0]), &v(pair[1])),
-                Ordering::Less,
-                "{pair:?}"
-            );
-            assert_eq!(
-                compare(&v(pair[1]), &v(pair[0])),
-                Ordering::Greater,
-                "{pair:?}"
-            );
+            assert_eq!(compare(&v(pair[0]), &v(pair[1])), Ordering::Less, "{pair:?}");
+            assert_eq!(compare(&v(pair[1]), &v(pair[0])), Ordering::Greater, "{pair:?}");
         }
         assert_eq!(compare(&v("1.2.3"), &v("1.2.3")), Ordering::Equal);
         assert!(in_range(&v("1.5.0"), &v("1.0.0"), &v("2.0.0")));

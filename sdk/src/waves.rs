@@ -45,10 +45,7 @@ impl<'a> WaveSchedule<'a> {
         let mut i = 1;
         while i < steps.len() {
             assert!(steps[i - 1].0 <= steps[i].0, "wave offsets must be sorted");
-            assert!(
-                steps[i - 1].1 <= steps[i].1,
-                "wave percentages must not decrease"
-            );
+            assert!(steps[i - 1].1 <= steps[i].1, "wave percentages must not decrease");
             i += 1;
         }
         WaveSchedule { steps }
@@ -61,27 +58,20 @@ impl<'a> WaveSchedule<'a> {
 
     /// Percentage of the fleet eligible `elapsed` seconds after the start.
     pub fn percent_at(&self, elapsed: i64) -> u32 {
-        self.steps
-            .iter()
-            .take_while(|(offset, _)| *offset <= elapsed)
-            .last()
-            .map_or(0, |(_, pct)| *pct)
+        self.steps.iter().take_while(|(offset, _)| *offset <= elapsed).last().map_or(0, |(_, pct)| *pct)
     }
 
     /// Index of the wave the device belongs to, or `None` if the schedule
     /// never reaches it.
     pub fn wave_of(&self, cohort_seed: u64) -> Option<usize> {
         let bucket = cohort_bucket(cohort_seed);
-        self.steps
-            .iter()
-            .position(|(_, pct)| bucket < pct.min(&100) * 100)
+        self.steps.iter().position(|(_, pct)| bucket < pct.min(&100) * 100)
     }
 
     /// When the device becomes eligible under this schedule for `rollout`, or
     /// `None` if the schedule never reaches it.
     pub fn eligible_at(&self, rollout: &Rollout, device: &Device) -> Option<Timestamp> {
-        self.wave_of(device.cohort_seed)
-            .map(|w| rollout.started_at.saturating_add(self.steps[w].0))
+        self.wave_of(device.cohort_seed).map(|w| rollout.started_at.saturating_add(self.steps[w].0))
     }
 }
 

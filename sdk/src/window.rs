@@ -14,14 +14,8 @@ impl MaintenanceWindow {
     /// A window from `start_minute` to `end_minute` local time (0..1440).
     /// Equal bounds mean "always open".
     pub const fn new(start_minute: u32, end_minute: u32) -> Self {
-        assert!(
-            start_minute < 1440 && end_minute < 1440,
-            "minutes are 0..1440"
-        );
-        MaintenanceWindow {
-            start_minute,
-            end_minute,
-        }
+        assert!(start_minute < 1440 && end_minute < 1440, "minutes are 0..1440");
+        MaintenanceWindow { start_minute, end_minute }
     }
 
     fn local_minute(now: Timestamp, utc_offset_minutes: i32) -> u32 {
@@ -81,9 +75,6 @@ mod tests {
         assert!(w.contains(MIDNIGHT_UTC, 0));
         assert!(w.contains(MIDNIGHT_UTC - 3600, 0));
         assert!(!w.contains(MIDNIGHT_UTC + 12 * 3600, 0));
-        assert_eq!(
-            w.next_open(MIDNIGHT_UTC + 12 * 3600 + 17, 0),
-            Some(MIDNIGHT_UTC + 22 * 3600)
-        );
+        assert_eq!(w.next_open(MIDNIGHT_UTC + 12 * 3600 + 17, 0), Some(MIDNIGHT_UTC + 22 * 3600));
     }
 }

@@ -26,11 +26,7 @@ pub const POLICY_FAILED: u8 = 4;
 
 /// Attach an exit code to an error.
 pub fn coded(code: u8, e: impl Into<anyhow::Error>) -> anyhow::Error {
-    Coded {
-        code,
-        source: e.into(),
-    }
-    .into()
+    Coded { code, source: e.into() }.into()
 }
 
 /// Print `e` as one line on stderr and return its exit code.

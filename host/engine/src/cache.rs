@@ -38,22 +38,15 @@ impl Cache {
         // SAFETY: geteuid has no preconditions and cannot fail.
         let euid = unsafe { libc::geteuid() };
         if meta.uid() != euid || meta.permissions().mode() & 0o022 != 0 {
-            return Err(format!(
-                "{}: must be owned by this user and not writable by group or others",
-                dir.display()
-            ));
+            return Err(format!("{}: must be owned by this user and not writable by group or others", dir.display()));
         }
         let mut h = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);
-        Ok(Cache {
-            dir: dir.to_path_buf(),
-            engine_hash: format!("{:016x}", h.finish()),
-        })
+        Ok(Cache { dir: dir.to_path_buf(), engine_hash: format!("{:016x}", h.finish()) })
     }
 
     fn path(&self, digest: &PolicyDigest) -> PathBuf {
-        self.dir
-            .join(format!("{}-{}.cwasm", digest.hex(), self.engine_hash))
+        self.dir.join(format!("{}-{}.cwasm", digest.hex(), self.engine_hash))
     }
 
     /// The compiled component for `bytes`, from the cache when a valid entry
@@ -75,18 +68,10 @@ impl Cache {
         Ok(component)
     }
 
-    fn try_load(
-        &self,
-        engine: &wasmtime::Engine,
-        digest: &PolicyDigest,
-        path: &Path,
-    ) -> Option<Component> {
+    fn try_load(&self, engine: &wasmtime::Engine, digest: &PolicyDigest, path: &Path) -> Option<Component> {
         let data = fs::read(path).ok()?;
         if data.len() < HEADER || &data[..8] != MAGIC || data[8..40] != digest.0 {
-            tracing::warn!(
-                "{}: not a cache entry for this policy; recompiling",
-                path.display()
-            );
+            tracing::warn!("{}: not a cache entry for this policy; recompiling", path.display());
             return None;
         }
         let payload = &data[HEADER..];
@@ -101,21 +86,13 @@ impl Cache {
         match unsafe { Component::deserialize(engine, payload) } {
             Ok(c) => Some(c),
             Err(e) => {
-                tracing::warn!(
-                    "{}: unusable cache entry ({e}); recompiling",
-                    path.display()
-                );
+                tracing::warn!("{}: unusable cache entry ({e}); recompiling", path.display());
                 None
             }
         }
     }
 
-    fn store(
-        &self,
-        digest: &PolicyDigest,
-        path: &Path,
-        component: &Component,
-    ) -> std::io::Result<()> {
+    fn store(&self, digest: &PolicyDigest, path: &Path, component: &Component) -> std::io::Result<()> {
         let payload = component.serialize().map_err(std::io::Error::other)?;
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
         tmp.write_all(MAGIC)?;

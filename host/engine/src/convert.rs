@@ -6,40 +6,26 @@ use crate::{Failure, Limits};
 use rampart_facts as facts;
 
 fn semver(v: &facts::Version) -> wit::Semver {
-    wit::Semver {
-        major: v.0.major,
-        minor: v.0.minor,
-        patch: v.0.patch,
-        pre: v.0.pre.as_str().to_string(),
-    }
+    wit::Semver { major: v.0.major, minor: v.0.minor, patch: v.0.patch, pre: v.0.pre.as_str().to_string() }
 }
 
 pub(crate) fn device(d: &facts::Device) -> wit::Device {
     wit::Device {
         id: d.id.clone(),
         cohort_seed: d.cohort_seed(),
-        hardware: wit::Hardware {
-            model: d.hardware.model.clone(),
-            revision: d.hardware.revision.clone(),
-        },
+        hardware: wit::Hardware { model: d.hardware.model.clone(), revision: d.hardware.revision.clone() },
         firmware: semver(&d.firmware),
         security_counter: d.security_counter,
         location: wit::Location {
             country: d.location.country.clone(),
-            geo: d.location.geo.map(|g| wit::GeoPoint {
-                lat: g.lat,
-                lon: g.lon,
-            }),
+            geo: d.location.geo.map(|g| wit::GeoPoint { lat: g.lat, lon: g.lon }),
         },
         credential: wit::Credential {
             not_after: d.credential.not_after.0,
             revoked: d.credential.revoked,
             last_attestation: d.credential.last_attestation.map(|t| t.0),
         },
-        power: wit::Power {
-            battery_percent: d.power.battery_percent,
-            on_mains: d.power.on_mains,
-        },
+        power: wit::Power { battery_percent: d.power.battery_percent, on_mains: d.power.on_mains },
         link: wit::Link {
             kind: match d.link.kind {
                 facts::LinkKind::Ethernet => wit::LinkKind::Ethernet,
@@ -62,14 +48,7 @@ pub(crate) fn device(d: &facts::Device) -> wit::Device {
             },
             consecutive_failures: d.updates.consecutive_failures,
         },
-        labels: d
-            .labels
-            .iter()
-            .map(|(k, v)| wit::Label {
-                key: k.clone(),
-                value: v.clone(),
-            })
-            .collect(),
+        labels: d.labels.iter().map(|(k, v)| wit::Label { key: k.clone(), value: v.clone() }).collect(),
     }
 }
 
@@ -91,11 +70,7 @@ pub(crate) fn release(r: &facts::Release) -> wit::Release {
         sbom: r
             .sbom
             .iter()
-            .map(|c| wit::SbomComponent {
-                name: c.name.clone(),
-                version: c.version.clone(),
-                purl: c.purl.clone(),
-            })
+            .map(|c| wit::SbomComponent { name: c.name.clone(), version: c.version.clone(), purl: c.purl.clone() })
             .collect(),
         released_at: r.released_at.0,
     }
@@ -129,19 +104,9 @@ pub(crate) fn health(h: &facts::HealthReport) -> wit::HealthReport {
         failed_services: h
             .failed_services
             .iter()
-            .map(|s| wit::FailedService {
-                name: s.name.clone(),
-                critical: s.critical,
-            })
+            .map(|s| wit::FailedService { name: s.name.clone(), critical: s.critical })
             .collect(),
-        metrics: h
-            .metrics
-            .iter()
-            .map(|(name, value)| wit::Metric {
-                name: name.clone(),
-                value: *value,
-            })
-            .collect(),
+        metrics: h.metrics.iter().map(|(name, value)| wit::Metric { name: name.clone(), value: *value }).collect(),
         probes: h
             .probes
             .iter()
@@ -163,9 +128,7 @@ fn invalid(cause: String) -> Failure {
 fn reason(r: wit::Reason, limits: &Limits) -> Result<facts::Reason, Failure> {
     let code_ok = !r.code.is_empty()
         && r.code.len() <= limits.max_reason_code_bytes
-        && r.code
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        && r.code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if !code_ok {
         let shown: String = r.code.chars().take(80).collect();
         return Err(invalid(format!(
@@ -181,10 +144,7 @@ fn reason(r: wit::Reason, limits: &Limits) -> Result<facts::Reason, Failure> {
             limits.max_reason_message_bytes
         )));
     }
-    Ok(facts::Reason {
-        code: r.code,
-        message: r.message,
-    })
+    Ok(facts::Reason { code: r.code, message: r.message })
 }
 
 pub(crate) fn eligibility(
@@ -194,56 +154,33 @@ pub(crate) fn eligibility(
 ) -> Result<facts::Eligibility, Failure> {
     Ok(match e {
         wit::EligibilityDecision::Allow => facts::Eligibility::Allow,
-        wit::EligibilityDecision::Deny(r) => facts::Eligibility::Deny {
-            reason: reason(r, limits)?,
-        },
+        wit::EligibilityDecision::Deny(r) => facts::Eligibility::Deny { reason: reason(r, limits)? },
         wit::EligibilityDecision::Defer(d) => {
             if d.until < now.0 {
-                return Err(invalid(format!(
-                    "defer until {} is before now ({now})",
-                    facts::Timestamp(d.until)
-                )));
+                return Err(invalid(format!("defer until {} is before now ({now})", facts::Timestamp(d.until))));
             }
-            facts::Eligibility::Defer {
-                until: facts::Timestamp(d.until),
-                reason: reason(d.reason, limits)?,
-            }
+            facts::Eligibility::Defer { until: facts::Timestamp(d.until), reason: reason(d.reason, limits)? }
         }
     })
 }
 
-pub(crate) fn health_decision(
-    h: wit::HealthDecision,
-    limits: &Limits,
-) -> Result<facts::HealthDecision, Failure> {
+pub(crate) fn health_decision(h: wit::HealthDecision, limits: &Limits) -> Result<facts::HealthDecision, Failure> {
     Ok(match h {
         wit::HealthDecision::Commit => facts::HealthDecision::Commit,
-        wit::HealthDecision::Rollback(r) => facts::HealthDecision::Rollback {
-            reason: reason(r, limits)?,
-        },
+        wit::HealthDecision::Rollback(r) => facts::HealthDecision::Rollback { reason: reason(r, limits)? },
         wit::HealthDecision::Wait(w) => {
             if w.secs == 0 {
                 return Err(invalid("wait of 0 seconds".to_string()));
             }
-            facts::HealthDecision::Wait {
-                secs: w.secs,
-                reason: reason(w.reason, limits)?,
-            }
+            facts::HealthDecision::Wait { secs: w.secs, reason: reason(w.reason, limits)? }
         }
     })
 }
 
-pub(crate) fn rollout_decision(
-    r: wit::RolloutDecision,
-    limits: &Limits,
-) -> Result<facts::RolloutDecision, Failure> {
+pub(crate) fn rollout_decision(r: wit::RolloutDecision, limits: &Limits) -> Result<facts::RolloutDecision, Failure> {
     Ok(match r {
         wit::RolloutDecision::Continue => facts::RolloutDecision::Continue,
-        wit::RolloutDecision::Pause(r) => facts::RolloutDecision::Pause {
-            reason: reason(r, limits)?,
-        },
-        wit::RolloutDecision::Abort(r) => facts::RolloutDecision::Abort {
-            reason: reason(r, limits)?,
-        },
+        wit::RolloutDecision::Pause(r) => facts::RolloutDecision::Pause { reason: reason(r, limits)? },
+        wit::RolloutDecision::Abort(r) => facts::RolloutDecision::Abort { reason: reason(r, limits)? },
     })
 }

@@ -31,9 +31,7 @@ pub enum Allocation {
 impl Default for Allocation {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
-        Allocation::Pooling {
-            concurrency: (cores * 2).clamp(4, 64),
-        }
+        Allocation::Pooling { concurrency: (cores * 2).clamp(4, 64) }
     }
 }
 
@@ -98,15 +96,13 @@ impl EngineBuilder {
         let engine = wasmtime::Engine::new(&config).map_err(|e| EngineError(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         sandbox::add_to_linker(&mut linker).map_err(|e| EngineError(format!("{e:#}")))?;
-        let cache = self
-            .cache_dir
-            .and_then(|dir| match Cache::open(&dir, &engine) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    tracing::warn!("compiled-code cache disabled: {e}");
-                    None
-                }
-            });
+        let cache = self.cache_dir.and_then(|dir| match Cache::open(&dir, &engine) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!("compiled-code cache disabled: {e}");
+                None
+            }
+        });
         let stop = Arc::new(AtomicBool::new(false));
         let ticker = {
             let engine = engine.clone();
@@ -121,14 +117,7 @@ impl EngineBuilder {
                 })
                 .map_err(|e| EngineError(format!("cannot start the epoch thread: {e}")))?
         };
-        Ok(Engine(Arc::new(Shared {
-            engine,
-            linker,
-            limits: self.limits,
-            cache,
-            stop,
-            ticker: Some(ticker),
-        })))
+        Ok(Engine(Arc::new(Shared { engine, linker, limits: self.limits, cache, stop, ticker: Some(ticker) })))
     }
 }
 
@@ -192,26 +181,14 @@ impl Engine {
         let info = self.inspect_bytes(origin, bytes)?;
         info.check_loadable(origin)?;
         let digest = info.digest;
-        let invalid = |e: wasmtime::Error| LoadError::Invalid {
-            origin: origin.to_string(),
-            cause: format!("{e:#}"),
-        };
+        let invalid = |e: wasmtime::Error| LoadError::Invalid { origin: origin.to_string(), cause: format!("{e:#}") };
         let component = match &self.0.cache {
-            Some(cache) => cache
-                .load_or_compile(&self.0.engine, &digest, bytes)
-                .map_err(invalid)?,
+            Some(cache) => cache.load_or_compile(&self.0.engine, &digest, bytes).map_err(invalid)?,
             None => Component::new(&self.0.engine, bytes).map_err(invalid)?,
         };
-        let wrong_world = |e: wasmtime::Error| LoadError::WrongWorld {
-            origin: origin.to_string(),
-            digest,
-            cause: format!("{e:#}"),
-        };
-        let pre = self
-            .0
-            .linker
-            .instantiate_pre(&component)
-            .map_err(wrong_world)?;
+        let wrong_world =
+            |e: wasmtime::Error| LoadError::WrongWorld { origin: origin.to_string(), digest, cause: format!("{e:#}") };
+        let pre = self.0.linker.instantiate_pre(&component).map_err(wrong_world)?;
         let pre = crate::bindings::PolicyPre::new(pre).map_err(wrong_world)?;
         Ok(Policy::new(self.clone(), origin.to_string(), info, pre))
     }
@@ -221,11 +198,7 @@ impl Engine {
     pub fn inspect_bytes(&self, origin: &str, bytes: &[u8]) -> Result<PolicyInfo, LoadError> {
         let limit = self.0.limits.max_component_bytes;
         if bytes.len() > limit {
-            return Err(LoadError::TooLarge {
-                origin: origin.to_string(),
-                size: bytes.len(),
-                limit,
-            });
+            return Err(LoadError::TooLarge { origin: origin.to_string(), size: bytes.len(), limit });
         }
         inspect::inspect(origin, bytes)
     }
@@ -249,21 +222,12 @@ impl Engine {
 
 fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, LoadError> {
     use std::io::Read;
-    let read_err = |source| LoadError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
+    let read_err = |source| LoadError::Read { path: path.to_path_buf(), source };
     let file = std::fs::File::open(path).map_err(read_err)?;
     let mut bytes = Vec::new();
-    file.take(limit as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_err)?;
+    file.take(limit as u64 + 1).read_to_end(&mut bytes).map_err(read_err)?;
     if bytes.len() > limit {
-        return Err(LoadError::TooLarge {
-            origin: path.display().to_string(),
-            size: bytes.len(),
-            limit,
-        });
+        return Err(LoadError::TooLarge { origin: path.display().to_string(), size: bytes.len(), limit });
     }
     Ok(bytes)
 }

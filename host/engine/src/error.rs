@@ -15,11 +15,7 @@ pub enum LoadError {
     #[error("{origin}: empty file, not a policy")]
     Empty { origin: String },
     #[error("{origin}: {size} bytes exceeds the {limit}-byte limit for policy components")]
-    TooLarge {
-        origin: String,
-        size: usize,
-        limit: usize,
-    },
+    TooLarge { origin: String, size: usize, limit: usize },
     #[error("{origin}: not a WebAssembly binary (no `\\0asm` header)")]
     NotWasm { origin: String },
     #[error(
@@ -28,30 +24,12 @@ pub enum LoadError {
     CoreModule { origin: String },
     #[error("{origin}: invalid component: {cause}")]
     Invalid { origin: String, cause: String },
-    #[error(
-        "{origin} ({digest}): imports `{import}`, which the host does not grant (granted: {granted})"
-    )]
-    ForbiddenImport {
-        origin: String,
-        digest: PolicyDigest,
-        import: String,
-        granted: String,
-    },
-    #[error(
-        "{origin} ({digest}): built for rampart:policy@{found}, but this host supports rampart:policy@{supported}"
-    )]
-    UnsupportedVersion {
-        origin: String,
-        digest: PolicyDigest,
-        found: String,
-        supported: String,
-    },
+    #[error("{origin} ({digest}): imports `{import}`, which the host does not grant (granted: {granted})")]
+    ForbiddenImport { origin: String, digest: PolicyDigest, import: String, granted: String },
+    #[error("{origin} ({digest}): built for rampart:policy@{found}, but this host supports rampart:policy@{supported}")]
+    UnsupportedVersion { origin: String, digest: PolicyDigest, found: String, supported: String },
     #[error("{origin} ({digest}): not a rampart policy: {cause}")]
-    WrongWorld {
-        origin: String,
-        digest: PolicyDigest,
-        cause: String,
-    },
+    WrongWorld { origin: String, digest: PolicyDigest, cause: String },
 }
 
 /// Why a policy produced no decision. Callers fail closed on every variant:

@@ -7,10 +7,7 @@ use crate::PolicyError;
 use rampart_facts::{Eligibility, HealthDecision, Reason, RolloutDecision};
 
 fn reason(e: &PolicyError) -> Reason {
-    Reason {
-        code: e.failure.code().to_string(),
-        message: e.to_string(),
-    }
+    Reason { code: e.failure.code().to_string(), message: e.to_string() }
 }
 
 /// Deny, naming the policy and the cause.

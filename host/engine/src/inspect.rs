@@ -66,11 +66,7 @@ impl PolicyInfo {
                 digest: self.digest,
                 cause: format!(
                     "it does not export `{QUESTIONS_INTERFACE}@{SUPPORTED_VERSION}` (it exports: {})",
-                    if self.exports.is_empty() {
-                        "nothing".to_string()
-                    } else {
-                        self.exports.join(", ")
-                    }
+                    if self.exports.is_empty() { "nothing".to_string() } else { self.exports.join(", ") }
                 ),
             }),
         }
@@ -81,13 +77,7 @@ impl PolicyInfo {
         self.producers
             .iter()
             .filter(|p| p.field == field)
-            .map(|p| {
-                if p.version.is_empty() {
-                    p.name.clone()
-                } else {
-                    format!("{} {}", p.name, p.version)
-                }
-            })
+            .map(|p| if p.version.is_empty() { p.name.clone() } else { format!("{} {}", p.name, p.version) })
             .collect()
     }
 }
@@ -108,11 +98,7 @@ fn compatible(found: &str) -> bool {
 
 fn compatible_range() -> String {
     let (major, minor) = parse_version(SUPPORTED_VERSION).unwrap_or((0, 0));
-    if major == 0 {
-        format!("0.{minor}.x")
-    } else {
-        format!("{major}.x")
-    }
+    if major == 0 { format!("0.{minor}.x") } else { format!("{major}.x") }
 }
 
 /// Read a component's interface from its bytes.
@@ -148,10 +134,7 @@ pub(crate) fn inspect(origin: &str, bytes: &[u8]) -> Result<PolicyInfo, LoadErro
             Payload::ComponentImportSection(reader) if depth == 0 => {
                 for import in reader {
                     let name = import.map_err(invalid)?.name.name.to_string();
-                    imports.push(Import {
-                        granted: is_granted(&name),
-                        name,
-                    });
+                    imports.push(Import { granted: is_granted(&name), name });
                 }
             }
             Payload::ComponentExportSection(reader) if depth == 0 => {
@@ -178,19 +161,10 @@ pub(crate) fn inspect(origin: &str, bytes: &[u8]) -> Result<PolicyInfo, LoadErro
             _ => {}
         }
     }
-    let package_version = exports.iter().find_map(|e| {
-        e.strip_prefix(QUESTIONS_INTERFACE)
-            .and_then(|rest| rest.strip_prefix('@'))
-            .map(str::to_string)
-    });
-    Ok(PolicyInfo {
-        digest: PolicyDigest::of(bytes),
-        size: bytes.len(),
-        package_version,
-        exports,
-        imports,
-        producers,
-    })
+    let package_version = exports
+        .iter()
+        .find_map(|e| e.strip_prefix(QUESTIONS_INTERFACE).and_then(|rest| rest.strip_prefix('@')).map(str::to_string));
+    Ok(PolicyInfo { digest: PolicyDigest::of(bytes), size: bytes.len(), package_version, exports, imports, producers })
 }
 
 #[cfg(test)]

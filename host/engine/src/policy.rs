@@ -9,8 +9,7 @@ use crate::inspect::PolicyInfo;
 use crate::sandbox::HostState;
 use crate::{Engine, Failure, PolicyDigest, PolicyError, convert, engine::EPOCH_TICK};
 use rampart_facts::{
-    Device, Eligibility, HealthDecision, HealthReport, LogLine, Question, Release, Rollout,
-    RolloutDecision, Timestamp,
+    Device, Eligibility, HealthDecision, HealthReport, LogLine, Question, Release, Rollout, RolloutDecision, Timestamp,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -76,18 +75,8 @@ impl Inputs<'_> {
 }
 
 impl Policy {
-    pub(crate) fn new(
-        engine: Engine,
-        origin: String,
-        info: PolicyInfo,
-        pre: PolicyPre<HostState>,
-    ) -> Self {
-        Policy {
-            engine,
-            origin,
-            info,
-            pre,
-        }
+    pub(crate) fn new(engine: Engine, origin: String, info: PolicyInfo, pre: PolicyPre<HostState>) -> Self {
+        Policy { engine, origin, info, pre }
     }
 
     /// SHA-256 of the component.
@@ -113,14 +102,8 @@ impl Policy {
         release: &Release,
         device: &Device,
     ) -> Result<Evaluation<Eligibility>, PolicyError> {
-        let inputs = Inputs {
-            question: Question::Eligibility,
-            now,
-            rollout,
-            release,
-            device: Some(device),
-            health: None,
-        };
+        let inputs =
+            Inputs { question: Question::Eligibility, now, rollout, release, device: Some(device), health: None };
         let limits = self.engine.limits();
         self.run(&inputs, |guest, store| {
             let answer = guest
@@ -148,20 +131,10 @@ impl Policy {
     ) -> Result<Vec<Eligibility>, PolicyError> {
         let limits = self.engine.limits();
         let digest = self.digest();
-        let fail = |failure| PolicyError {
-            policy: digest,
-            failure,
-        };
+        let fail = |failure| PolicyError { policy: digest, failure };
         let mut answers = Vec::with_capacity(devices.len());
         for chunk in devices.chunks(limits.max_batch.max(1)) {
-            let inputs = Inputs {
-                question: Question::Eligibility,
-                now,
-                rollout,
-                release,
-                device: None,
-                health: None,
-            };
+            let inputs = Inputs { question: Question::Eligibility, now, rollout, release, device: None, health: None };
             let wit_devices: Vec<_> = chunk.iter().map(convert::device).collect();
             let out = self
                 .run(&inputs, |guest, store| {
@@ -177,11 +150,7 @@ impl Policy {
                 .answer;
             if out.len() != chunk.len() {
                 return Err(fail(Failure::InvalidOutput {
-                    cause: format!(
-                        "batch of {} devices answered with {} decisions",
-                        chunk.len(),
-                        out.len()
-                    ),
+                    cause: format!("batch of {} devices answered with {} decisions", chunk.len(), out.len()),
                 }));
             }
             for answer in out {
@@ -230,22 +199,11 @@ impl Policy {
         now: Timestamp,
         release: &Release,
     ) -> Result<Evaluation<RolloutDecision>, PolicyError> {
-        let inputs = Inputs {
-            question: Question::RolloutGate,
-            now,
-            rollout,
-            release,
-            device: None,
-            health: None,
-        };
+        let inputs = Inputs { question: Question::RolloutGate, now, rollout, release, device: None, health: None };
         let limits = self.engine.limits();
         self.run(&inputs, |guest, store| {
             let answer = guest
-                .call_rollout_gate(
-                    store,
-                    &convert::rollout(rollout, now),
-                    &convert::release(release),
-                )
+                .call_rollout_gate(store, &convert::rollout(rollout, now), &convert::release(release))
                 .map_err(Err)?;
             convert::rollout_decision(answer, limits).map_err(Ok)
         })
@@ -261,27 +219,13 @@ impl Policy {
         let shared = self.engine.shared();
         let limits = &shared.limits;
         let digest = self.digest();
-        let fail = |failure| PolicyError {
-            policy: digest,
-            failure,
-        };
+        let fail = |failure| PolicyError { policy: digest, failure };
         let input_digest = inputs.digest();
         let start = Instant::now();
-        let mut store = Store::new(
-            &shared.engine,
-            HostState::new(limits, &digest, &input_digest, inputs.now.0),
-        );
+        let mut store = Store::new(&shared.engine, HostState::new(limits, &digest, &input_digest, inputs.now.0));
         store.limiter(|s| &mut s.limiter);
-        store.set_fuel(limits.fuel).map_err(|e| {
-            fail(Failure::Instantiate {
-                cause: e.to_string(),
-            })
-        })?;
-        let ticks = limits
-            .deadline
-            .as_nanos()
-            .div_ceil(EPOCH_TICK.as_nanos())
-            .max(1) as u64;
+        store.set_fuel(limits.fuel).map_err(|e| fail(Failure::Instantiate { cause: e.to_string() }))?;
+        let ticks = limits.deadline.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1) as u64;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
         let result = match self.pre.instantiate(&mut store) {
@@ -312,39 +256,30 @@ impl Policy {
     fn classify(&self, e: wasmtime::Error, store: &Store<HostState>, log: &[LogLine]) -> Failure {
         let limits = self.engine.limits();
         if store.data().limiter.memory_exhausted {
-            return Failure::OutOfMemory {
-                limit: limits.max_memory_bytes,
-            };
+            return Failure::OutOfMemory { limit: limits.max_memory_bytes };
         }
         match e.downcast_ref::<Trap>() {
-            Some(Trap::OutOfFuel) => Failure::OutOfFuel {
-                budget: limits.fuel,
-            },
-            Some(Trap::Interrupt) => Failure::Timeout {
-                deadline: limits.deadline,
-            },
+            Some(Trap::OutOfFuel) => Failure::OutOfFuel { budget: limits.fuel },
+            Some(Trap::Interrupt) => Failure::Timeout { deadline: limits.deadline },
             Some(Trap::StackOverflow) => Failure::StackOverflow,
             Some(trap) => {
                 // A Rust panic prints its message to stderr before trapping:
                 // name it, it is what the policy author needs.
-                let last_err = log
+                let stderr: Vec<&str> = log
                     .iter()
-                    .rev()
-                    .find(|l| l.level == rampart_facts::LogLevel::Stderr)
-                    .map(|l| {
-                        format!(
-                            " (stderr: {})",
-                            l.message.chars().take(200).collect::<String>()
-                        )
-                    })
-                    .unwrap_or_default();
-                Failure::Trap {
-                    message: format!("{trap}{last_err}"),
-                }
+                    .filter(|l| l.level == rampart_facts::LogLevel::Stderr)
+                    .map(|l| l.message.as_str())
+                    .filter(|m| !m.starts_with("note: run with `RUST_BACKTRACE"))
+                    .collect();
+                let context = if stderr.is_empty() {
+                    String::new()
+                } else {
+                    let joined = stderr.join(" | ");
+                    format!(" (stderr: {})", joined.chars().take(300).collect::<String>())
+                };
+                Failure::Trap { message: format!("{trap}{context}") }
             }
-            None => Failure::Trap {
-                message: format!("{e:#}"),
-            },
+            None => Failure::Trap { message: format!("{e:#}") },
         }
     }
 }

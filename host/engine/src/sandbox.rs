@@ -25,9 +25,7 @@ use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
 use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random, sync};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::random::WasiRandom;
-use wasmtime_wasi::{
-    HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
-};
+use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// Interfaces a policy may import, without version. Versions are matched by
 /// the linker (semver-compatible: `wasi:*@0.2.x`, `rampart:policy@0.1.x`).
@@ -94,9 +92,7 @@ impl HostState {
             .monotonic_clock(FrozenClock(clock_secs))
             .secure_random(StdRng::from_seed(seed))
             .insecure_random(StdRng::from_seed(insecure_seed))
-            .insecure_random_seed(u128::from_le_bytes(
-                insecure_seed[..16].try_into().expect("16 bytes"),
-            ))
+            .insecure_random_seed(u128::from_le_bytes(insecure_seed[..16].try_into().expect("16 bytes")))
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
@@ -114,10 +110,7 @@ impl HostState {
     /// The decision's log: structured lines, then captured stdout and stderr.
     pub(crate) fn take_log(&mut self) -> (Vec<LogLine>, u64) {
         let mut lines = std::mem::take(&mut self.log.lines);
-        for (pipe, level) in [
-            (&self.stdout, LogLevel::Stdout),
-            (&self.stderr, LogLevel::Stderr),
-        ] {
+        for (pipe, level) in [(&self.stdout, LogLevel::Stdout), (&self.stderr, LogLevel::Stderr)] {
             let bytes = pipe.contents();
             let text = String::from_utf8_lossy(&bytes);
             lines.extend(text.lines().filter(|l| !l.is_empty()).map(|l| LogLine {
@@ -132,10 +125,7 @@ impl HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
@@ -185,33 +175,17 @@ impl Limiter {
 }
 
 impl ResourceLimiter for Limiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> Result<bool> {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> Result<bool> {
         if desired > self.max_memory {
             self.memory_exhausted = true;
-            wasmtime::bail!(
-                "memory limit of {} bytes exceeded (wanted {desired})",
-                self.max_memory
-            );
+            wasmtime::bail!("memory limit of {} bytes exceeded (wanted {desired})", self.max_memory);
         }
         Ok(true)
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> Result<bool> {
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> Result<bool> {
         if desired > self.max_table {
-            wasmtime::bail!(
-                "table limit of {} elements exceeded (wanted {desired})",
-                self.max_table
-            );
+            wasmtime::bail!("table limit of {} elements exceeded (wanted {desired})", self.max_table);
         }
         Ok(true)
     }
@@ -238,24 +212,14 @@ pub(crate) struct LogBuffer {
 
 impl LogBuffer {
     fn new(l: &Limits) -> Self {
-        LogBuffer {
-            lines: Vec::new(),
-            bytes: 0,
-            dropped: 0,
-            max_lines: l.max_log_lines,
-            max_bytes: l.max_log_bytes,
-        }
+        LogBuffer { lines: Vec::new(), bytes: 0, dropped: 0, max_lines: l.max_log_lines, max_bytes: l.max_log_bytes }
     }
 }
 
 impl log::Host for HostState {
     fn emit(&mut self, level: log::Level, message: String, fields: Vec<log::Field>) {
         let buf = &mut self.log;
-        let size = message.len()
-            + fields
-                .iter()
-                .map(|f| f.key.len() + f.value.len())
-                .sum::<usize>();
+        let size = message.len() + fields.iter().map(|f| f.key.len() + f.value.len()).sum::<usize>();
         if buf.lines.len() >= buf.max_lines || buf.bytes + size > buf.max_bytes {
             buf.dropped += 1;
             return;
@@ -289,9 +253,7 @@ impl HasData for HasIo {
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
     crate::bindings::Policy::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
     let l = linker;
-    wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<HostState, HasIo>(l, |t| {
-        t.ctx().table
-    })?;
+    wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<HostState, HasIo>(l, |t| t.ctx().table)?;
     sync::io::poll::add_to_linker::<HostState, HasIo>(l, |t| t.ctx().table)?;
     sync::io::streams::add_to_linker::<HostState, HasIo>(l, |t| t.ctx().table)?;
     clocks::wall_clock::add_to_linker::<HostState, WasiClocks>(l, HostState::clocks)?;

@@ -86,9 +86,7 @@ impl Answer for HealthDecision {
     fn reason(&self) -> Option<&Reason> {
         match self {
             HealthDecision::Commit => None,
-            HealthDecision::Rollback { reason } | HealthDecision::Wait { reason, .. } => {
-                Some(reason)
-            }
+            HealthDecision::Rollback { reason } | HealthDecision::Wait { reason, .. } => Some(reason),
         }
     }
 }
@@ -119,9 +117,7 @@ impl Answer for RolloutDecision {
 }
 
 /// Severity of a policy log line.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum LogLevel {
     Trace,

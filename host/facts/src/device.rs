@@ -44,10 +44,7 @@ impl Device {
 /// wherever it is computed, so waves are the same on the gateway and in the
 /// backend.
 pub fn cohort_seed(device_id: &str) -> u64 {
-    let digest = Sha256::new()
-        .chain_update(b"rampart-cohort-v1:")
-        .chain_update(device_id.as_bytes())
-        .finalize();
+    let digest = Sha256::new().chain_update(b"rampart-cohort-v1:").chain_update(device_id.as_bytes()).finalize();
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
     u64::from_be_bytes(first)
@@ -158,44 +155,26 @@ impl Validate for Device {
     fn validate(&self) -> Result<(), Invalid> {
         check_name(&self.id, "id")?;
         check_name(&self.hardware.model, "hardware.model")?;
-        check(
-            self.hardware.revision.len() <= crate::MAX_NAME_BYTES,
-            "hardware.revision",
-            || "is too long".into(),
-        )?;
+        check(self.hardware.revision.len() <= crate::MAX_NAME_BYTES, "hardware.revision", || "is too long".into())?;
         let c = &self.location.country;
-        check(
-            c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()),
-            "location.country",
-            || format!("`{c}` is not an ISO 3166-1 alpha-2 code such as DE"),
-        )?;
+        check(c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()), "location.country", || {
+            format!("`{c}` is not an ISO 3166-1 alpha-2 code such as DE")
+        })?;
         if let Some(g) = &self.location.geo {
-            check((-90.0..=90.0).contains(&g.lat), "location.geo.lat", || {
-                format!("{} is outside -90..=90", g.lat)
+            check((-90.0..=90.0).contains(&g.lat), "location.geo.lat", || format!("{} is outside -90..=90", g.lat))?;
+            check((-180.0..=180.0).contains(&g.lon), "location.geo.lon", || {
+                format!("{} is outside -180..=180", g.lon)
             })?;
-            check(
-                (-180.0..=180.0).contains(&g.lon),
-                "location.geo.lon",
-                || format!("{} is outside -180..=180", g.lon),
-            )?;
         }
         percent(self.power.battery_percent, "power.battery_percent")?;
         percent(self.link.signal_quality, "link.signal_quality")?;
-        check(
-            (-1080..=1080).contains(&self.utc_offset_minutes),
-            "utc_offset_minutes",
-            || format!("{} is outside -1080..=1080", self.utc_offset_minutes),
-        )?;
-        check(self.labels.len() <= crate::MAX_LIST_ITEMS, "labels", || {
-            "too many labels".into()
+        check((-1080..=1080).contains(&self.utc_offset_minutes), "utc_offset_minutes", || {
+            format!("{} is outside -1080..=1080", self.utc_offset_minutes)
         })?;
+        check(self.labels.len() <= crate::MAX_LIST_ITEMS, "labels", || "too many labels".into())?;
         for (k, v) in &self.labels {
             check_name(k, "labels").map_err(|e| e.within("key"))?;
-            check(
-                v.len() <= crate::MAX_NAME_BYTES * 4,
-                &format!("labels.{k}"),
-                || "value is too long".into(),
-            )?;
+            check(v.len() <= crate::MAX_NAME_BYTES * 4, &format!("labels.{k}"), || "value is too long".into())?;
         }
         Ok(())
     }

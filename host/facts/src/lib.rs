@@ -15,12 +15,9 @@ mod release;
 mod rollout;
 mod scalar;
 
-pub use answer::{
-    Answer, Eligibility, HealthDecision, LogLevel, LogLine, Question, Reason, RolloutDecision,
-};
+pub use answer::{Answer, Eligibility, HealthDecision, LogLevel, LogLine, Question, Reason, RolloutDecision};
 pub use device::{
-    Credential, Device, GeoPoint, Hardware, Link, LinkKind, Location, Power, UpdateHistory,
-    UpdateOutcome, cohort_seed,
+    Credential, Device, GeoPoint, Hardware, Link, LinkKind, Location, Power, UpdateHistory, UpdateOutcome, cohort_seed,
 };
 pub use health::{FailedService, HealthReport, ProbeResult};
 pub use load::{FactsError, from_json_file, from_json_str, from_json_value};
@@ -46,10 +43,7 @@ pub struct Invalid {
 
 impl Invalid {
     pub(crate) fn new(field: &str, cause: impl Into<String>) -> Self {
-        Invalid {
-            field: field.to_string(),
-            cause: cause.into(),
-        }
+        Invalid { field: field.to_string(), cause: cause.into() }
     }
 
     /// Prefix the field path with `parent.`.
@@ -60,11 +54,7 @@ impl Invalid {
 }
 
 pub(crate) fn check(ok: bool, field: &str, cause: impl FnOnce() -> String) -> Result<(), Invalid> {
-    if ok {
-        Ok(())
-    } else {
-        Err(Invalid::new(field, cause()))
-    }
+    if ok { Ok(()) } else { Err(Invalid::new(field, cause())) }
 }
 
 /// Upper bound on identifier-like strings (ids, models, names, codes).
@@ -81,9 +71,6 @@ pub(crate) fn check_name(value: &str, field: &str) -> Result<(), Invalid> {
 
 pub(crate) fn check_len<T>(items: &[T], field: &str) -> Result<(), Invalid> {
     check(items.len() <= MAX_LIST_ITEMS, field, || {
-        format!(
-            "has {} items, at most {MAX_LIST_ITEMS} allowed",
-            items.len()
-        )
+        format!("has {} items, at most {MAX_LIST_ITEMS} allowed", items.len())
     })
 }

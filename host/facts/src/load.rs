@@ -12,39 +12,23 @@ pub enum FactsError {
         source: std::io::Error,
     },
     #[error("{origin}: line {line}, column {column}: field `{field}`: {cause}")]
-    Syntax {
-        origin: String,
-        line: usize,
-        column: usize,
-        field: String,
-        cause: String,
-    },
+    Syntax { origin: String, line: usize, column: usize, field: String, cause: String },
     #[error("{origin}: {invalid}")]
     Invalid { origin: String, invalid: Invalid },
 }
 
 fn finish<T: Validate>(origin: &str, value: T) -> Result<T, FactsError> {
-    value.validate().map_err(|invalid| FactsError::Invalid {
-        origin: origin.to_string(),
-        invalid,
-    })?;
+    value.validate().map_err(|invalid| FactsError::Invalid { origin: origin.to_string(), invalid })?;
     Ok(value)
 }
 
 fn field_of(path: &serde_path_to_error::Path) -> String {
     let p = path.to_string();
-    if p == "." {
-        "(top level)".to_string()
-    } else {
-        p
-    }
+    if p == "." { "(top level)".to_string() } else { p }
 }
 
 /// Parse and validate facts from JSON text; `origin` names the source in errors.
-pub fn from_json_str<T: DeserializeOwned + Validate>(
-    origin: &str,
-    text: &str,
-) -> Result<T, FactsError> {
+pub fn from_json_str<T: DeserializeOwned + Validate>(origin: &str, text: &str) -> Result<T, FactsError> {
     let de = &mut serde_json::Deserializer::from_str(text);
     let value: T = serde_path_to_error::deserialize(de).map_err(|e| {
         let field = field_of(e.path());
@@ -77,10 +61,7 @@ pub fn from_json_value<T: DeserializeOwned + Validate>(
 
 /// Read, parse and validate a JSON file.
 pub fn from_json_file<T: DeserializeOwned + Validate>(path: &Path) -> Result<T, FactsError> {
-    let text = std::fs::read_to_string(path).map_err(|source| FactsError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|source| FactsError::Read { path: path.to_path_buf(), source })?;
     from_json_str(&path.display().to_string(), &text)
 }
 

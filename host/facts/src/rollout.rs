@@ -36,12 +36,7 @@ impl Rollout {
     /// An ad-hoc rollout that started at `now`, for questions asked outside any
     /// planned rollout.
     pub fn adhoc(now: Timestamp) -> Self {
-        Rollout {
-            id: "adhoc".into(),
-            started_at: now,
-            now: Some(now),
-            waves: Vec::new(),
-        }
+        Rollout { id: "adhoc".into(), started_at: now, now: Some(now), waves: Vec::new() }
     }
 
     /// The time of the question; `fallback` when the file gave none.
@@ -56,17 +51,13 @@ impl Validate for Rollout {
         check_len(&self.waves, "waves")?;
         for (i, w) in self.waves.iter().enumerate() {
             let field = format!("waves[{i}]");
-            check(
-                w.succeeded + w.failed + w.rolled_back <= w.attempted,
-                &field,
-                || {
-                    format!(
-                        "succeeded + failed + rolled_back ({}) exceeds attempted ({})",
-                        w.succeeded + w.failed + w.rolled_back,
-                        w.attempted
-                    )
-                },
-            )?;
+            check(w.succeeded + w.failed + w.rolled_back <= w.attempted, &field, || {
+                format!(
+                    "succeeded + failed + rolled_back ({}) exceeds attempted ({})",
+                    w.succeeded + w.failed + w.rolled_back,
+                    w.attempted
+                )
+            })?;
         }
         Ok(())
     }

@@ -15,9 +15,7 @@ impl Timestamp {
     pub fn parse(s: &str) -> Result<Self, String> {
         OffsetDateTime::parse(s, &Rfc3339)
             .map(|t| Timestamp(t.unix_timestamp()))
-            .map_err(|e| {
-                format!("`{s}` is not an RFC 3339 date-time ({e}), e.g. 2026-11-23T20:00:00Z")
-            })
+            .map_err(|e| format!("`{s}` is not an RFC 3339 date-time ({e}), e.g. 2026-11-23T20:00:00Z"))
     }
 
     /// The current time of the host's clock.
@@ -33,10 +31,7 @@ impl Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match OffsetDateTime::from_unix_timestamp(self.0)
-            .ok()
-            .and_then(|t| t.format(&Rfc3339).ok())
-        {
+        match OffsetDateTime::from_unix_timestamp(self.0).ok().and_then(|t| t.format(&Rfc3339).ok()) {
             Some(s) => f.write_str(&s),
             None => write!(f, "@{}", self.0),
         }
@@ -78,13 +73,9 @@ pub struct Version(pub semver::Version);
 impl Version {
     /// Parse a semantic version.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let v = semver::Version::parse(s)
-            .map_err(|e| format!("`{s}` is not a semantic version ({e}), e.g. 4.2.0"))?;
+        let v = semver::Version::parse(s).map_err(|e| format!("`{s}` is not a semantic version ({e}), e.g. 4.2.0"))?;
         if !v.build.is_empty() {
-            return Err(format!(
-                "`{s}`: build metadata (+{}) is not allowed",
-                v.build
-            ));
+            return Err(format!("`{s}`: build metadata (+{}) is not allowed", v.build));
         }
         Ok(Version(v))
     }

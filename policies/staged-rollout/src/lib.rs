@@ -40,41 +40,25 @@ impl Policy for StagedRollout {
     fn eligibility(rollout: &Rollout, release: &Release, device: &Device) -> Eligibility {
         let now = rollout.now;
         if !release.supports(&device.hardware.model) {
-            return deny(
-                "incompatible-hardware",
-                format!("release does not support {}", device.hardware.model),
-            );
+            return deny("incompatible-hardware", format!("release does not support {}", device.hardware.model));
         }
         if !is_upgrade(&device.firmware, &release.version) {
-            return deny(
-                "not-newer",
-                "device already runs this version or a newer one",
-            );
+            return deny("not-newer", "device already runs this version or a newer one");
         }
         if device.updates.consecutive_failures >= MAX_FAILURES {
             return deny(
                 "repeated-failures",
-                format!(
-                    "{} consecutive failed updates",
-                    device.updates.consecutive_failures
-                ),
+                format!("{} consecutive failed updates", device.updates.consecutive_failures),
             );
         }
         if !power::has_charge(device, MIN_BATTERY) {
-            return defer(
-                now + HOUR,
-                "battery-low",
-                "battery below 30 % and not on mains",
-            );
+            return defer(now + HOUR, "battery-low", "battery below 30 % and not on mains");
         }
         if release.channel == Channel::Security {
             return Eligibility::Allow;
         }
         if device.link.kind == LinkKind::Satellite && device.link.metered {
-            return deny(
-                "metered-satellite",
-                "no feature release over a metered satellite link",
-            );
+            return deny("metered-satellite", "no feature release over a metered satellite link");
         }
         match WAVES.eligible_at(rollout, device) {
             Some(at) if at > now => {
@@ -86,56 +70,31 @@ impl Policy for StagedRollout {
         if let Some(open) = WINDOW.next_open(now, device.utc_offset_minutes)
             && open > now
         {
-            return defer(
-                open,
-                "outside-maintenance-window",
-                "outside 02:00-05:00 local time",
-            );
+            return defer(open, "outside-maintenance-window", "outside 02:00-05:00 local time");
         }
         Eligibility::Allow
     }
 
-    fn health_gate(
-        _rollout: &Rollout,
-        _release: &Release,
-        _device: &Device,
-        report: &HealthReport,
-    ) -> HealthDecision {
+    fn health_gate(_rollout: &Rollout, _release: &Release, _device: &Device, report: &HealthReport) -> HealthDecision {
         if report.failed_integrity_checks > 0 {
-            return rollback(
-                "integrity-check-failed",
-                "the booted slot failed an integrity check",
-            );
+            return rollback("integrity-check-failed", "the booted slot failed an integrity check");
         }
         if report.unexpected_reboots >= 2 {
             return rollback(
                 "unexpected-reboots",
-                format!(
-                    "{} unexpected reboots since install",
-                    report.unexpected_reboots
-                ),
+                format!("{} unexpected reboots since install", report.unexpected_reboots),
             );
         }
         if let Some(s) = report.failed_services.iter().find(|s| s.critical) {
-            return rollback(
-                "critical-service-failed",
-                format!("critical service {} failed", s.name),
-            );
+            return rollback("critical-service-failed", format!("critical service {} failed", s.name));
         }
         if let Some(p) = report.probes.iter().find(|p| p.critical && !p.passed) {
-            return rollback(
-                "critical-probe-failed",
-                format!("critical probe {} failed", p.name),
-            );
+            return rollback("critical-probe-failed", format!("critical probe {} failed", p.name));
         }
         const HEALTHY_SECS: u64 = 600;
         if report.since_boot_secs < HEALTHY_SECS {
             let left = (HEALTHY_SECS - report.since_boot_secs) as u32;
-            return wait(
-                left,
-                "observing",
-                "waiting for 10 minutes of healthy uptime",
-            );
+            return wait(left, "observing", "waiting for 10 minutes of healthy uptime");
         }
         HealthDecision::Commit
     }

@@ -55,53 +55,36 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let release: Release = read_facts(&args.release)?;
     let rollout: Option<Rollout> = args.rollout.as_deref().map(read_facts).transpose()?;
-    let now = args
-        .now
-        .or_else(|| rollout.as_ref().and_then(|r| r.now))
-        .unwrap_or_else(Timestamp::now);
+    let now = args.now.or_else(|| rollout.as_ref().and_then(|r| r.now)).unwrap_or_else(Timestamp::now);
     let rollout = rollout.unwrap_or_else(|| Rollout::adhoc(now));
     let device = || -> anyhow::Result<Device> {
-        let path = args.device.as_deref().ok_or_else(|| {
-            coded(
-                BAD_INPUT,
-                anyhow::anyhow!("--device is required for this question"),
-            )
-        })?;
+        let path = args
+            .device
+            .as_deref()
+            .ok_or_else(|| coded(BAD_INPUT, anyhow::anyhow!("--device is required for this question")))?;
         read_facts(path)
     };
     let engine = args.engine.engine()?;
     let policy = load_policy(&engine, &args.policy)?;
     let failed = |e| coded(POLICY_FAILED, e);
     if args.rollout_gate {
-        let eval = policy
-            .rollout_gate(&rollout, now, &release)
-            .map_err(failed)?;
+        let eval = policy.rollout_gate(&rollout, now, &release).map_err(failed)?;
         print(&eval, args.json)
     } else if let Some(health) = &args.health {
         let device = device()?;
         let report: HealthReport = read_facts(health)?;
-        let eval = policy
-            .health_gate(&rollout, now, &release, &device, &report)
-            .map_err(failed)?;
+        let eval = policy.health_gate(&rollout, now, &release, &device, &report).map_err(failed)?;
         print(&eval, args.json)
     } else {
         let device = device()?;
-        let eval = policy
-            .eligibility(&rollout, now, &release, &device)
-            .map_err(failed)?;
+        let eval = policy.eligibility(&rollout, now, &release, &device).map_err(failed)?;
         print(&eval, args.json)
     }
 }
 
-fn print<A: Answer + serde::Serialize>(
-    eval: &Evaluation<A>,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
+fn print<A: Answer + serde::Serialize>(eval: &Evaluation<A>, json: bool) -> anyhow::Result<ExitCode> {
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&decision_json(&eval.answer, &eval.audit)?)?
-        );
+        println!("{}", serde_json::to_string_pretty(&decision_json(&eval.answer, &eval.audit)?)?);
         return Ok(ExitCode::SUCCESS);
     }
     let a = &eval.audit;
@@ -113,11 +96,7 @@ fn print<A: Answer + serde::Serialize>(
     if !a.log.is_empty() {
         println!("log:");
         for line in &a.log {
-            let fields: Vec<String> = line
-                .fields
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
+            let fields: Vec<String> = line.fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
             println!("  [{:?}] {} {}", line.level, line.message, fields.join(" "));
         }
     }

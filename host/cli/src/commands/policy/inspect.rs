@@ -21,9 +21,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let engine = rampart_engine::Engine::new()?;
-    let info = engine
-        .inspect_file(&args.policy)
-        .map_err(|e| coded(LOAD_REFUSED, e))?;
+    let info = engine.inspect_file(&args.policy).map_err(|e| coded(LOAD_REFUSED, e))?;
     let origin = args.policy.display().to_string();
     let verdict = info.check_loadable(&origin);
     if args.json {
@@ -41,18 +39,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "contract:  {}",
             info.package_version.as_ref().map_or(
                 "none (does not export rampart:policy/questions)".to_string(),
-                |v| format!(
-                    "rampart:policy@{v} (host supports {})",
-                    rampart_engine::SUPPORTED_VERSION
-                )
+                |v| format!("rampart:policy@{v} (host supports {})", rampart_engine::SUPPORTED_VERSION)
             )
         );
         let list = |v: Vec<String>| {
-            if v.is_empty() {
-                "unknown".to_string()
-            } else {
-                v.join(", ")
-            }
+            if v.is_empty() { "unknown".to_string() } else { v.join(", ") }
         };
         println!("language:  {}", list(info.producers_of("language")));
         println!("toolchain: {}", list(info.producers_of("processed-by")));
@@ -62,20 +53,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         println!("imports:");
         for i in &info.imports {
-            println!(
-                "  {} {}",
-                if i.granted { "granted " } else { "REFUSED " },
-                i.name
-            );
+            println!("  {} {}", if i.granted { "granted " } else { "REFUSED " }, i.name);
         }
         match &verdict {
             Ok(()) => println!("verdict:   loadable"),
             Err(e) => println!("verdict:   refused: {e}"),
         }
     }
-    Ok(if verdict.is_ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(LOAD_REFUSED)
-    })
+    Ok(if verdict.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(LOAD_REFUSED) })
 }

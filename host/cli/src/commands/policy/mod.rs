@@ -56,8 +56,7 @@ impl EngineArgs {
         let limits = Limits {
             fuel: self.fuel,
             deadline: Duration::from_millis(self.timeout_ms),
-            max_memory_bytes: usize::try_from(self.memory_mib << 20)
-                .context("--memory-mib is too large")?,
+            max_memory_bytes: usize::try_from(self.memory_mib << 20).context("--memory-mib is too large")?,
             ..Limits::default()
         };
         let mut builder = Engine::builder().limits(limits);
@@ -85,10 +84,7 @@ pub fn parse_now(s: &str) -> Result<Timestamp, String> {
 
 /// The JSON form of a decision: the answer's fields (`decision`, `reason`,
 /// `until`/`secs`), `reasons` as a list, and the audit record.
-pub fn decision_json<A>(
-    answer: &A,
-    audit: &rampart_engine::Audit,
-) -> anyhow::Result<serde_json::Value>
+pub fn decision_json<A>(answer: &A, audit: &rampart_engine::Audit) -> anyhow::Result<serde_json::Value>
 where
     A: serde::Serialize + rampart_facts::Answer,
 {
@@ -97,11 +93,7 @@ where
     let audit = serde_json::to_value(audit)?;
     if let (Some(obj), Some(audit)) = (v.as_object_mut(), audit.as_object()) {
         for (k, val) in audit {
-            let key = if k == "elapsed" {
-                "elapsed_us".to_string()
-            } else {
-                k.clone()
-            };
+            let key = if k == "elapsed" { "elapsed_us".to_string() } else { k.clone() };
             obj.insert(key, val.clone());
         }
     }

@@ -4,9 +4,7 @@ use super::{EngineArgs, describe, load_policy};
 use crate::exit::{BAD_INPUT, CASES_FAILED, coded};
 use anyhow::{Context, anyhow};
 use rampart_engine::Policy;
-use rampart_facts::{
-    Answer, Device, FactsError, HealthReport, Release, Rollout, Timestamp, Validate,
-};
+use rampart_facts::{Answer, Device, FactsError, HealthReport, Release, Rollout, Timestamp, Validate};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -120,28 +118,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|o| json!({"name": o.name, "passed": o.passed, "got": o.got, "detail": o.detail}))
             .collect();
-        let out =
-            json!({"policy": policy.digest(), "passed": passed, "failed": failed, "cases": cases});
+        let out = json!({"policy": policy.digest(), "passed": passed, "failed": failed, "cases": cases});
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         let verdict = if failed == 0 { "ok" } else { "FAILED" };
         println!("\ntest result: {verdict}. {passed} passed; {failed} failed");
     }
-    Ok(if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(CASES_FAILED)
-    })
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(CASES_FAILED) })
 }
 
 fn read_cases(path: &Path) -> anyhow::Result<CaseFile> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("{}: cannot read", path.display()))
         .map_err(|e| coded(BAD_INPUT, e))?;
-    let yaml = matches!(
-        path.extension().and_then(|e| e.to_str()),
-        Some("yaml" | "yml")
-    );
+    let yaml = matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
     let parsed: Result<CaseFile, String> = if yaml {
         serde_yaml::from_str(&text).map_err(|e| e.to_string())
     } else {
@@ -151,19 +141,14 @@ fn read_cases(path: &Path) -> anyhow::Result<CaseFile> {
 }
 
 /// The input `name` of a case: the default merged with the case's patch.
-fn resolve(
-    default: Option<&Value>,
-    patch: Option<&Value>,
-    base: &Path,
-) -> anyhow::Result<Option<Value>> {
+fn resolve(default: Option<&Value>, patch: Option<&Value>, base: &Path) -> anyhow::Result<Option<Value>> {
     let load = |v: &Value| -> anyhow::Result<Value> {
         match v {
             Value::String(rel) => {
                 let path = base.join(rel);
-                let text = std::fs::read_to_string(&path)
-                    .with_context(|| format!("{}: cannot read", path.display()))?;
-                serde_json::from_str(&text)
-                    .with_context(|| format!("{}: invalid JSON", path.display()))
+                let text =
+                    std::fs::read_to_string(&path).with_context(|| format!("{}: cannot read", path.display()))?;
+                serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", path.display()))
             }
             other => Ok(other.clone()),
         }
@@ -189,41 +174,16 @@ fn input<T: DeserializeOwned + Validate>(
     base: &Path,
 ) -> anyhow::Result<Option<T>> {
     let context = format!("{origin}: case `{case}`: {what}");
-    let value = resolve(default, patch, base)
-        .with_context(|| context.clone())
-        .map_err(|e| coded(BAD_INPUT, e))?;
-    value
-        .map(|v| rampart_facts::from_json_value(&context, v))
-        .transpose()
-        .map_err(|e: FactsError| coded(BAD_INPUT, e))
+    let value = resolve(default, patch, base).with_context(|| context.clone()).map_err(|e| coded(BAD_INPUT, e))?;
+    value.map(|v| rampart_facts::from_json_value(&context, v)).transpose().map_err(|e: FactsError| coded(BAD_INPUT, e))
 }
 
-fn run_case(
-    policy: &Policy,
-    d: &Inputs,
-    case: &Case,
-    base: &Path,
-    origin: &str,
-) -> anyhow::Result<Outcome> {
+fn run_case(policy: &Policy, d: &Inputs, case: &Case, base: &Path, origin: &str) -> anyhow::Result<Outcome> {
     let name = case.name.as_str();
     let bad = |msg: String| coded(BAD_INPUT, anyhow!("{origin}: case `{name}`: {msg}"));
-    let rollout: Option<Rollout> = input(
-        origin,
-        name,
-        "rollout",
-        d.rollout.as_ref(),
-        case.rollout.as_ref(),
-        base,
-    )?;
-    let release: Release = input(
-        origin,
-        name,
-        "release",
-        d.release.as_ref(),
-        case.release.as_ref(),
-        base,
-    )?
-    .ok_or_else(|| bad("no release (give one in defaults or the case)".into()))?;
+    let rollout: Option<Rollout> = input(origin, name, "rollout", d.rollout.as_ref(), case.rollout.as_ref(), base)?;
+    let release: Release = input(origin, name, "release", d.release.as_ref(), case.release.as_ref(), base)?
+        .ok_or_else(|| bad("no release (give one in defaults or the case)".into()))?;
     let now = case
         .now
         .as_deref()
@@ -232,35 +192,17 @@ fn run_case(
         .transpose()
         .map_err(|e| bad(format!("now: {e}")))?
         .or_else(|| rollout.as_ref().and_then(|r| r.now))
-        .ok_or_else(|| {
-            bad("no time: give `now` (defaults or case) or a rollout with `now`".into())
-        })?;
+        .ok_or_else(|| bad("no time: give `now` (defaults or case) or a rollout with `now`".into()))?;
     let rollout = rollout.unwrap_or_else(|| Rollout::adhoc(now));
     let device = || -> anyhow::Result<Device> {
-        input(
-            origin,
-            name,
-            "device",
-            d.device.as_ref(),
-            case.device.as_ref(),
-            base,
-        )?
-        .ok_or_else(|| bad("no device (give one in defaults or the case)".into()))
+        input(origin, name, "device", d.device.as_ref(), case.device.as_ref(), base)?
+            .ok_or_else(|| bad("no device (give one in defaults or the case)".into()))
     };
     let (got, reasons, until) = match case.expect.as_str() {
-        "allow" | "deny" | "defer" => {
-            summarize(policy.eligibility(&rollout, now, &release, &device()?))
-        }
+        "allow" | "deny" | "defer" => summarize(policy.eligibility(&rollout, now, &release, &device()?)),
         "commit" | "rollback" | "wait" => {
-            let report: HealthReport = input(
-                origin,
-                name,
-                "health",
-                d.health.as_ref(),
-                case.health.as_ref(),
-                base,
-            )?
-            .ok_or_else(|| bad("a health-gate case needs a `health` report".into()))?;
+            let report: HealthReport = input(origin, name, "health", d.health.as_ref(), case.health.as_ref(), base)?
+                .ok_or_else(|| bad("a health-gate case needs a `health` report".into()))?;
             summarize(policy.health_gate(&rollout, now, &release, &device()?, &report))
         }
         "continue" | "pause" | "abort" => summarize(policy.rollout_gate(&rollout, now, &release)),
@@ -278,9 +220,7 @@ fn run_case(
     if let Some(expected) = &case.reasons
         && expected != &reasons
     {
-        problems.push(format!(
-            "expected reasons {expected:?}, got {reasons:?} ({got})"
-        ));
+        problems.push(format!("expected reasons {expected:?}, got {reasons:?} ({got})"));
     }
     if let Some(expected) = &case.until {
         let want = Timestamp::parse(expected).map_err(|e| bad(format!("until: {e}")))?;
@@ -307,18 +247,9 @@ fn summarize<A: Answer + serde::Serialize>(
                 .ok()
                 .and_then(|v| v.get("until").and_then(|u| u.as_str()).map(str::to_string))
                 .and_then(|s| Timestamp::parse(&s).ok());
-            let codes = eval
-                .answer
-                .reason()
-                .map(|r| r.code.clone())
-                .into_iter()
-                .collect();
+            let codes = eval.answer.reason().map(|r| r.code.clone()).into_iter().collect();
             (describe(&eval.answer), codes, until)
         }
-        Err(e) => (
-            format!("error: {e}"),
-            vec![e.failure.code().to_string()],
-            None,
-        ),
+        Err(e) => (format!("error: {e}"), vec![e.failure.code().to_string()], None),
     }
 }

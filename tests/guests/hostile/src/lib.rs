@@ -1,0 +1,113 @@
+//! A hostile policy for the engine's tests. The device id picks the attack;
+//! any other id gets a normal `allow`, so a test can check the engine still
+//! serves right after each attack.
+
+use rampart_sdk::*;
+use std::hint::black_box;
+
+pub struct Hostile;
+
+/// Recursion whose frames live in linear memory (the shadow stack): it runs
+/// off the bottom of memory.
+fn recurse_shadow(n: u64) -> u64 {
+    let pad = black_box([n; 64]);
+    if black_box(n) == u64::MAX {
+        return pad[0];
+    }
+    recurse_shadow(n + 1).wrapping_add(pad[63])
+}
+
+/// Recursion that uses only the Wasm stack: it exhausts the host's limit.
+/// The work after the call keeps it from becoming a loop.
+fn recurse_native(n: u32, limit: u32) -> u32 {
+    if n >= limit {
+        return n;
+    }
+    recurse_native(n + 1, limit).rotate_left(n % 7) ^ n
+}
+
+/// What the sandbox lets a policy see of the outside world.
+fn probe_wasi() -> String {
+    let file = match std::fs::read("/etc/passwd") {
+        Ok(b) => format!("read {} bytes", b.len()),
+        Err(e) => format!("err {:?}", e.kind()),
+    };
+    let dir = match std::fs::read_dir("/") {
+        Ok(entries) => format!("{} entries", entries.count()),
+        Err(e) => format!("err {:?}", e.kind()),
+    };
+    let env = std::env::vars().count();
+    let args = std::env::args().count();
+    let clock = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let mut random = [0u8; 8];
+    let random = match getrandom::fill(&mut random) {
+        Ok(()) => random.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        Err(e) => format!("err {e}"),
+    };
+    format!("file={file};dir={dir};env={env};args={args};clock={clock};random={random}")
+}
+
+impl Policy for Hostile {
+    fn eligibility(rollout: &Rollout, _release: &Release, device: &Device) -> Eligibility {
+        match device.id.as_str() {
+            "loop" => loop {
+                black_box(());
+            },
+            "memory-bomb" => {
+                // Reserve without touching: memory grows, fuel barely moves.
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(black_box(Vec::with_capacity(1 << 20)));
+                }
+            }
+            "recurse-native" => {
+                black_box(recurse_native(0, black_box(u32::MAX)));
+                Eligibility::Allow
+            }
+            "recurse-shadow" => {
+                black_box(recurse_shadow(0));
+                Eligibility::Allow
+            }
+            "panic" => panic!("policy bug on purpose"),
+            "huge-reason" => deny("huge", "x".repeat(100 << 20)),
+            "bad-code" => deny("Not Kebab Case!", "bad code"),
+            "defer-past" => defer(0, "past", "deferral into the past"),
+            "log-flood" => {
+                for i in 0..10_000 {
+                    log::info("flood", &[("i", &i.to_string())]);
+                }
+                Eligibility::Allow
+            }
+            "print" => {
+                println!("hello from stdout");
+                eprintln!("hello from stderr");
+                Eligibility::Allow
+            }
+            "wasi-probe" => {
+                let seen = probe_wasi();
+                log::info(&seen, &[]);
+                deny("wasi-probe", seen)
+            }
+            "now" => deny("now", rollout.now.to_string()),
+            _ => Eligibility::Allow,
+        }
+    }
+
+    fn eligibility_batch(rollout: &Rollout, release: &Release, devices: &[Device]) -> Vec<Eligibility> {
+        if devices.first().is_some_and(|d| d.id == "huge-list") {
+            return vec![Eligibility::Allow; 1_000_000];
+        }
+        devices.iter().map(|d| Self::eligibility(rollout, release, d)).collect()
+    }
+
+    fn rollout_gate(rollout: &Rollout, _release: &Release) -> RolloutDecision {
+        if rollout.id == "loop" {
+            loop {
+                black_box(());
+            }
+        }
+        defaults::rollout_gate(rollout)
+    }
+}
+
+export_policy!(Hostile);

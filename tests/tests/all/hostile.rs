@@ -1,0 +1,193 @@
+//! Hostile policies fail closed with a precise error, in bounded time, and
+//! the engine keeps serving: a normal decision succeeds right after each.
+
+use crate::{engine, load};
+use rampart_engine::{Engine, Failure, Limits, Policy, PolicyError, fail_closed};
+use rampart_facts::{Answer, Eligibility};
+use rampart_tests::{HOSTILE, NOW, device, release, rollout};
+use std::time::{Duration, Instant};
+
+/// Generous bound that only a hang would exceed (not a speed assertion).
+const HANG: Duration = Duration::from_secs(30);
+
+fn ask(policy: &Policy, id: &str) -> Result<Eligibility, PolicyError> {
+    policy.eligibility(&rollout(), NOW, &release(), &device(id)).map(|e| e.answer)
+}
+
+fn attack(policy: &Policy, id: &str) -> Failure {
+    let start = Instant::now();
+    let err = ask(policy, id).expect_err("the attack must fail");
+    assert!(start.elapsed() < HANG, "{id}: took {:?}", start.elapsed());
+    assert_eq!(err.policy, policy.digest(), "the error names the policy");
+    assert!(err.to_string().contains(&policy.digest().to_string()), "{err}");
+    // Fail closed: the caller's answer is a deny naming the cause.
+    let closed = fail_closed::eligibility(&err);
+    assert_eq!(closed.name(), "deny");
+    assert_eq!(closed.reason().unwrap().code, err.failure.code());
+    // And the engine still serves.
+    assert_eq!(ask(policy, "gw-ok").expect("normal decision after attack"), Eligibility::Allow);
+    err.failure
+}
+
+fn hostile() -> (Engine, Policy) {
+    let engine = engine();
+    let policy = load(&engine, HOSTILE);
+    (engine, policy)
+}
+
+#[test]
+fn endless_loop_runs_out_of_fuel() {
+    let (engine, policy) = hostile();
+    let f = attack(&policy, "loop");
+    assert_eq!(f, Failure::OutOfFuel { budget: engine.limits().fuel });
+}
+
+#[test]
+fn endless_loop_hits_the_deadline_when_fuel_is_plenty() {
+    let limits = Limits { fuel: u64::MAX / 2, deadline: Duration::from_millis(200), ..Limits::default() };
+    let engine = Engine::builder().limits(limits).build().unwrap();
+    let policy = load(&engine, HOSTILE);
+    let f = attack(&policy, "loop");
+    assert_eq!(f, Failure::Timeout { deadline: Duration::from_millis(200) });
+}
+
+#[test]
+fn memory_bomb_hits_the_memory_limit() {
+    let (engine, policy) = hostile();
+    let f = attack(&policy, "memory-bomb");
+    assert_eq!(f, Failure::OutOfMemory { limit: engine.limits().max_memory_bytes });
+}
+
+#[test]
+fn deep_recursion_overflows_the_stack() {
+    let (_engine, policy) = hostile();
+    let f = attack(&policy, "recurse-native");
+    assert_eq!(f, Failure::StackOverflow);
+}
+
+#[test]
+fn deep_recursion_in_linear_memory_traps() {
+    // Rust keeps address-taken locals on a stack inside linear memory; running
+    // off its end is an out-of-bounds access, caught like any other.
+    let (_engine, policy) = hostile();
+    match attack(&policy, "recurse-shadow") {
+        Failure::Trap { message } => assert!(message.contains("out of bounds memory access"), "{message}"),
+        other => panic!("wrong failure: {other}"),
+    }
+}
+
+#[test]
+fn panic_is_a_trap_that_names_the_panic() {
+    let (_engine, policy) = hostile();
+    match attack(&policy, "panic") {
+        Failure::Trap { message } => {
+            assert!(message.contains("unreachable"), "{message}");
+            assert!(message.contains("policy bug on purpose"), "{message}");
+        }
+        other => panic!("wrong failure: {other}"),
+    }
+}
+
+#[test]
+fn hundred_megabyte_reason_is_invalid_output() {
+    // Enough fuel to build the string, so the output check is what stops it.
+    let limits = Limits { fuel: 2_000_000_000, deadline: Duration::from_secs(20), ..Limits::default() };
+    let engine = Engine::builder().limits(limits).build().unwrap();
+    let policy = load(&engine, HOSTILE);
+    match attack(&policy, "huge-reason") {
+        Failure::InvalidOutput { cause } => assert!(cause.contains("104857600 bytes"), "{cause}"),
+        other => panic!("wrong failure: {other}"),
+    }
+}
+
+#[test]
+fn malformed_reason_code_is_invalid_output() {
+    let (_engine, policy) = hostile();
+    match attack(&policy, "bad-code") {
+        Failure::InvalidOutput { cause } => assert!(cause.contains("Not Kebab Case!"), "{cause}"),
+        other => panic!("wrong failure: {other}"),
+    }
+}
+
+#[test]
+fn deferral_into_the_past_is_invalid_output() {
+    let (_engine, policy) = hostile();
+    assert!(matches!(attack(&policy, "defer-past"), Failure::InvalidOutput { .. }));
+}
+
+#[test]
+fn huge_list_from_a_batch_is_invalid_output() {
+    let (_engine, policy) = hostile();
+    let start = Instant::now();
+    let err = policy.eligibility_batch(&rollout(), NOW, &release(), &[device("huge-list")]).expect_err("must fail");
+    assert!(start.elapsed() < HANG);
+    match err.failure {
+        Failure::InvalidOutput { cause } => assert!(cause.contains("1 devices answered with 1000000"), "{cause}"),
+        other => panic!("wrong failure: {other}"),
+    }
+    let ok = policy.eligibility_batch(&rollout(), NOW, &release(), &[device("a"), device("b")]).unwrap();
+    assert_eq!(ok, vec![Eligibility::Allow, Eligibility::Allow]);
+}
+
+#[test]
+fn log_flood_is_capped_and_counted() {
+    let (engine, policy) = hostile();
+    let eval = policy
+        .eligibility(&rollout(), NOW, &release(), &device("log-flood"))
+        .expect("a flood of logs is not a failure");
+    assert_eq!(eval.answer, Eligibility::Allow);
+    assert_eq!(eval.audit.log.len(), engine.limits().max_log_lines);
+    assert_eq!(eval.audit.log_dropped, 10_000 - engine.limits().max_log_lines as u64);
+}
+
+#[test]
+fn stdout_and_stderr_are_captured_into_the_log() {
+    let (_engine, policy) = hostile();
+    let eval = policy.eligibility(&rollout(), NOW, &release(), &device("print")).unwrap();
+    let lines: Vec<_> = eval.audit.log.iter().map(|l| (l.level, l.message.as_str())).collect();
+    use rampart_facts::LogLevel::{Stderr, Stdout};
+    assert_eq!(lines, vec![(Stdout, "hello from stdout"), (Stderr, "hello from stderr")]);
+}
+
+#[test]
+fn wasi_gives_nothing_real() {
+    let (_engine, policy) = hostile();
+    let seen = |p: &Policy| match ask(p, "wasi-probe").unwrap() {
+        Eligibility::Deny { reason } => reason.message,
+        other => panic!("{other:?}"),
+    };
+    let first = seen(&policy);
+    let fields: std::collections::HashMap<&str, &str> = first.split(';').filter_map(|kv| kv.split_once('=')).collect();
+    assert!(fields["file"].starts_with("err"), "no file reads: {first}");
+    assert!(fields["dir"].starts_with("err"), "no directory listing: {first}");
+    assert_eq!(fields["env"], "0", "no environment: {first}");
+    assert_eq!(fields["args"], "0", "no arguments: {first}");
+    assert_eq!(fields["clock"], NOW.0.to_string(), "the clock is frozen at now: {first}");
+    assert_eq!(fields["random"].len(), 16, "random bytes are served: {first}");
+    // Random is seeded by policy and inputs: same question, same bytes.
+    assert_eq!(seen(&policy), first);
+    let other_engine = engine();
+    assert_eq!(seen(&load(&other_engine, HOSTILE)), first);
+}
+
+#[test]
+fn rollout_gate_loop_fails_closed_as_pause() {
+    let (_engine, policy) = hostile();
+    let mut r = rollout();
+    r.id = "loop".into();
+    let err = policy.rollout_gate(&r, NOW, &release()).expect_err("loops");
+    assert!(matches!(err.failure, Failure::OutOfFuel { .. }));
+    assert_eq!(fail_closed::rollout_gate(&err).name(), "pause");
+    assert_eq!(fail_closed::health_gate(&err).name(), "rollback");
+}
+
+#[test]
+fn many_attacks_in_a_row_leave_the_engine_serving() {
+    let (_engine, policy) = hostile();
+    for round in 0..3 {
+        for id in ["loop", "memory-bomb", "recurse-native", "recurse-shadow", "panic", "bad-code"] {
+            assert!(ask(&policy, id).is_err(), "round {round}: {id}");
+        }
+    }
+    assert_eq!(ask(&policy, "gw-ok").unwrap(), Eligibility::Allow);
+}
