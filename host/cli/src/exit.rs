@@ -12,11 +12,10 @@ use std::process::ExitCode;
 
 /// An error with the exit code it maps to.
 #[derive(Debug, thiserror::Error)]
-#[error("{source}")]
+#[error("{inner:#}")]
 pub struct Coded {
     pub code: u8,
-    #[source]
-    pub source: anyhow::Error,
+    pub inner: anyhow::Error,
 }
 
 pub const CASES_FAILED: u8 = 1;
@@ -26,7 +25,7 @@ pub const POLICY_FAILED: u8 = 4;
 
 /// Attach an exit code to an error.
 pub fn coded(code: u8, e: impl Into<anyhow::Error>) -> anyhow::Error {
-    Coded { code, source: e.into() }.into()
+    Coded { code, inner: e.into() }.into()
 }
 
 /// Print `e` as one line on stderr and return its exit code.

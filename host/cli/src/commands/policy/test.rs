@@ -4,7 +4,7 @@ use super::{EngineArgs, describe, load_policy};
 use crate::exit::{BAD_INPUT, CASES_FAILED, coded};
 use anyhow::{Context, anyhow};
 use rampart_engine::Policy;
-use rampart_facts::{Answer, Device, FactsError, HealthReport, Release, Rollout, Timestamp, Validate};
+use rampart_facts::{Answer, Device, FactsError, HealthReport, Question, Release, Rollout, Timestamp, Validate};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -181,6 +181,16 @@ fn input<T: DeserializeOwned + Validate>(
 fn run_case(policy: &Policy, d: &Inputs, case: &Case, base: &Path, origin: &str) -> anyhow::Result<Outcome> {
     let name = case.name.as_str();
     let bad = |msg: String| coded(BAD_INPUT, anyhow!("{origin}: case `{name}`: {msg}"));
+    let question = match case.expect.as_str() {
+        "allow" | "deny" | "defer" => Question::Eligibility,
+        "commit" | "rollback" | "wait" => Question::HealthGate,
+        "continue" | "pause" | "abort" => Question::RolloutGate,
+        other => {
+            return Err(bad(format!(
+                "expect: `{other}` is not a decision (allow, deny, defer, commit, rollback, wait, continue, pause, abort)"
+            )));
+        }
+    };
     let rollout: Option<Rollout> = input(origin, name, "rollout", d.rollout.as_ref(), case.rollout.as_ref(), base)?;
     let release: Release = input(origin, name, "release", d.release.as_ref(), case.release.as_ref(), base)?
         .ok_or_else(|| bad("no release (give one in defaults or the case)".into()))?;
@@ -198,19 +208,14 @@ fn run_case(policy: &Policy, d: &Inputs, case: &Case, base: &Path, origin: &str)
         input(origin, name, "device", d.device.as_ref(), case.device.as_ref(), base)?
             .ok_or_else(|| bad("no device (give one in defaults or the case)".into()))
     };
-    let (got, reasons, until) = match case.expect.as_str() {
-        "allow" | "deny" | "defer" => summarize(policy.eligibility(&rollout, now, &release, &device()?)),
-        "commit" | "rollback" | "wait" => {
+    let (got, reasons, until) = match question {
+        Question::Eligibility => summarize(policy.eligibility(&rollout, now, &release, &device()?)),
+        Question::HealthGate => {
             let report: HealthReport = input(origin, name, "health", d.health.as_ref(), case.health.as_ref(), base)?
                 .ok_or_else(|| bad("a health-gate case needs a `health` report".into()))?;
             summarize(policy.health_gate(&rollout, now, &release, &device()?, &report))
         }
-        "continue" | "pause" | "abort" => summarize(policy.rollout_gate(&rollout, now, &release)),
-        other => {
-            return Err(bad(format!(
-                "expect: `{other}` is not a decision (allow, deny, defer, commit, rollback, wait, continue, pause, abort)"
-            )));
-        }
+        Question::RolloutGate => summarize(policy.rollout_gate(&rollout, now, &release)),
     };
     let mut problems = Vec::new();
     let got_name = got.split([' ', ':']).next().unwrap_or_default();

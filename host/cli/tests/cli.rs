@@ -1,0 +1,264 @@
+//! The `rampart` command as a user runs it: exit codes, output formats and
+//! the reference policies' fixture files.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn rampart(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("RAMPART_CACHE_DIR")
+        .output()
+        .expect("run rampart")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(o), stderr(o)))
+}
+
+const EXAMPLE: &[&str] =
+    &["--device", "examples/device.json", "--release", "examples/release.json", "--rollout", "examples/rollout.json"];
+
+fn eval(policy: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["policy", "eval", policy];
+    args.extend_from_slice(EXAMPLE);
+    args.extend_from_slice(extra);
+    rampart(&args)
+}
+
+#[test]
+fn eval_answers_eligibility_as_json() {
+    let o = eval(rampart_tests::STAGED_ROLLOUT, &["--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["decision"], "allow");
+    assert_eq!(v["question"], "eligibility");
+    assert!(v["fuel"].as_u64().unwrap() > 0);
+    assert!(v["policy"].as_str().unwrap().starts_with("sha256:"));
+    assert!(v["reasons"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn eval_human_output_names_decision_and_reason() {
+    let o = eval(rampart_tests::STAGED_ROLLOUT, &["--now", "2026-11-24T12:00:00Z"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("decision: defer until 2026-11-25T01:00:00Z: outside-maintenance-window"), "{out}");
+}
+
+#[test]
+fn eval_asks_the_health_and_rollout_gates() {
+    let o = eval(rampart_tests::STAGED_ROLLOUT, &["--health", "examples/health.json", "--json"]);
+    assert_eq!(json(&o)["decision"], "commit", "{}", stderr(&o));
+    let o = eval(rampart_tests::STAGED_ROLLOUT, &["--rollout-gate", "--json"]);
+    let v = json(&o);
+    assert_eq!(v["decision"], "continue");
+    assert_eq!(v["question"], "rollout-gate");
+}
+
+#[test]
+fn bad_input_names_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("device.json");
+    let text = std::fs::read_to_string(root().join("examples/device.json")).unwrap();
+    std::fs::write(&bad, text.replace("\"battery_percent\": 82", "\"battery_percent\": \"full\"")).unwrap();
+    let o = rampart(&[
+        "policy",
+        "eval",
+        rampart_tests::STAGED_ROLLOUT,
+        "--device",
+        bad.to_str().unwrap(),
+        "--release",
+        "examples/release.json",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("device.json: line 12"), "{err}");
+    assert!(err.contains("field `power.battery_percent`"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+
+    std::fs::write(&bad, text.replace("\"country\": \"DE\"", "\"country\": \"Germany\"")).unwrap();
+    let o = rampart(&[
+        "policy",
+        "eval",
+        rampart_tests::MINIMAL,
+        "--device",
+        bad.to_str().unwrap(),
+        "--release",
+        "examples/release.json",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("field `location.country`: `Germany` is not an ISO 3166-1 alpha-2 code"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn refused_policy_exits_3_with_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = dir.path().join("core.wasm");
+    std::fs::write(&core, wat::parse_str("(module)").unwrap()).unwrap();
+    let o = eval(core.to_str().unwrap(), &[]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("not a component"), "{}", stderr(&o));
+    let o = eval(rampart_tests::NETWORK, &[]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("wasi:sockets/"), "{}", stderr(&o));
+}
+
+#[test]
+fn failing_policy_exits_4_with_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = dir.path().join("loop.json");
+    let text = std::fs::read_to_string(root().join("examples/device.json")).unwrap();
+    std::fs::write(&dev, text.replace("gw-0042", "loop")).unwrap();
+    let o = rampart(&[
+        "policy",
+        "eval",
+        rampart_tests::HOSTILE,
+        "--device",
+        dev.to_str().unwrap(),
+        "--release",
+        "examples/release.json",
+        "--fuel",
+        "1000000",
+    ]);
+    assert_eq!(o.status.code(), Some(4));
+    let err = stderr(&o);
+    assert!(err.contains("ran out of fuel (budget 1000000)"), "{err}");
+    assert!(err.contains("sha256:"), "{err}");
+}
+
+#[test]
+fn two_host_processes_agree_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = dir.path().join("probe.json");
+    let text = std::fs::read_to_string(root().join("examples/device.json")).unwrap();
+    std::fs::write(&dev, text.replace("gw-0042", "wasi-probe")).unwrap();
+    let run = || {
+        let o = rampart(&[
+            "policy",
+            "eval",
+            rampart_tests::HOSTILE,
+            "--device",
+            dev.to_str().unwrap(),
+            "--release",
+            "examples/release.json",
+            "--now",
+            "2026-11-24T02:30:00Z",
+            "--json",
+        ]);
+        let mut v = json(&o);
+        v.as_object_mut().unwrap().remove("elapsed_us");
+        v
+    };
+    let (a, b) = (run(), run());
+    assert_eq!(a, b);
+    assert_eq!(a["decision"], "deny");
+    assert!(a["log"][0]["message"].as_str().unwrap().contains("clock=1795487400"), "{a}");
+}
+
+#[test]
+fn reference_policies_pass_their_fixtures() {
+    for (policy, cases) in [
+        (rampart_tests::STAGED_ROLLOUT, "policies/staged-rollout/fixtures.yaml"),
+        (rampart_tests::ZERO_TRUST, "policies/zero-trust/fixtures.yaml"),
+        (rampart_tests::MINIMAL, "policies/minimal/fixtures.yaml"),
+    ] {
+        let o = rampart(&["policy", "test", policy, cases]);
+        let out = stdout(&o);
+        assert_eq!(o.status.code(), Some(0), "{cases}:\n{out}{}", stderr(&o));
+        assert!(out.contains("test result: ok."), "{out}");
+        assert!(!out.contains("FAILED"), "{out}");
+    }
+}
+
+#[test]
+fn policy_test_reports_failures_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = dir.path().join("cases.json");
+    let examples = root().join("examples");
+    let text = serde_json::json!({
+        "defaults": {
+            "now": "2026-11-24T02:30:00Z",
+            "rollout": examples.join("rollout.json"),
+            "release": examples.join("release.json"),
+            "device": examples.join("device.json"),
+        },
+        "cases": [
+            { "name": "right", "expect": "allow" },
+            { "name": "wrong decision", "expect": "deny" },
+            { "name": "wrong reason", "device": { "hardware": { "model": "x" } }, "expect": "deny", "reasons": ["nope"] },
+        ]
+    });
+    std::fs::write(&cases, text.to_string()).unwrap();
+    let o = rampart(&["policy", "test", rampart_tests::STAGED_ROLLOUT, cases.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("case right ... ok"), "{out}");
+    assert!(out.contains("case wrong decision ... FAILED\n    expected deny, got allow"), "{out}");
+    assert!(out.contains(r#"expected reasons ["nope"], got ["incompatible-hardware"]"#), "{out}");
+    assert!(out.contains("test result: FAILED. 1 passed; 2 failed"), "{out}");
+
+    let o = rampart(&["policy", "test", rampart_tests::STAGED_ROLLOUT, cases.to_str().unwrap(), "--json"]);
+    let v = json(&o);
+    assert_eq!((v["passed"].as_u64(), v["failed"].as_u64()), (Some(1), Some(2)));
+}
+
+#[test]
+fn policy_test_rejects_unknown_decisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = dir.path().join("cases.yaml");
+    std::fs::write(&cases, "defaults: {}\ncases:\n  - name: typo\n    expect: alow\n").unwrap();
+    let o = rampart(&["policy", "test", rampart_tests::MINIMAL, cases.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("`alow` is not a decision"), "{}", stderr(&o));
+}
+
+#[test]
+fn inspect_reports_imports_and_verdict() {
+    let o = rampart(&["policy", "inspect", rampart_tests::STAGED_ROLLOUT, "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o);
+    assert_eq!(v["loadable"], true);
+    assert_eq!(v["package_version"], "0.1.0");
+    assert!(v["imports"].as_array().unwrap().iter().all(|i| i["granted"] == true));
+    let o = rampart(&["policy", "inspect", rampart_tests::NETWORK]);
+    assert_eq!(o.status.code(), Some(3));
+    let out = stdout(&o);
+    assert!(out.contains("REFUSED  wasi:sockets/"), "{out}");
+    assert!(out.contains("verdict:   refused"), "{out}");
+}
+
+#[test]
+fn documented_schemas_are_current() {
+    for kind in ["device", "release", "rollout", "health", "cases"] {
+        let o = rampart(&["policy", "schema", kind]);
+        assert_eq!(o.status.code(), Some(0));
+        let path = root().join(format!("docs/schemas/{kind}.schema.json"));
+        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(
+            on_disk,
+            stdout(&o),
+            "{} is stale: run `rampart policy schema {kind} > {}`",
+            path.display(),
+            path.display()
+        );
+    }
+}
