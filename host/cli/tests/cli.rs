@@ -262,3 +262,22 @@ fn documented_schemas_are_current() {
         );
     }
 }
+
+/// The README's "Write your first policy" walk-through, run as written
+/// (in a temporary directory, with this build's `rampart`).
+#[test]
+fn readme_walkthrough_works_as_written() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let start = readme.find("RAMPART=$PWD").expect("walk-through start");
+    let end = start + readme[start..].find("--now 2026-11-24T12:00:00Z").expect("walk-through end");
+    let script = &readme[start..end + "--now 2026-11-24T12:00:00Z".len()];
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("night-owl");
+    let script = script
+        .replace("/tmp/night-owl", project.to_str().unwrap())
+        .replace("\"$RAMPART/target/debug/rampart\"", env!("CARGO_BIN_EXE_rampart"));
+    let o = Command::new("bash").args(["-euo", "pipefail", "-c", &script]).current_dir(root()).output().unwrap();
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    assert!(out.contains("decision: defer until 2026-11-24T22:00:00Z: daytime — waiting for the night"), "{out}");
+}
