@@ -142,7 +142,14 @@ impl<T: Policy> bindings::exports::rampart::policy::questions::Guest for T {
 #[macro_export]
 macro_rules! export_policy {
     ($policy:ident) => {
-        $crate::bindings::__export_policy_world!($policy with_types_in $crate::bindings);
+        // Exports exist only in the Wasm build: a native build of the same
+        // crate (unit tests, benchmarks against native code) links without
+        // component-model symbol names, which native linkers refuse.
+        #[cfg(target_arch = "wasm32")]
+        mod __rampart_policy_export {
+            use super::*;
+            $crate::bindings::__export_policy_world!($policy with_types_in $crate::bindings);
+        }
     };
 }
 

@@ -1,0 +1,310 @@
+//! Benchmarks of the policy engine with the `staged-rollout` reference policy,
+//! each figure also as a ratio to the same logic compiled as native Rust.
+//!
+//!     cargo bench -p rampart-tests --bench policy
+//!
+//! Prints a Markdown table (recorded in docs/BENCHMARKS.md). Every variant
+//! must give the same decisions as native Rust over the same devices; the
+//! bench checks that before timing.
+
+use rampart_engine::{Allocation, Engine, Policy};
+use rampart_facts as facts;
+use rampart_policy_staged_rollout::StagedRollout;
+use rampart_sdk as sdk;
+use rampart_sdk::Policy as _;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+const DEVICES: usize = 1_000;
+
+fn devices() -> Vec<facts::Device> {
+    (0..DEVICES)
+        .map(|i| {
+            let mut d = rampart_tests::device(&format!("gw-{i:06}"));
+            d.power.battery_percent = Some((i * 37 % 101) as u8);
+            d.power.on_mains = i % 5 == 0;
+            d.link.kind = [facts::LinkKind::Ethernet, facts::LinkKind::Cellular, facts::LinkKind::Satellite][i % 3];
+            d.link.metered = i % 2 == 0;
+            d.utc_offset_minutes = [60, 0, -300, 330, 540][i % 5];
+            d.updates.consecutive_failures = (i % 7) as u32 / 2;
+            d.labels.insert("ring".into(), ["canary", "production"][i % 2].into());
+            d
+        })
+        .collect()
+}
+
+/// 2.5 days into the rollout: waves up to 40 % are open.
+fn rollout() -> facts::Rollout {
+    let mut r = rampart_tests::rollout();
+    r.started_at = facts::Timestamp(rampart_tests::NOW.0 - 60 * 3600);
+    r
+}
+
+// ---- native: the policy crate linked into the host, on SDK types ----------
+
+fn semver(v: &facts::Version) -> sdk::Semver {
+    sdk::Semver { major: v.0.major, minor: v.0.minor, patch: v.0.patch, pre: v.0.pre.to_string() }
+}
+
+fn sdk_device(d: &facts::Device) -> sdk::Device {
+    sdk::Device {
+        id: d.id.clone(),
+        cohort_seed: d.cohort_seed(),
+        hardware: sdk::Hardware { model: d.hardware.model.clone(), revision: d.hardware.revision.clone() },
+        firmware: semver(&d.firmware),
+        security_counter: d.security_counter,
+        location: sdk::Location {
+            country: d.location.country.clone(),
+            geo: d.location.geo.map(|g| sdk::GeoPoint { lat: g.lat, lon: g.lon }),
+        },
+        credential: sdk::Credential {
+            not_after: d.credential.not_after.0,
+            revoked: d.credential.revoked,
+            last_attestation: d.credential.last_attestation.map(|t| t.0),
+        },
+        power: sdk::Power { battery_percent: d.power.battery_percent, on_mains: d.power.on_mains },
+        link: sdk::Link {
+            kind: match d.link.kind {
+                facts::LinkKind::Ethernet => sdk::LinkKind::Ethernet,
+                facts::LinkKind::Wifi => sdk::LinkKind::Wifi,
+                facts::LinkKind::Cellular => sdk::LinkKind::Cellular,
+                facts::LinkKind::Satellite => sdk::LinkKind::Satellite,
+                facts::LinkKind::Unknown => sdk::LinkKind::Unknown,
+            },
+            metered: d.link.metered,
+            signal_quality: d.link.signal_quality,
+        },
+        utc_offset_minutes: d.utc_offset_minutes,
+        uptime_secs: d.uptime_secs,
+        updates: sdk::UpdateHistory {
+            last_outcome: sdk::UpdateOutcome::None,
+            consecutive_failures: d.updates.consecutive_failures,
+        },
+        labels: d.labels.iter().map(|(k, v)| sdk::Label { key: k.clone(), value: v.clone() }).collect(),
+    }
+}
+
+fn sdk_release(r: &facts::Release) -> sdk::Release {
+    sdk::Release {
+        id: r.id.clone(),
+        version: semver(&r.version),
+        security_counter: r.security_counter,
+        channel: sdk::Channel::Feature,
+        payload_kind: sdk::PayloadKind::Full,
+        payload_size: r.payload_size,
+        compatible_hardware: r.compatible_hardware.clone(),
+        sbom: Vec::new(),
+        released_at: r.released_at.0,
+    }
+}
+
+fn sdk_rollout(r: &facts::Rollout, now: facts::Timestamp) -> sdk::Rollout {
+    sdk::Rollout { id: r.id.clone(), started_at: r.started_at.0, now: now.0, waves: Vec::new() }
+}
+
+/// (name, reason code, until) of an answer, comparable across engines.
+type Summary = (String, String, i64);
+
+fn summary_sdk(e: &sdk::Eligibility) -> Summary {
+    match e {
+        sdk::Eligibility::Allow => ("allow".into(), String::new(), 0),
+        sdk::Eligibility::Deny(r) => ("deny".into(), r.code.clone(), 0),
+        sdk::Eligibility::Defer(d) => ("defer".into(), d.reason.code.clone(), d.until),
+    }
+}
+
+fn summary_facts(e: &facts::Eligibility) -> Summary {
+    match e {
+        facts::Eligibility::Allow => ("allow".into(), String::new(), 0),
+        facts::Eligibility::Deny { reason } => ("deny".into(), reason.code.clone(), 0),
+        facts::Eligibility::Defer { until, reason } => ("defer".into(), reason.code.clone(), until.0),
+    }
+}
+
+// ---- Rego through regorus -------------------------------------------------
+
+fn rego_input(r: &facts::Rollout, now: facts::Timestamp, rel: &facts::Release, d: &facts::Device) -> regorus::Value {
+    let v = |v: &facts::Version| serde_json::json!({"major": v.0.major, "minor": v.0.minor, "patch": v.0.patch, "pre": v.0.pre.as_str()});
+    let json = serde_json::json!({
+        "now": now.0,
+        "rollout": {"id": r.id, "started_at": r.started_at.0},
+        "release": {"version": v(&rel.version), "channel": rel.channel, "compatible_hardware": rel.compatible_hardware},
+        "device": {
+            "id": d.id,
+            // Rego numbers cannot take a u64 modulo exactly: hand it the bucket.
+            "cohort_bucket": d.cohort_seed() % 10_000,
+            "hardware": d.hardware,
+            "firmware": v(&d.firmware),
+            "power": d.power,
+            "link": d.link,
+            "utc_offset_minutes": d.utc_offset_minutes,
+            "updates": d.updates,
+            "labels": d.labels,
+            "location": d.location,
+        }
+    });
+    regorus::Value::from_json_str(&json.to_string()).expect("rego input")
+}
+
+fn summary_rego(v: &regorus::Value) -> Summary {
+    let json: serde_json::Value = serde_json::from_str(&v.to_json_str().expect("json")).expect("json");
+    (
+        json["decision"].as_str().unwrap_or("?").to_string(),
+        json["code"].as_str().unwrap_or("").to_string(),
+        json["until"].as_f64().map_or(0, |u| u as i64),
+    )
+}
+
+// ---- timing -------------------------------------------------------------------
+
+/// Median over 5 runs of the mean time per operation, each run at least
+/// `min_time` long.
+fn time_per_op(min_time: Duration, mut op: impl FnMut() -> usize) -> Duration {
+    let mut samples = Vec::new();
+    for _ in 0..5 {
+        let start = Instant::now();
+        let mut ops = 0usize;
+        while start.elapsed() < min_time {
+            ops += op();
+        }
+        samples.push(start.elapsed() / ops as u32);
+    }
+    samples.sort();
+    samples[2]
+}
+
+fn fmt(d: Duration) -> String {
+    let ns = d.as_nanos();
+    if ns < 10_000 { format!("{:.2} µs", ns as f64 / 1000.0) } else { format!("{:.1} µs", ns as f64 / 1000.0) }
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let min_time = if quick { Duration::from_millis(50) } else { Duration::from_millis(400) };
+    let devices = devices();
+    let release = rampart_tests::release();
+    let rollout = rollout();
+    let now = rampart_tests::NOW;
+    let bytes = std::fs::read(rampart_tests::STAGED_ROLLOUT).unwrap();
+
+    // Native.
+    let s_release = sdk_release(&release);
+    let s_rollout = sdk_rollout(&rollout, now);
+    let s_devices: Vec<_> = devices.iter().map(sdk_device).collect();
+    let native: Vec<Summary> =
+        s_devices.iter().map(|d| summary_sdk(&StagedRollout::eligibility(&s_rollout, &s_release, d))).collect();
+
+    // Engines.
+    let pooled = Engine::new().unwrap();
+    let on_demand = Engine::builder().allocation(Allocation::OnDemand).build().unwrap();
+    let p_pooled = pooled.load_bytes("staged-rollout", &bytes).unwrap();
+    let p_demand = on_demand.load_bytes("staged-rollout", &bytes).unwrap();
+    let ask = |p: &Policy, d: &facts::Device| p.eligibility(&rollout, now, &release, d).unwrap().answer;
+    let wasm: Vec<Summary> = devices.iter().map(|d| summary_facts(&ask(&p_pooled, d))).collect();
+    assert_eq!(wasm, native, "Wasm and native decisions differ");
+    let batch: Vec<Summary> =
+        p_pooled.eligibility_batch(&rollout, now, &release, &devices).unwrap().iter().map(summary_facts).collect();
+    assert_eq!(batch, native, "batched decisions differ");
+
+    // Rego.
+    let mut rego = regorus::Engine::new();
+    rego.add_policy("staged_rollout.rego".into(), include_str!("staged_rollout.rego").into()).unwrap();
+    let inputs: Vec<_> = devices.iter().map(|d| rego_input(&rollout, now, &release, d)).collect();
+    let rego_answers: Vec<Summary> = inputs
+        .iter()
+        .map(|i| {
+            rego.set_input(i.clone());
+            summary_rego(&rego.eval_rule("data.rampart.decision".into()).unwrap())
+        })
+        .collect();
+    assert_eq!(rego_answers, native, "Rego decisions differ");
+    let compiled = rego.compile_with_entrypoint(&"data.rampart.decision".into()).unwrap();
+    let program =
+        regorus::languages::rego::compiler::Compiler::compile_from_policy(&compiled, &["data.rampart.decision"])
+            .unwrap();
+    let mut vm = regorus::rvm::RegoVM::new();
+    vm.load_program(program);
+    let rvm_answers: Vec<Summary> = inputs
+        .iter()
+        .map(|i| {
+            vm.set_input(i.clone());
+            summary_rego(&vm.execute().unwrap())
+        })
+        .collect();
+    assert_eq!(rvm_answers, native, "Rego VM decisions differ");
+    let mut counts = std::collections::BTreeMap::new();
+    for s in &native {
+        *counts.entry(format!("{} {}", s.0, s.1)).or_insert(0) += 1;
+    }
+    eprintln!("decisions over {DEVICES} devices (identical in every engine): {counts:?}");
+
+    let mut i = 0usize;
+    let mut next = || {
+        i = (i + 1) % DEVICES;
+        i
+    };
+    let t_native = time_per_op(min_time, || {
+        let d = &s_devices[next()];
+        black_box(StagedRollout::eligibility(&s_rollout, &s_release, black_box(d)));
+        1
+    });
+    let t_fresh = time_per_op(min_time, || {
+        black_box(ask(&p_pooled, &devices[next()]));
+        1
+    });
+    let t_fresh_demand = time_per_op(min_time, || {
+        black_box(ask(&p_demand, &devices[next()]));
+        1
+    });
+    let t_batch = time_per_op(min_time, || {
+        black_box(p_pooled.eligibility_batch(&rollout, now, &release, &devices).unwrap());
+        DEVICES
+    });
+    let t_rego = time_per_op(min_time, || {
+        rego.set_input(inputs[next()].clone());
+        black_box(rego.eval_rule("data.rampart.decision".into()).unwrap());
+        1
+    });
+    let t_rvm = time_per_op(min_time, || {
+        vm.set_input(inputs[next()].clone());
+        black_box(vm.execute().unwrap());
+        1
+    });
+
+    // Cold start.
+    let cold = if quick { 2 } else { 5 };
+    let mut compile = Vec::new();
+    for _ in 0..cold {
+        let e = Engine::new().unwrap();
+        let start = Instant::now();
+        black_box(e.load_bytes("staged-rollout", &bytes).unwrap());
+        compile.push(start.elapsed());
+    }
+    compile.sort();
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cached_engine = Engine::builder().cache_dir(cache_dir.path().join("c")).build().unwrap();
+    cached_engine.load_bytes("staged-rollout", &bytes).unwrap();
+    let t_cache = time_per_op(min_time, || {
+        black_box(cached_engine.load_bytes("staged-rollout", &bytes).unwrap());
+        1
+    });
+
+    let ratio = |t: Duration| format!("{:.1}×", t.as_nanos() as f64 / t_native.as_nanos() as f64);
+    println!("| measure | per decision | vs native |");
+    println!("|---|---|---|");
+    println!("| native Rust (same policy crate, linked into the host) | {} | 1.0× |", fmt(t_native));
+    println!("| Wasm, fresh isolated instance per decision (pooling) | {} | {} |", fmt(t_fresh), ratio(t_fresh));
+    println!(
+        "| Wasm, fresh isolated instance per decision (on-demand) | {} | {} |",
+        fmt(t_fresh_demand),
+        ratio(t_fresh_demand)
+    );
+    println!("| Wasm, batch of {DEVICES} on one instance, per device | {} | {} |", fmt(t_batch), ratio(t_batch));
+    println!("| Rego, regorus interpreter | {} | {} |", fmt(t_rego), ratio(t_rego));
+    println!("| Rego, regorus RVM (bytecode) | {} | {} |", fmt(t_rvm), ratio(t_rvm));
+    println!();
+    println!("| cold start | time |");
+    println!("|---|---|");
+    println!("| compile the component (median of {cold}, {} bytes) | {} |", bytes.len(), fmt(compile[cold / 2]));
+    println!("| load from the compiled-code cache | {} |", fmt(t_cache));
+}
