@@ -252,6 +252,20 @@ fn main() {
         black_box(ask(&p_pooled, &devices[next()]));
         1
     });
+    let p_minimal = pooled.load_file(rampart_tests::MINIMAL.as_ref()).unwrap();
+    let t_fresh_minimal = time_per_op(min_time, || {
+        black_box(ask(&p_minimal, &devices[next()]));
+        1
+    });
+    let t_batch_minimal = time_per_op(min_time, || {
+        black_box(p_minimal.eligibility_batch(&rollout, now, &release, &devices).unwrap());
+        DEVICES
+    });
+    let ctx = rampart_engine::Context::new(&rollout, now, &release);
+    let t_fresh_ctx = time_per_op(min_time, || {
+        black_box(p_pooled.eligibility_in(&ctx, &devices[next()]).unwrap());
+        1
+    });
     let t_fresh_demand = time_per_op(min_time, || {
         black_box(ask(&p_demand, &devices[next()]));
         1
@@ -295,11 +309,26 @@ fn main() {
     println!("| native Rust (same policy crate, linked into the host) | {} | 1.0× |", fmt(t_native));
     println!("| Wasm, fresh isolated instance per decision (pooling) | {} | {} |", fmt(t_fresh), ratio(t_fresh));
     println!(
+        "| Wasm, fresh isolated instance per decision, rollout and release prepared once (pooling) | {} | {} |",
+        fmt(t_fresh_ctx),
+        ratio(t_fresh_ctx)
+    );
+    println!(
         "| Wasm, fresh isolated instance per decision (on-demand) | {} | {} |",
         fmt(t_fresh_demand),
         ratio(t_fresh_demand)
     );
     println!("| Wasm, batch of {DEVICES} on one instance, per device | {} | {} |", fmt(t_batch), ratio(t_batch));
+    println!(
+        "| Wasm, `minimal` policy (always allow), fresh instance: the fixed cost | {} | {} |",
+        fmt(t_fresh_minimal),
+        ratio(t_fresh_minimal)
+    );
+    println!(
+        "| Wasm, `minimal` policy, batch of {DEVICES}, per device: the interface cost | {} | {} |",
+        fmt(t_batch_minimal),
+        ratio(t_batch_minimal)
+    );
     println!("| Rego, regorus interpreter | {} | {} |", fmt(t_rego), ratio(t_rego));
     println!("| Rego, regorus RVM (bytecode) | {} | {} |", fmt(t_rvm), ratio(t_rvm));
     println!();

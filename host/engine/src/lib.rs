@@ -43,5 +43,5 @@ pub use engine::{Allocation, Engine, EngineBuilder, EngineError};
 pub use error::{Failure, LoadError, PolicyError};
 pub use inspect::{Import, PolicyInfo, Producer, QUESTIONS_INTERFACE, SUPPORTED_VERSION};
 pub use limits::Limits;
-pub use policy::{Audit, Evaluation, Policy};
+pub use policy::{Audit, Context, Evaluation, Policy};
 pub use sandbox::{GRANTED_IMPORTS, is_granted};

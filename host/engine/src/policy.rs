@@ -5,6 +5,7 @@
 
 use crate::bindings::PolicyPre;
 use crate::bindings::exports::rampart::policy::questions::Guest;
+use crate::bindings::rampart::policy::types as wit;
 use crate::inspect::PolicyInfo;
 use crate::sandbox::HostState;
 use crate::{Engine, Failure, PolicyDigest, PolicyError, convert, engine::EPOCH_TICK};
@@ -38,8 +39,9 @@ pub struct Audit {
     /// The policy that decided.
     pub policy: PolicyDigest,
     pub question: Question,
-    /// SHA-256 of the canonical JSON of every input (question, now, rollout,
-    /// release, device, health report).
+    /// SHA-256 (hex) of every input: the canonical JSON of `now`, rollout,
+    /// release, question, then device and health report when the question
+    /// has them, each followed by a newline.
     pub inputs: String,
     /// Fuel consumed: deterministic for the same policy and inputs.
     pub fuel: u64,
@@ -55,23 +57,52 @@ fn micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(d.as_micros() as u64)
 }
 
-#[derive(Serialize)]
-struct Inputs<'a> {
-    question: Question,
+/// The facts shared by many questions of one rollout at one time: the
+/// rollout, the release and `now`, converted for the sandbox and hashed once.
+/// Build it once and ask for every device ([`Policy::eligibility_in`]); the
+/// answers are the same as with [`Policy::eligibility`].
+#[derive(Clone)]
+pub struct Context {
     now: Timestamp,
-    rollout: &'a Rollout,
-    release: &'a Release,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    device: Option<&'a Device>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    health: Option<&'a HealthReport>,
+    rollout: wit::Rollout,
+    release: wit::Release,
+    /// SHA-256 state after the context's canonical JSON.
+    hasher: Sha256,
 }
 
-impl Inputs<'_> {
-    fn digest(&self) -> [u8; 32] {
-        let json = serde_json::to_vec(self).expect("facts always serialize");
-        Sha256::digest(json).into()
+impl Context {
+    /// Convert and hash the shared facts.
+    pub fn new(rollout: &Rollout, now: Timestamp, release: &Release) -> Self {
+        let mut hasher = Sha256::new();
+        for doc in [json(&now), json(rollout), json(release)] {
+            hasher.update(doc);
+            hasher.update(b"\n");
+        }
+        Context { now, rollout: convert::rollout(rollout, now), release: convert::release(release), hasher }
     }
+
+    /// The time of the questions.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// Digest of everything a question sees: the canonical JSON documents of
+    /// `now`, rollout, release, question, then device and health report when
+    /// the question has them, each followed by a newline.
+    fn digest(&self, question: Question, parts: &[Vec<u8>]) -> [u8; 32] {
+        let mut h = self.hasher.clone();
+        h.update(json(&question));
+        h.update(b"\n");
+        for p in parts {
+            h.update(p);
+            h.update(b"\n");
+        }
+        h.finalize().into()
+    }
+}
+
+fn json<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("facts always serialize")
 }
 
 impl Policy {
@@ -102,26 +133,29 @@ impl Policy {
         release: &Release,
         device: &Device,
     ) -> Result<Evaluation<Eligibility>, PolicyError> {
-        let inputs =
-            Inputs { question: Question::Eligibility, now, rollout, release, device: Some(device), health: None };
+        self.eligibility_in(&Context::new(rollout, now, release), device)
+    }
+
+    /// [`Policy::eligibility`] with the shared facts prepared once.
+    pub fn eligibility_in(&self, ctx: &Context, device: &Device) -> Result<Evaluation<Eligibility>, PolicyError> {
+        let digest = ctx.digest(Question::Eligibility, &[json(device)]);
         let limits = self.engine.limits();
-        self.run(&inputs, |guest, store| {
-            let answer = guest
-                .call_eligibility(
-                    store,
-                    &convert::rollout(rollout, now),
-                    &convert::release(release),
-                    &convert::device(device),
-                )
-                .map_err(Err)?;
-            convert::eligibility(answer, now, limits).map_err(Ok)
+        self.run(Question::Eligibility, ctx.now, digest, |guest, store| {
+            let answer =
+                guest.call_eligibility(store, &ctx.rollout, &ctx.release, &convert::device(device)).map_err(Err)?;
+            convert::eligibility(answer, ctx.now, limits).map_err(Ok)
         })
     }
 
     /// The eligibility question for many devices in one instance (one answer
     /// per device, in order). Faster than one call per device because the
-    /// rollout and release cross into the sandbox once; the policy still sees
-    /// each device independently. One failure fails the whole batch.
+    /// rollout and release cross into the sandbox once per batch of
+    /// [`Limits::max_batch`](crate::Limits) devices; the policy still sees each
+    /// device on its own. One failure fails the whole batch.
+    ///
+    /// Answers equal those of [`Policy::eligibility`] for every policy that
+    /// does not read WASI randomness: within a batch, "random" bytes are
+    /// seeded by the whole batch, not by each device.
     pub fn eligibility_batch(
         &self,
         rollout: &Rollout,
@@ -129,23 +163,22 @@ impl Policy {
         release: &Release,
         devices: &[Device],
     ) -> Result<Vec<Eligibility>, PolicyError> {
+        self.eligibility_batch_in(&Context::new(rollout, now, release), devices)
+    }
+
+    /// [`Policy::eligibility_batch`] with the shared facts prepared once.
+    pub fn eligibility_batch_in(&self, ctx: &Context, devices: &[Device]) -> Result<Vec<Eligibility>, PolicyError> {
         let limits = self.engine.limits();
         let digest = self.digest();
         let fail = |failure| PolicyError { policy: digest, failure };
         let mut answers = Vec::with_capacity(devices.len());
         for chunk in devices.chunks(limits.max_batch.max(1)) {
-            let inputs = Inputs { question: Question::Eligibility, now, rollout, release, device: None, health: None };
+            let parts: Vec<Vec<u8>> = chunk.iter().map(json).collect();
+            let inputs = ctx.digest(Question::Eligibility, &parts);
             let wit_devices: Vec<_> = chunk.iter().map(convert::device).collect();
             let out = self
-                .run(&inputs, |guest, store| {
-                    guest
-                        .call_eligibility_batch(
-                            store,
-                            &convert::rollout(rollout, now),
-                            &convert::release(release),
-                            &wit_devices,
-                        )
-                        .map_err(Err)
+                .run(Question::Eligibility, ctx.now, inputs, |guest, store| {
+                    guest.call_eligibility_batch(store, &ctx.rollout, &ctx.release, &wit_devices).map_err(Err)
                 })?
                 .answer;
             if out.len() != chunk.len() {
@@ -154,7 +187,7 @@ impl Policy {
                 }));
             }
             for answer in out {
-                answers.push(convert::eligibility(answer, now, limits).map_err(fail)?);
+                answers.push(convert::eligibility(answer, ctx.now, limits).map_err(fail)?);
             }
         }
         Ok(answers)
@@ -169,24 +202,12 @@ impl Policy {
         device: &Device,
         report: &HealthReport,
     ) -> Result<Evaluation<HealthDecision>, PolicyError> {
-        let inputs = Inputs {
-            question: Question::HealthGate,
-            now,
-            rollout,
-            release,
-            device: Some(device),
-            health: Some(report),
-        };
+        let ctx = Context::new(rollout, now, release);
+        let digest = ctx.digest(Question::HealthGate, &[json(device), json(report)]);
         let limits = self.engine.limits();
-        self.run(&inputs, |guest, store| {
+        self.run(Question::HealthGate, now, digest, |guest, store| {
             let answer = guest
-                .call_health_gate(
-                    store,
-                    &convert::rollout(rollout, now),
-                    &convert::release(release),
-                    &convert::device(device),
-                    &convert::health(report),
-                )
+                .call_health_gate(store, &ctx.rollout, &ctx.release, &convert::device(device), &convert::health(report))
                 .map_err(Err)?;
             convert::health_decision(answer, limits).map_err(Ok)
         })
@@ -199,12 +220,11 @@ impl Policy {
         now: Timestamp,
         release: &Release,
     ) -> Result<Evaluation<RolloutDecision>, PolicyError> {
-        let inputs = Inputs { question: Question::RolloutGate, now, rollout, release, device: None, health: None };
+        let ctx = Context::new(rollout, now, release);
+        let digest = ctx.digest(Question::RolloutGate, &[]);
         let limits = self.engine.limits();
-        self.run(&inputs, |guest, store| {
-            let answer = guest
-                .call_rollout_gate(store, &convert::rollout(rollout, now), &convert::release(release))
-                .map_err(Err)?;
+        self.run(Question::RolloutGate, now, digest, |guest, store| {
+            let answer = guest.call_rollout_gate(store, &ctx.rollout, &ctx.release).map_err(Err)?;
             convert::rollout_decision(answer, limits).map_err(Ok)
         })
     }
@@ -213,16 +233,17 @@ impl Policy {
     /// for output the host refuses, `Err(Err(e))` for a wasmtime error.
     fn run<A>(
         &self,
-        inputs: &Inputs<'_>,
+        question: Question,
+        now: Timestamp,
+        input_digest: [u8; 32],
         call: impl FnOnce(&Guest, &mut Store<HostState>) -> Result<A, Result<Failure, wasmtime::Error>>,
     ) -> Result<Evaluation<A>, PolicyError> {
         let shared = self.engine.shared();
         let limits = &shared.limits;
         let digest = self.digest();
         let fail = |failure| PolicyError { policy: digest, failure };
-        let input_digest = inputs.digest();
         let start = Instant::now();
-        let mut store = Store::new(&shared.engine, HostState::new(limits, &digest, &input_digest, inputs.now.0));
+        let mut store = Store::new(&shared.engine, HostState::new(limits, &digest, &input_digest, now.0));
         store.limiter(|s| &mut s.limiter);
         store.set_fuel(limits.fuel).map_err(|e| fail(Failure::Instantiate { cause: e.to_string() }))?;
         let ticks = limits.deadline.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1) as u64;
@@ -243,7 +264,7 @@ impl Policy {
             answer,
             audit: Audit {
                 policy: digest,
-                question: inputs.question,
+                question,
                 inputs: hex::encode(input_digest),
                 fuel,
                 elapsed: start.elapsed(),

@@ -45,3 +45,22 @@ fn batch_and_single_answers_agree() {
     let allowed = batch.iter().filter(|a| **a == rampart_facts::Eligibility::Allow).count();
     assert!((100..300).contains(&allowed), "about 40 % of 500 allowed, got {allowed}");
 }
+
+#[test]
+fn prepared_context_gives_the_same_answer_and_audit() {
+    let engine = engine();
+    let policy = load(&engine, HOSTILE);
+    let ctx = rampart_engine::Context::new(&rollout(), NOW, &release());
+    for id in ["gw-1", "wasi-probe", "print"] {
+        let a = policy.eligibility(&rollout(), NOW, &release(), &device(id)).unwrap();
+        let b = policy.eligibility_in(&ctx, &device(id)).unwrap();
+        assert_eq!(
+            (a.answer, a.audit.inputs, a.audit.fuel, a.audit.log),
+            (b.answer, b.audit.inputs, b.audit.fuel, b.audit.log)
+        );
+    }
+    // Different facts, different input digest.
+    let a = policy.eligibility(&rollout(), NOW, &release(), &device("gw-1")).unwrap();
+    let b = policy.eligibility(&rollout(), rampart_facts::Timestamp(NOW.0 + 1), &release(), &device("gw-1")).unwrap();
+    assert_ne!(a.audit.inputs, b.audit.inputs);
+}
