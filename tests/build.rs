@@ -17,6 +17,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("ZERO_TRUST", "rampart-policy-zero-trust", "rampart_policy_zero_trust"),
     ("HOSTILE", "rampart-guest-hostile", "rampart_guest_hostile"),
     ("NETWORK", "rampart-guest-network", "rampart_guest_network"),
+    ("FUTURE", "rampart-guest-future", "rampart_guest_future"),
 ];
 
 fn main() {

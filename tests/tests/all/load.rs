@@ -181,3 +181,15 @@ fn real_component_using_the_network_is_refused() {
         other => panic!("wrong error: {other}"),
     }
 }
+
+#[test]
+fn real_component_built_for_a_future_major_version_is_refused() {
+    let e = engine().load_file(rampart_tests::FUTURE.as_ref()).err().expect("refused");
+    match &e {
+        LoadError::UnsupportedVersion { found, .. } => assert_eq!(found, "9.0.0"),
+        other => panic!("wrong error: {other}"),
+    }
+    let msg = e.to_string();
+    assert!(msg.contains("built for rampart:policy@9.0.0"), "{msg}");
+    assert!(msg.contains("supports rampart:policy@0.1.0"), "{msg}");
+}
