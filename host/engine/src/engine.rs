@@ -224,10 +224,16 @@ fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, LoadError> {
     use std::io::Read;
     let read_err = |source| LoadError::Read { path: path.to_path_buf(), source };
     let file = std::fs::File::open(path).map_err(read_err)?;
-    let mut bytes = Vec::new();
+    let too_large = |size: usize| LoadError::TooLarge { origin: path.display().to_string(), size, limit };
+    let size = usize::try_from(file.metadata().map_err(read_err)?.len()).unwrap_or(usize::MAX);
+    if size > limit {
+        return Err(too_large(size));
+    }
+    // The file may grow while read: never read past the limit.
+    let mut bytes = Vec::with_capacity(size);
     file.take(limit as u64 + 1).read_to_end(&mut bytes).map_err(read_err)?;
     if bytes.len() > limit {
-        return Err(LoadError::TooLarge { origin: path.display().to_string(), size: bytes.len(), limit });
+        return Err(too_large(bytes.len()));
     }
     Ok(bytes)
 }

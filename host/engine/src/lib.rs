@@ -17,11 +17,14 @@
 //!
 //! ```no_run
 //! use rampart_engine::Engine;
-//! # fn main() -> anyhow::Result<()> {
-//! # let (rollout, now, release, device) = unimplemented!();
+//! use rampart_facts::{Device, Release, Rollout, Timestamp, from_json_file};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let engine = Engine::new()?;
 //! let policy = engine.load_file("staged-rollout.wasm".as_ref())?;
-//! let eval = policy.eligibility(&rollout, now, &release, &device)?;
+//! let device: Device = from_json_file("examples/device.json".as_ref())?;
+//! let release: Release = from_json_file("examples/release.json".as_ref())?;
+//! let now = Timestamp::parse("2026-11-24T02:30:00Z")?;
+//! let eval = policy.eligibility(&Rollout::adhoc(now), now, &release, &device)?;
 //! println!("{:?} after {} fuel", eval.answer, eval.audit.fuel);
 //! # Ok(()) }
 //! ```

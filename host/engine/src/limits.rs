@@ -18,9 +18,12 @@ pub struct Limits {
     pub max_memory_bytes: usize,
     /// Largest table a policy instance may grow to, in elements.
     pub max_table_elements: usize,
-    /// Core instances, tables and memories a policy component may create.
+    /// Core instances a policy component may create (interpreters bundled
+    /// into JS and Python components use several).
     pub max_instances: usize,
+    /// Tables a policy component may create.
     pub max_tables: usize,
+    /// Linear memories a policy component may create.
     pub max_memories: usize,
     /// Native stack Wasm code may use, in bytes.
     pub max_stack_bytes: usize,
@@ -30,8 +33,10 @@ pub struct Limits {
     pub max_reason_message_bytes: usize,
     /// Log lines kept per decision (further lines are counted, not kept).
     pub max_log_lines: usize,
-    /// Log bytes kept per decision, messages and fields together; stdout and
-    /// stderr each get the same cap.
+    /// Log bytes kept per decision, messages and fields together. Captured
+    /// stdout and stderr each hold at most this much; a policy that writes
+    /// more gets a write error (Rust's `println!` then panics: the decision
+    /// fails closed as a trap).
     pub max_log_bytes: usize,
     /// Devices in one batch call.
     pub max_batch: usize,
