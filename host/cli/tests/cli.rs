@@ -40,6 +40,23 @@ fn eval(policy: &str, extra: &[&str]) -> Output {
     rampart(&args)
 }
 
+/// The example device with `from` replaced by `to`, written into `dir`.
+fn device_with(dir: &Path, from: &str, to: &str) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("examples/device.json")).unwrap();
+    assert!(text.contains(from), "examples/device.json has no `{from}`");
+    let path = dir.join("device.json");
+    std::fs::write(&path, text.replace(from, to)).unwrap();
+    path
+}
+
+/// `rampart policy eval POLICY --device DEVICE --release examples/release.json EXTRA…`
+fn eval_device(policy: &str, device: &Path, extra: &[&str]) -> Output {
+    let mut args =
+        vec!["policy", "eval", policy, "--device", device.to_str().unwrap(), "--release", "examples/release.json"];
+    args.extend_from_slice(extra);
+    rampart(&args)
+}
+
 #[test]
 fn eval_answers_eligibility_as_json() {
     let o = eval(rampart_tests::STAGED_ROLLOUT, &["--json"]);
@@ -73,40 +90,19 @@ fn eval_asks_the_health_and_rollout_gates() {
 #[test]
 fn bad_input_names_file_line_and_field() {
     let dir = tempfile::tempdir().unwrap();
-    let bad = dir.path().join("device.json");
-    let text = std::fs::read_to_string(root().join("examples/device.json")).unwrap();
-    std::fs::write(&bad, text.replace("\"battery_percent\": 82", "\"battery_percent\": \"full\"")).unwrap();
-    let o = rampart(&[
-        "policy",
-        "eval",
-        rampart_tests::STAGED_ROLLOUT,
-        "--device",
-        bad.to_str().unwrap(),
-        "--release",
-        "examples/release.json",
-    ]);
+    let bad = device_with(dir.path(), "\"battery_percent\": 82", "\"battery_percent\": \"full\"");
+    let o = eval_device(rampart_tests::STAGED_ROLLOUT, &bad, &[]);
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     assert!(err.contains("device.json: line 12"), "{err}");
     assert!(err.contains("field `power.battery_percent`"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
 
-    std::fs::write(&bad, text.replace("\"country\": \"DE\"", "\"country\": \"Germany\"")).unwrap();
-    let o = rampart(&[
-        "policy",
-        "eval",
-        rampart_tests::MINIMAL,
-        "--device",
-        bad.to_str().unwrap(),
-        "--release",
-        "examples/release.json",
-    ]);
+    let bad = device_with(dir.path(), "\"country\": \"DE\"", "\"country\": \"Germany\"");
+    let o = eval_device(rampart_tests::MINIMAL, &bad, &[]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("field `location.country`: `Germany` is not an ISO 3166-1 alpha-2 code"),
-        "{}",
-        stderr(&o)
-    );
+    let err = stderr(&o);
+    assert!(err.contains("field `location.country`: `Germany` is not an ISO 3166-1 alpha-2 code"), "{err}");
 }
 
 #[test]
@@ -125,20 +121,8 @@ fn refused_policy_exits_3_with_the_cause() {
 #[test]
 fn failing_policy_exits_4_with_the_cause() {
     let dir = tempfile::tempdir().unwrap();
-    let dev = dir.path().join("loop.json");
-    let text = std::fs::read_to_string(root().join("examples/device.json")).unwrap();
-    std::fs::write(&dev, text.replace("gw-0042", "loop")).unwrap();
-    let o = rampart(&[
-        "policy",
-        "eval",
-        rampart_tests::HOSTILE,
-        "--device",
-        dev.to_str().unwrap(),
-        "--release",
-        "examples/release.json",
-        "--fuel",
-        "1000000",
-    ]);
+    let dev = device_with(dir.path(), "gw-0042", "loop");
+    let o = eval_device(rampart_tests::HOSTILE, &dev, &["--fuel", "1000000"]);
     assert_eq!(o.status.code(), Some(4));
     let err = stderr(&o);
     assert!(err.contains("ran out of fuel (budget 1000000)"), "{err}");
@@ -148,22 +132,9 @@ fn failing_policy_exits_4_with_the_cause() {
 #[test]
 fn two_host_processes_agree_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
-    let dev = dir.path().join("probe.json");
-    let text = std::fs::read_to_string(root().join("examples/device.json")).unwrap();
-    std::fs::write(&dev, text.replace("gw-0042", "wasi-probe")).unwrap();
+    let dev = device_with(dir.path(), "gw-0042", "wasi-probe");
     let run = || {
-        let o = rampart(&[
-            "policy",
-            "eval",
-            rampart_tests::HOSTILE,
-            "--device",
-            dev.to_str().unwrap(),
-            "--release",
-            "examples/release.json",
-            "--now",
-            "2026-11-24T02:30:00Z",
-            "--json",
-        ]);
+        let o = eval_device(rampart_tests::HOSTILE, &dev, &["--now", "2026-11-24T02:30:00Z", "--json"]);
         let mut v = json(&o);
         v.as_object_mut().unwrap().remove("elapsed_us");
         v
