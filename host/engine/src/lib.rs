@@ -48,3 +48,12 @@ pub use inspect::{Import, PolicyInfo, Producer, QUESTIONS_INTERFACE, SUPPORTED_V
 pub use limits::Limits;
 pub use policy::{Audit, Context, Evaluation, Policy};
 pub use sandbox::{GRANTED_IMPORTS, is_granted};
+
+/// Engines, policies and prepared contexts are shared across threads (the
+/// backend decides for many devices in parallel).
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<Engine>();
+    shareable::<Policy>();
+    shareable::<Context>();
+};
