@@ -5,7 +5,7 @@
 use crate::cache::Cache;
 use crate::inspect::{self, PolicyInfo};
 use crate::sandbox::{self, HostState};
-use crate::{Limits, LoadError, Policy, PolicyDigest};
+use crate::{Limits, LoadError, Policy};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -212,11 +212,6 @@ impl Engine {
     /// Whether loads are served from a compiled-code cache.
     pub fn has_cache(&self) -> bool {
         self.0.cache.is_some()
-    }
-
-    /// The digest under which `bytes` would be cached and audited.
-    pub fn digest(bytes: &[u8]) -> PolicyDigest {
-        PolicyDigest::of(bytes)
     }
 }
 

@@ -173,7 +173,7 @@ impl Validate for Device {
         })?;
         check(self.labels.len() <= crate::MAX_LIST_ITEMS, "labels", || "too many labels".into())?;
         for (k, v) in &self.labels {
-            check_name(k, "labels").map_err(|e| e.within("key"))?;
+            check_name(k, &format!("labels.{k}"))?;
             check(v.len() <= crate::MAX_NAME_BYTES * 4, &format!("labels.{k}"), || "value is too long".into())?;
         }
         Ok(())

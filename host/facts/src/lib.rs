@@ -45,12 +45,6 @@ impl Invalid {
     pub(crate) fn new(field: &str, cause: impl Into<String>) -> Self {
         Invalid { field: field.to_string(), cause: cause.into() }
     }
-
-    /// Prefix the field path with `parent.`.
-    pub(crate) fn within(mut self, parent: &str) -> Self {
-        self.field = format!("{parent}.{}", self.field);
-        self
-    }
 }
 
 pub(crate) fn check(ok: bool, field: &str, cause: impl FnOnce() -> String) -> Result<(), Invalid> {

@@ -1,6 +1,6 @@
 //! `rampart policy eval`
 
-use super::{EngineArgs, decision_json, describe, load_policy, parse_now, read_facts};
+use super::{EngineArgs, decision_json, describe, load_policy, read_facts};
 use crate::exit::{BAD_INPUT, POLICY_FAILED, coded};
 use rampart_engine::Evaluation;
 use rampart_facts::{Answer, Device, HealthReport, Release, Rollout, Timestamp};
@@ -37,7 +37,7 @@ pub struct Args {
     rollout: Option<PathBuf>,
     /// The time of the question (RFC 3339). Defaults to the rollout's `now`,
     /// else the host clock.
-    #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
+    #[arg(long, value_name = "RFC3339", value_parser = Timestamp::parse)]
     now: Option<Timestamp>,
     /// Ask the health gate with this health report (JSON).
     #[arg(long, value_name = "FILE", conflicts_with = "rollout_gate")]

@@ -8,7 +8,7 @@ mod test;
 use crate::exit::{BAD_INPUT, LOAD_REFUSED, coded};
 use anyhow::Context;
 use rampart_engine::{Engine, Limits, Policy};
-use rampart_facts::{FactsError, Timestamp, Validate};
+use rampart_facts::{FactsError, Validate};
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -75,11 +75,6 @@ pub fn load_policy(engine: &Engine, path: &Path) -> anyhow::Result<Policy> {
 /// Read and validate a facts file (JSON).
 pub fn read_facts<T: DeserializeOwned + Validate>(path: &Path) -> anyhow::Result<T> {
     rampart_facts::from_json_file(path).map_err(|e: FactsError| coded(BAD_INPUT, e))
-}
-
-/// Parse `--now`.
-pub fn parse_now(s: &str) -> Result<Timestamp, String> {
-    Timestamp::parse(s)
 }
 
 /// The JSON form of a decision: the answer's fields (`decision`, `reason`,
