@@ -1,7 +1,22 @@
 #!/usr/bin/env bash
 # Installs what building and testing Rampart needs on a fresh machine with
-# Rust from rustup: the wasm32-wasip2 target (policies are built for it) and
-# the lint components. Safe to run again.
+# Rust from rustup: the wasm32-wasip2 target (policies are built for it), the
+# lint components, and Debian packages for the trust layer's real hardware
+# stand-ins: SoftHSM2 + OpenSC (PKCS#11 tokens), swtpm + tpm2-tools and the
+# TSS libraries (TPM 2.0 NV counters), openssl (benchmark peer). Safe to run
+# again: packages already present are not fetched.
 set -euo pipefail
 rustup target add wasm32-wasip2
 rustup component add clippy rustfmt
+
+packages=(softhsm2 opensc swtpm swtpm-tools tpm2-tools libtss2-dev pkg-config openssl)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    sudo=()
+    if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
+    "${sudo[@]}" apt-get update
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,107 @@
+//! The counter in a file, written crash-safely: the new value goes to a
+//! temporary file in the same directory, which is fsynced, renamed over the
+//! old one, and the directory fsynced. A `kill -9` or a power cut at any
+//! instant leaves the old value or the new one, never a mix.
+//!
+//! The file is one line, `rampart-counter v1 <value> <check>`, where `<check>`
+//! is the first 8 hex digits of the SHA-256 of `rampart-counter v1 <value>`:
+//! a torn or edited file is refused as corrupt, never read as 0. A missing
+//! file is an error too (`FileCounter::create` provisions one): deleting the
+//! file must not reset the counter.
+
+use super::{CounterError, CounterStore};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const PREFIX: &str = "rampart-counter v1";
+
+/// A counter kept in one file.
+#[derive(Debug)]
+pub struct FileCounter {
+    path: PathBuf,
+}
+
+impl FileCounter {
+    /// Open an existing counter file (its value is read on each `read`).
+    pub fn open(path: &Path) -> Result<Self, CounterError> {
+        let counter = FileCounter { path: path.to_path_buf() };
+        counter.load()?;
+        Ok(counter)
+    }
+
+    /// Provision a counter file holding `initial`; refuses to replace one.
+    pub fn create(path: &Path, initial: u64) -> Result<Self, CounterError> {
+        if path.exists() {
+            return Err(CounterError::Io {
+                path: path.display().to_string(),
+                source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "a counter file is already there"),
+            });
+        }
+        let counter = FileCounter { path: path.to_path_buf() };
+        counter.store(initial)?;
+        Ok(counter)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn io(&self, source: std::io::Error) -> CounterError {
+        CounterError::Io { path: self.path.display().to_string(), source }
+    }
+
+    fn line(value: u64) -> String {
+        let body = format!("{PREFIX} {value}");
+        let check = hex::encode(&Sha256::digest(body.as_bytes())[..4]);
+        format!("{body} {check}\n")
+    }
+
+    fn load(&self) -> Result<u64, CounterError> {
+        let text = std::fs::read(&self.path).map_err(|e| self.io(e))?;
+        let corrupt = |cause: &str| CounterError::Corrupt { path: self.path.display().to_string(), cause: cause.into() };
+        if text.len() > 128 {
+            return Err(corrupt("longer than a counter line"));
+        }
+        let text = std::str::from_utf8(&text).map_err(|_| corrupt("not UTF-8"))?;
+        let value = text
+            .strip_prefix(PREFIX)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .and_then(|rest| rest.split(' ').next())
+            .ok_or_else(|| corrupt("does not start with `rampart-counter v1 <value>`"))?;
+        let value: u64 = value.parse().map_err(|_| corrupt("the value is not an unsigned integer"))?;
+        if Self::line(value) != text {
+            return Err(corrupt("the check digits do not match the value"));
+        }
+        Ok(value)
+    }
+
+    fn store(&self, value: u64) -> Result<(), CounterError> {
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let name = self.path.file_name().ok_or_else(|| self.io(std::io::ErrorKind::InvalidInput.into()))?;
+        let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
+        let mut f = std::fs::File::create(&tmp).map_err(|e| self.io(e))?;
+        f.write_all(Self::line(value).as_bytes()).and_then(|()| f.sync_all()).map_err(|e| self.io(e))?;
+        drop(f);
+        std::fs::rename(&tmp, &self.path).map_err(|e| self.io(e))?;
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| self.io(e))
+    }
+}
+
+impl CounterStore for FileCounter {
+    fn read(&mut self) -> Result<u64, CounterError> {
+        self.load()
+    }
+
+    fn advance(&mut self, to: u64) -> Result<(), CounterError> {
+        let current = self.load()?;
+        match to.cmp(&current) {
+            std::cmp::Ordering::Less => Err(CounterError::Backwards { current, requested: to }),
+            std::cmp::Ordering::Equal => Ok(()),
+            std::cmp::Ordering::Greater => self.store(to),
+        }
+    }
+}

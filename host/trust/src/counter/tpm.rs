@@ -1,0 +1,1 @@
+//! The anti-rollback counter as a TPM 2.0 NV counter index.

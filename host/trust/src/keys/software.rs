@@ -1,0 +1,63 @@
+//! Software keys: a P-256 private key in a PKCS#8 PEM file. For development
+//! and tests; production signing keys live in a token (`super::pkcs11`).
+
+use super::{KeyError, PublicKey, SIGNATURE_LEN, Signer, normalize};
+use p256::ecdsa::SigningKey;
+use p256::ecdsa::signature::hazmat::PrehashSigner;
+use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
+use std::io::Write;
+use std::path::Path;
+
+/// A P-256 signing key held in process memory (zeroised on drop by `p256`).
+pub struct SoftwareKey {
+    key: SigningKey,
+    public: PublicKey,
+}
+
+impl SoftwareKey {
+    /// A fresh key from the operating system's random source.
+    pub fn generate() -> Self {
+        Self::from_signing_key(SigningKey::random(&mut rand_core::OsRng))
+    }
+
+    fn from_signing_key(key: SigningKey) -> Self {
+        let public = PublicKey::from_verifying_key(*key.verifying_key());
+        SoftwareKey { key, public }
+    }
+
+    pub fn from_pem(pem: &str) -> Result<Self, String> {
+        SigningKey::from_pkcs8_pem(pem.trim())
+            .map(Self::from_signing_key)
+            .map_err(|e| format!("not a P-256 private key in PKCS#8 PEM form ({e})"))
+    }
+
+    /// Read a PKCS#8 PEM private key; errors name the file.
+    pub fn read_pem_file(path: &Path) -> Result<Self, KeyError> {
+        let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| KeyError::io(path, e))?);
+        Self::from_pem(&text).map_err(|e| KeyError::invalid(path.display().to_string(), e))
+    }
+
+    /// Write the private key (mode 0600, refusing to overwrite) and its
+    /// public half next to it.
+    pub fn write_pem_files(&self, private: &Path, public: &Path) -> Result<(), KeyError> {
+        let pem = self.key.to_pkcs8_pem(LineEnding::LF).map_err(|e| KeyError::invalid("private key", e))?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options.open(private).map_err(|e| KeyError::io(private, e))?;
+        f.write_all(pem.as_bytes()).and_then(|()| f.sync_all()).map_err(|e| KeyError::io(private, e))?;
+        std::fs::write(public, self.public.to_pem()).map_err(|e| KeyError::io(public, e))
+    }
+}
+
+impl Signer for SoftwareKey {
+    fn public_key(&self) -> &PublicKey {
+        &self.public
+    }
+
+    fn sign_digest(&self, digest: &[u8; 32]) -> Result<[u8; SIGNATURE_LEN], KeyError> {
+        let sig: p256::ecdsa::Signature = self.key.sign_prehash(digest).map_err(|e| KeyError::invalid("signing", e))?;
+        Ok(normalize(sig))
+    }
+}
