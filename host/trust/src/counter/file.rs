@@ -11,7 +11,6 @@
 
 use super::{CounterError, CounterStore};
 use sha2::{Digest, Sha256};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const PREFIX: &str = "rampart-counter v1";
@@ -59,7 +58,8 @@ impl FileCounter {
 
     fn load(&self) -> Result<u64, CounterError> {
         let text = std::fs::read(&self.path).map_err(|e| self.io(e))?;
-        let corrupt = |cause: &str| CounterError::Corrupt { path: self.path.display().to_string(), cause: cause.into() };
+        let corrupt =
+            |cause: &str| CounterError::Corrupt { path: self.path.display().to_string(), cause: cause.into() };
         if text.len() > 128 {
             return Err(corrupt("longer than a counter line"));
         }
@@ -77,17 +77,7 @@ impl FileCounter {
     }
 
     fn store(&self, value: u64) -> Result<(), CounterError> {
-        let dir = match self.path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let name = self.path.file_name().ok_or_else(|| self.io(std::io::ErrorKind::InvalidInput.into()))?;
-        let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
-        let mut f = std::fs::File::create(&tmp).map_err(|e| self.io(e))?;
-        f.write_all(Self::line(value).as_bytes()).and_then(|()| f.sync_all()).map_err(|e| self.io(e))?;
-        drop(f);
-        std::fs::rename(&tmp, &self.path).map_err(|e| self.io(e))?;
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| self.io(e))
+        crate::atomic::write(&self.path, Self::line(value).as_bytes()).map_err(|e| self.io(e))
     }
 }
 

@@ -1,0 +1,151 @@
+//! Trust stores and their signed updates, detached policy signatures and the
+//! file counter.
+
+mod common;
+
+use common::*;
+use rampart_trust::Limits;
+use rampart_trust::counter::CounterStore;
+use rampart_trust::counter::file::FileCounter;
+use rampart_trust::keys::Signer;
+use rampart_trust::keys::software::SoftwareKey;
+use rampart_trust::policy::{self, PolicySignatureError};
+use rampart_trust::signature::SignatureError;
+use rampart_trust::trust::{Role, TrustError, TrustStore};
+
+#[test]
+fn a_trust_store_round_trips_through_toml_and_checks_what_it_reads() {
+    let f = Fixture::new(3, 2);
+    let text = f.trust.to_toml();
+    assert_eq!(TrustStore::from_toml(&text, "t.toml").unwrap(), f.trust);
+    assert!(text.contains("version = 1"), "{text}");
+
+    let id = f.keys[0].public_key().id().to_string();
+    let other = SoftwareKey::generate().public_key().id().to_string();
+    for (edit, want) in [
+        (text.replacen(&id, &other, 1), "is not the id of its public key"),
+        (text.replace("release = 2", "release = 4"), "`thresholds.release` is 4 but only 3 key(s) hold the `release` role"),
+        (text.replace("release = 2", "release = 0"), "`thresholds.release` must be 1 or more"),
+        (text.replace("version = 1", "version = 1\ncolour = \"red\""), "unknown field `colour`"),
+        (text.replacen("\"release\"", "\"firmware\"", 1), "unknown variant `firmware`"),
+        (text.replacen("BEGIN PUBLIC KEY-----\n", "BEGIN PUBLIC KEY-----\nAA", 1), "keys[0].public_key"),
+    ] {
+        let err = TrustStore::from_toml(&edit, "t.toml").unwrap_err().to_string();
+        assert!(err.starts_with("t.toml: "), "{err}");
+        assert!(err.contains(want), "want `{want}` in: {err}");
+    }
+}
+
+#[test]
+fn keys_rotate_through_updates_signed_by_the_root_threshold_and_never_replay() {
+    let f = Fixture::new(3, 2);
+    let limits = Limits::default();
+    let new_key = SoftwareKey::generate();
+    let next = f.trust.with_key(new_key.public_key().clone(), [Role::Release].into()).unwrap();
+    assert_eq!(next.version, 2);
+
+    let update = TrustStore::sign_update(&next, &f.signers(2), &limits).unwrap();
+    let applied = f.trust.verify_update(&update, &limits).unwrap();
+    assert_eq!(applied, next);
+
+    // The new key now signs firmware with one old key.
+    let b = make(&spec(8), &image(CHUNK as usize, 1), &[&f.keys[0], &new_key]);
+    let opts = rampart_trust::bundle::VerifyOptions { trust: &applied, ..f.opts() };
+    verify(&b, &opts).unwrap();
+    assert!(verify(&b, &f.opts()).is_err(), "the old store does not know the new key");
+
+    // Replay: the same update on the store it produced, and an old store.
+    let err = applied.verify_update(&update, &limits).unwrap_err();
+    assert!(matches!(err, TrustError::Replay { offered: 2, current: 2 }), "{err}");
+    let old = TrustStore::sign_update(&f.trust, &f.signers(2), &limits).unwrap();
+    let err = applied.verify_update(&old, &limits).unwrap_err();
+    assert!(err.to_string().contains("version 1 is not newer than the store in force (version 2)"), "{err}");
+
+    // Below the root threshold.
+    let short = TrustStore::sign_update(&next, &f.signers(1), &limits).unwrap();
+    let err = f.trust.verify_update(&short, &limits).unwrap_err();
+    assert!(matches!(err, TrustError::Signature(SignatureError::BelowThreshold { valid: 1, required: 2, .. })), "{err}");
+
+    // Signed by the key being added (not root) plus one root key: refused.
+    let sneaky = TrustStore::sign_update(&next, &[&f.keys[0], &new_key], &limits).unwrap();
+    let err = f.trust.verify_update(&sneaky, &limits).unwrap_err();
+    assert!(matches!(err, TrustError::Signature(SignatureError::WrongRole { index: 1, .. })), "{err}");
+
+    // A flipped bit anywhere in the update is refused.
+    for at in 0..update.len() {
+        let mut m = update.clone();
+        m[at] ^= 0x01;
+        assert!(f.trust.verify_update(&m, &limits).is_err(), "flip at {at} accepted");
+    }
+}
+
+#[test]
+fn removing_root_keys_needs_the_new_root_threshold_too() {
+    let f = Fixture::new(3, 2);
+    let limits = Limits::default();
+    // Drop key 2, and with it the ability to meet a threshold of 2 if key 1
+    // were lost too — the new store must itself be satisfiable.
+    let next = f.trust.without_key(f.keys[2].public_key().id()).unwrap();
+    let update = TrustStore::sign_update(&next, &f.signers(2), &limits).unwrap();
+    f.trust.verify_update(&update, &limits).unwrap();
+    // Signed by the removed key and one kept key: meets the old store's
+    // threshold but only 1 of the new store's 2.
+    let update = TrustStore::sign_update(&next, &[&f.keys[0], &f.keys[2]], &limits).unwrap();
+    let err = f.trust.verify_update(&update, &limits).unwrap_err();
+    assert!(
+        matches!(err, TrustError::Signature(SignatureError::BelowThreshold { valid: 1, store_version: 2, .. })),
+        "{err}"
+    );
+    let err = next.with_threshold(Role::Root, 3).unwrap_err();
+    assert!(err.to_string().contains("`thresholds.root` is 3 but only 2 key(s)"), "{err}");
+}
+
+#[test]
+fn policies_are_signed_detached_and_checked_against_the_policy_role() {
+    let f = Fixture::new(2, 2);
+    let limits = Limits::default();
+    let component = b"\0asm\x0d\0\x01\0 pretend component".to_vec();
+    let sig = policy::sign(&component, &f.signers(2), &limits).unwrap();
+    let signers = policy::verify(&component, &sig, &f.trust, &limits).unwrap();
+    assert_eq!(signers.len(), 2);
+
+    let mut other = component.clone();
+    other.push(0);
+    let err = policy::verify(&other, &sig, &f.trust, &limits).unwrap_err();
+    assert!(matches!(err, PolicySignatureError::OtherComponent { .. }), "{err}");
+
+    let one = policy::sign(&component, &f.signers(1), &limits).unwrap();
+    let err = policy::verify(&component, &one, &f.trust, &limits).unwrap_err();
+    assert!(err.to_string().contains("requires 2"), "{err}");
+
+    // A bundle-manifest signature cannot pass for a policy signature: the
+    // domains differ.
+    for at in 0..sig.len() {
+        let mut m = sig.clone();
+        m[at] ^= 0x80;
+        assert!(policy::verify(&component, &m, &f.trust, &limits).is_err(), "flip at {at} accepted");
+    }
+}
+
+#[test]
+fn the_file_counter_only_moves_forward_and_refuses_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("counter");
+    assert!(FileCounter::open(&path).is_err(), "a missing counter is an error, never 0");
+    let mut c = FileCounter::create(&path, 3).unwrap();
+    assert!(FileCounter::create(&path, 0).is_err(), "provisioning twice");
+    assert_eq!(c.read().unwrap(), 3);
+    c.advance(7).unwrap();
+    c.advance(7).unwrap();
+    let err = c.advance(6).unwrap_err();
+    assert_eq!(err.to_string(), "the counter is at 7; it never moves back to 6");
+    assert_eq!(FileCounter::open(&path).unwrap().read().unwrap(), 7);
+
+    let good = std::fs::read_to_string(&path).unwrap();
+    for bad in [good.replace(" 7 ", " 9 "), good[..good.len() / 2].to_string(), String::new(), "x".repeat(500)] {
+        std::fs::write(&path, &bad).unwrap();
+        let err = c.read().unwrap_err().to_string();
+        assert!(err.contains("corrupt counter file"), "{bad:?}: {err}");
+        assert!(c.advance(100).is_err(), "a corrupt counter is never advanced");
+    }
+}
