@@ -24,7 +24,10 @@ fn a_trust_store_round_trips_through_toml_and_checks_what_it_reads() {
     let other = SoftwareKey::generate().public_key().id().to_string();
     for (edit, want) in [
         (text.replacen(&id, &other, 1), "is not the id of its public key"),
-        (text.replace("release = 2", "release = 4"), "`thresholds.release` is 4 but only 3 key(s) hold the `release` role"),
+        (
+            text.replace("release = 2", "release = 4"),
+            "`thresholds.release` is 4 but only 3 key(s) hold the `release` role",
+        ),
         (text.replace("release = 2", "release = 0"), "`thresholds.release` must be 1 or more"),
         (text.replace("version = 1", "version = 1\ncolour = \"red\""), "unknown field `colour`"),
         (text.replacen("\"release\"", "\"firmware\"", 1), "unknown variant `firmware`"),
@@ -64,7 +67,10 @@ fn keys_rotate_through_updates_signed_by_the_root_threshold_and_never_replay() {
     // Below the root threshold.
     let short = TrustStore::sign_update(&next, &f.signers(1), &limits).unwrap();
     let err = f.trust.verify_update(&short, &limits).unwrap_err();
-    assert!(matches!(err, TrustError::Signature(SignatureError::BelowThreshold { valid: 1, required: 2, .. })), "{err}");
+    assert!(
+        matches!(err, TrustError::Signature(SignatureError::BelowThreshold { valid: 1, required: 2, .. })),
+        "{err}"
+    );
 
     // Signed by the key being added (not root) plus one root key: refused.
     let sneaky = TrustStore::sign_update(&next, &[&f.keys[0], &new_key], &limits).unwrap();

@@ -1,20 +1,41 @@
 //! One module per subcommand.
 
+pub mod bundle;
+pub mod counter;
+pub mod key;
+mod keyargs;
 pub mod policy;
+pub mod trust;
 
 use std::process::ExitCode;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// Inspect, evaluate and test policy components.
+    /// Inspect, evaluate, test and sign policy components.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Make, inspect and verify signed update bundles.
+    #[command(subcommand)]
+    Bundle(bundle::BundleCommand),
+    /// Generate signing keys and print public keys.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+    /// Create trust stores and rotate keys with signed updates.
+    #[command(subcommand)]
+    Trust(trust::TrustCommand),
+    /// Provision and read the anti-rollback counter.
+    #[command(subcommand)]
+    Counter(counter::CounterCommand),
 }
 
 impl Command {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self {
             Command::Policy(cmd) => cmd.run(),
+            Command::Bundle(cmd) => cmd.run(),
+            Command::Key(cmd) => cmd.run(),
+            Command::Trust(cmd) => cmd.run(),
+            Command::Counter(cmd) => cmd.run(),
         }
     }
 }

@@ -21,6 +21,10 @@ pub struct Pkcs11Signer {
 }
 
 impl Pkcs11Signer {
+    pub fn generate(uri: &Pkcs11Uri, _pin: &PinSource) -> Result<Self, KeyError> {
+        Err(KeyError::Pkcs11(format!("{}: PKCS#11 support is being built", uri.object)))
+    }
+
     pub fn open(uri: &Pkcs11Uri, _pin: &PinSource) -> Result<Self, KeyError> {
         Err(KeyError::Pkcs11(format!("{}: PKCS#11 support is being built", uri.object)))
     }

@@ -1,0 +1,82 @@
+//! `rampart counter …`
+
+use super::keyargs::{CounterArgs, open_counter};
+use crate::exit::{BAD_INPUT, coded};
+use rampart_trust::counter::file::FileCounter;
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// The anti-rollback counter: the lowest security counter this device still
+/// accepts. It only moves forward; the gateway agent advances it when a slot
+/// is committed. These commands provision and inspect it.
+#[derive(clap::Subcommand)]
+pub enum CounterCommand {
+    Init(InitArgs),
+    Show(ShowArgs),
+    Advance(AdvanceArgs),
+}
+
+impl CounterCommand {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        match self {
+            CounterCommand::Init(a) => {
+                FileCounter::create(&a.file, a.value).map_err(|e| coded(BAD_INPUT, e))?;
+                println!("{}: counter at {}", a.file.display(), a.value);
+                Ok(ExitCode::SUCCESS)
+            }
+            CounterCommand::Show(a) => {
+                let value = open(&a.store)?.read().map_err(|e| coded(BAD_INPUT, e))?;
+                if a.json {
+                    println!("{}", json!({ "counter": value }));
+                } else {
+                    println!("{value}");
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            CounterCommand::Advance(a) => {
+                let mut store = open(&a.store)?;
+                store.advance(a.to).map_err(|e| coded(BAD_INPUT, e))?;
+                println!("counter at {}", a.to);
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    }
+}
+
+fn open(args: &CounterArgs) -> anyhow::Result<Box<dyn rampart_trust::counter::CounterStore>> {
+    let spec = args
+        .counter_store
+        .as_deref()
+        .ok_or_else(|| coded(BAD_INPUT, anyhow::anyhow!("--counter-store is required")))?;
+    open_counter(spec, &args.tcti)
+}
+
+/// Provision a counter file (refuses to replace an existing one: deleting
+/// or resetting the counter must never be a side effect).
+#[derive(clap::Args)]
+pub struct InitArgs {
+    #[arg(long, value_name = "PATH")]
+    file: PathBuf,
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    value: u64,
+}
+
+/// Print the counter.
+#[derive(clap::Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    store: CounterArgs,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Move the counter forward to N (refused if N is lower than the counter).
+#[derive(clap::Args)]
+pub struct AdvanceArgs {
+    #[command(flatten)]
+    store: CounterArgs,
+    #[arg(long, value_name = "N")]
+    to: u64,
+}
