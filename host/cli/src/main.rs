@@ -29,3 +29,13 @@ fn main() -> std::process::ExitCode {
         Err(e) => exit::report(&e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every subcommand's arguments are consistent (clap checks names,
+    /// conflicts and requirements only when a command is parsed).
+    #[test]
+    fn the_command_line_is_consistent() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
+}

@@ -172,7 +172,7 @@ impl Engine {
 
     /// Load a policy component from a file.
     pub fn load_file(&self, path: &Path) -> Result<Policy, LoadError> {
-        let bytes = read_bounded(path, self.0.limits.max_component_bytes)?;
+        let bytes = read_component(path, self.0.limits.max_component_bytes)?;
         self.load_bytes(&path.display().to_string(), &bytes)
     }
 
@@ -205,7 +205,7 @@ impl Engine {
 
     /// [`Engine::inspect_bytes`] on a file.
     pub fn inspect_file(&self, path: &Path) -> Result<PolicyInfo, LoadError> {
-        let bytes = read_bounded(path, self.0.limits.max_component_bytes)?;
+        let bytes = read_component(path, self.0.limits.max_component_bytes)?;
         self.inspect_bytes(&path.display().to_string(), &bytes)
     }
 
@@ -215,7 +215,8 @@ impl Engine {
     }
 }
 
-fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, LoadError> {
+/// Read a policy component from a file, never more than `limit` bytes.
+pub fn read_component(path: &Path, limit: usize) -> Result<Vec<u8>, LoadError> {
     use std::io::Read;
     let read_err = |source| LoadError::Read { path: path.to_path_buf(), source };
     let file = std::fs::File::open(path).map_err(read_err)?;

@@ -42,7 +42,7 @@ mod policy;
 mod sandbox;
 
 pub use digest::PolicyDigest;
-pub use engine::{Allocation, Engine, EngineBuilder, EngineError};
+pub use engine::{Allocation, Engine, EngineBuilder, EngineError, read_component};
 pub use error::{Failure, LoadError, PolicyError};
 pub use inspect::{Import, PolicyInfo, Producer, QUESTIONS_INTERFACE, SUPPORTED_VERSION};
 pub use limits::Limits;

@@ -150,7 +150,13 @@ impl TrustStore {
     /// Parse TOML; `origin` (usually the path) names the source in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, TrustError> {
         let invalid = |cause: String| TrustError::Invalid { origin: origin.to_string(), cause };
-        let file: StoreFile = toml::from_str(text).map_err(|e| invalid(e.to_string().trim().replace('\n', " ")))?;
+        let file: StoreFile = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            invalid(match line {
+                Some(line) => format!("line {line}: {}", e.message()),
+                None => e.message().to_string(),
+            })
+        })?;
         let mut keys = BTreeMap::new();
         for (i, k) in file.keys.into_iter().enumerate() {
             let public =

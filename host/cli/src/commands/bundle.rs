@@ -53,6 +53,7 @@ enum ChannelArg {
 /// progress bar on a terminal. The bundle appears at --out only once
 /// complete.
 #[derive(clap::Args)]
+#[command(disable_version_flag = true)]
 pub struct CreateArgs {
     /// The slot image (full) or delta.
     #[arg(long, value_name = "FILE")]
@@ -171,7 +172,7 @@ fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
         println!("wrote {}", args.out.display());
         print_manifest(&manifest);
         for s in &signers {
-            println!("signed by:        {}", s.public_key().id());
+            println!("signed by:           {}", s.public_key().id());
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -189,40 +190,46 @@ fn read_bounded(path: &std::path::Path, max: u64) -> anyhow::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The manifest's fields in the order of the format, as (name, value).
+fn manifest_fields(m: &Manifest) -> Vec<(&'static str, serde_json::Value)> {
+    let mut v = vec![
+        ("bundle_id", json!(m.bundle_id)),
+        ("version", json!(m.version.to_string())),
+        ("security_counter", json!(m.security_counter)),
+        ("channel", json!(m.channel)),
+        ("compatible_hardware", json!(m.compatible_hardware)),
+        ("created_at", json!(m.created_at.to_string())),
+        ("expires_at", json!(if m.expires_at.0 == NEVER { "never".to_string() } else { m.expires_at.to_string() })),
+        ("payload_kind", json!(m.payload.kind())),
+    ];
+    if let Payload::Delta { base_sha256 } = m.payload {
+        v.push(("delta_base_sha256", json!(hex::encode(base_sha256))));
+    }
+    v.extend([
+        ("payload_size", json!(m.payload_size)),
+        ("payload_sha256", json!(hex::encode(m.payload_sha256))),
+        ("chunk_size", json!(m.chunk_size)),
+        ("chunks", json!(m.chunk_sha256.len())),
+        ("sbom_size", json!(m.sbom_size)),
+        ("sbom_sha256", json!(hex::encode(m.sbom_sha256))),
+    ]);
+    v
+}
+
 fn manifest_json(m: &Manifest) -> serde_json::Value {
-    json!({
-        "bundle_id": m.bundle_id,
-        "version": m.version.to_string(),
-        "security_counter": m.security_counter,
-        "channel": m.channel,
-        "compatible_hardware": m.compatible_hardware,
-        "created_at": m.created_at.to_string(),
-        "expires_at": if m.expires_at.0 == NEVER { "never".to_string() } else { m.expires_at.to_string() },
-        "payload_kind": m.payload.kind(),
-        "delta_base_sha256": match m.payload { Payload::Delta { base_sha256 } => Some(hex::encode(base_sha256)), Payload::Full => None },
-        "payload_size": m.payload_size,
-        "payload_sha256": hex::encode(m.payload_sha256),
-        "chunk_size": m.chunk_size,
-        "chunks": m.chunk_sha256.len(),
-        "sbom_size": m.sbom_size,
-        "sbom_sha256": hex::encode(m.sbom_sha256),
-    })
+    serde_json::Value::Object(manifest_fields(m).into_iter().map(|(k, v)| (k.to_string(), v)).collect())
 }
 
 fn print_manifest(m: &Manifest) {
-    let v = manifest_json(m);
-    for (k, val) in v.as_object().expect("an object") {
-        if val.is_null() {
-            continue;
-        }
+    for (k, val) in manifest_fields(m) {
         let text = match val {
-            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::String(s) => s,
             serde_json::Value::Array(a) => {
                 a.iter().map(|x| x.as_str().unwrap_or_default().to_string()).collect::<Vec<_>>().join(", ")
             }
             other => other.to_string(),
         };
-        println!("{:<18}{text}", format!("{k}:"));
+        println!("{:<21}{text}", format!("{k}:"));
     }
 }
 
@@ -266,19 +273,19 @@ fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("bundle:           {} (UNVERIFIED: run `rampart bundle verify`)", args.bundle.display());
+        println!("bundle:              {} (UNVERIFIED: run `rampart bundle verify`)", args.bundle.display());
         print_manifest(m);
         for s in reader.signatures() {
-            println!("signature:        {} by key {}", s.algorithm, s.key_id);
+            println!("signature:           {} by key {}", s.algorithm, s.key_id);
         }
         match &sbom {
             Ok(components) => {
-                println!("sbom components:  {}", components.len());
+                println!("sbom components:     {}", components.len());
                 for c in components {
                     println!("  {} {} {}", c.name, c.version, c.purl);
                 }
             }
-            Err(e) => println!("sbom:             unreadable: {e}"),
+            Err(e) => println!("sbom:                unreadable: {e}"),
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -374,7 +381,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
                     )?
                 );
             }
-            Err(coded(REFUSED, anyhow::anyhow!("{}: refused at the {} check: {e}", args.bundle.display(), e.check())))
+            Err(coded(REFUSED, anyhow::anyhow!("{}: refused: {e}", args.bundle.display())))
         }
     }
 }

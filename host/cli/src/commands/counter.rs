@@ -1,10 +1,10 @@
 //! `rampart counter …`
 
-use super::keyargs::{CounterArgs, open_counter};
+use super::keyargs::{CounterArgs, open_counter, parse_index};
 use crate::exit::{BAD_INPUT, coded};
 use rampart_trust::counter::file::FileCounter;
+use rampart_trust::counter::tpm::TpmCounter;
 use serde_json::json;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// The anti-rollback counter: the lowest security counter this device still
@@ -21,8 +21,21 @@ impl CounterCommand {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self {
             CounterCommand::Init(a) => {
-                FileCounter::create(&a.file, a.value).map_err(|e| coded(BAD_INPUT, e))?;
-                println!("{}: counter at {}", a.file.display(), a.value);
+                let spec = a
+                    .store
+                    .counter_store
+                    .as_deref()
+                    .ok_or_else(|| coded(BAD_INPUT, anyhow::anyhow!("--counter-store is required")))?;
+                match spec.strip_prefix("tpm:") {
+                    Some(index) => {
+                        let index = parse_index(index)?;
+                        TpmCounter::provision(&a.store.tcti, index, a.value).map_err(|e| coded(BAD_INPUT, e))?;
+                    }
+                    None => {
+                        FileCounter::create(std::path::Path::new(spec), a.value).map_err(|e| coded(BAD_INPUT, e))?;
+                    }
+                }
+                println!("{spec}: counter at {}", a.value);
                 Ok(ExitCode::SUCCESS)
             }
             CounterCommand::Show(a) => {
@@ -52,12 +65,16 @@ fn open(args: &CounterArgs) -> anyhow::Result<Box<dyn rampart_trust::counter::Co
     open_counter(spec, &args.tcti)
 }
 
-/// Provision a counter file (refuses to replace an existing one: deleting
-/// or resetting the counter must never be a side effect).
+/// Provision the counter: a counter file, or a TPM NV counter index (plus
+/// its write-once base index at INDEX+1). Refuses to replace an existing
+/// one: resetting the counter must never be a side effect.
+///
+///   rampart counter init --counter-store /var/lib/rampart/counter --value 0
+///   rampart counter init --counter-store tpm:0x01500016 --tcti device:/dev/tpmrm0
 #[derive(clap::Args)]
 pub struct InitArgs {
-    #[arg(long, value_name = "PATH")]
-    file: PathBuf,
+    #[command(flatten)]
+    store: CounterArgs,
     #[arg(long, value_name = "N", default_value_t = 0)]
     value: u64,
 }

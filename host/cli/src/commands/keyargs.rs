@@ -50,7 +50,7 @@ pub struct CounterArgs {
     #[arg(long, value_name = "PATH|tpm:INDEX")]
     pub counter_store: Option<String>,
     /// TCTI of the TPM for `tpm:` stores, e.g. `device:/dev/tpmrm0` or
-    /// `swtpm:path=/run/swtpm/sock`.
+    /// `swtpm:host=127.0.0.1,port=2321`.
     #[arg(long, value_name = "TCTI", env = "RAMPART_TPM_TCTI", default_value = "device:/dev/tpmrm0")]
     pub tcti: String,
 }
@@ -65,7 +65,8 @@ impl CounterArgs {
 pub fn open_counter(spec: &str, tcti: &str) -> anyhow::Result<Box<dyn CounterStore>> {
     if let Some(index) = spec.strip_prefix("tpm:") {
         let index = parse_index(index)?;
-        anyhow::bail!("TPM counter {index:#x} via {tcti}: TPM support lands with the tpm backend")
+        let c = rampart_trust::counter::tpm::TpmCounter::open(tcti, index).map_err(|e| coded(BAD_INPUT, e))?;
+        Ok(Box::new(c))
     } else {
         Ok(Box::new(FileCounter::open(Path::new(spec)).map_err(|e| coded(BAD_INPUT, e))?))
     }

@@ -65,7 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         read_facts(path)
     };
     let engine = args.engine.engine()?;
-    let policy = load_policy(&engine, &args.policy)?;
+    let policy = load_policy(&engine, &args.engine, &args.policy)?;
     let failed = |e| coded(POLICY_FAILED, e);
     if args.rollout_gate {
         let eval = policy.rollout_gate(&rollout, now, &release).map_err(failed)?;

@@ -3,6 +3,7 @@
 mod eval;
 mod inspect;
 mod schema;
+mod sign;
 mod test;
 
 use crate::exit::{BAD_INPUT, LOAD_REFUSED, coded};
@@ -20,6 +21,7 @@ pub enum PolicyCommand {
     Eval(eval::Args),
     Test(test::Args),
     Schema(schema::Args),
+    Sign(sign::Args),
 }
 
 impl PolicyCommand {
@@ -29,6 +31,7 @@ impl PolicyCommand {
             PolicyCommand::Eval(a) => eval::run(a),
             PolicyCommand::Test(a) => test::run(a),
             PolicyCommand::Schema(a) => schema::run(a),
+            PolicyCommand::Sign(a) => sign::run(a),
         }
     }
 }
@@ -49,6 +52,14 @@ pub struct EngineArgs {
     /// Keep compiled policies in DIR (mode 0700) so later runs skip compilation.
     #[arg(long, value_name = "DIR", env = "RAMPART_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// Load the policy only if its detached signature (see --signature)
+    /// verifies under this trust store's `policy` role and threshold — what
+    /// a gateway does. Unsigned or tampered policies are refused (exit 3).
+    #[arg(long, value_name = "TRUST.toml", env = "RAMPART_TRUST")]
+    trust: Option<PathBuf>,
+    /// The policy's detached signature (default: POLICY.sig next to it).
+    #[arg(long, value_name = "FILE", requires = "trust")]
+    signature: Option<PathBuf>,
 }
 
 impl EngineArgs {
@@ -67,9 +78,29 @@ impl EngineArgs {
     }
 }
 
-/// Load a policy, mapping refusal to its exit code.
-pub fn load_policy(engine: &Engine, path: &Path) -> anyhow::Result<Policy> {
-    engine.load_file(path).map_err(|e| coded(LOAD_REFUSED, e))
+/// Load a policy, mapping refusal to its exit code. With `--trust`, the
+/// policy's signature is checked first, over the very bytes then loaded.
+pub fn load_policy(engine: &Engine, args: &EngineArgs, path: &Path) -> anyhow::Result<Policy> {
+    let Some(trust) = &args.trust else {
+        return engine.load_file(path).map_err(|e| coded(LOAD_REFUSED, e));
+    };
+    let trust = rampart_trust::trust::TrustStore::read_file(trust).map_err(|e| coded(BAD_INPUT, e))?;
+    let bytes = rampart_engine::read_component(path, engine.limits().max_component_bytes)
+        .map_err(|e| coded(LOAD_REFUSED, e))?;
+    let sig_path = args.signature.clone().unwrap_or_else(|| signature_path(path));
+    let sig = std::fs::read(&sig_path).map_err(|e| {
+        coded(LOAD_REFUSED, anyhow::anyhow!("{}: unsigned policy refused: {}: {e}", path.display(), sig_path.display()))
+    })?;
+    rampart_trust::policy::verify(&bytes, &sig, &trust, &rampart_trust::Limits::default())
+        .map_err(|e| coded(LOAD_REFUSED, anyhow::anyhow!("{}: {e}", path.display())))?;
+    engine.load_bytes(&path.display().to_string(), &bytes).map_err(|e| coded(LOAD_REFUSED, e))
+}
+
+/// `POLICY.wasm` → `POLICY.wasm.sig`.
+pub fn signature_path(policy: &Path) -> PathBuf {
+    let mut s = policy.as_os_str().to_owned();
+    s.push(".sig");
+    PathBuf::from(s)
 }
 
 /// Read and validate a facts file (JSON).

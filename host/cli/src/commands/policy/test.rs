@@ -89,7 +89,7 @@ struct Outcome {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let file = read_cases(&args.cases)?;
     let engine = args.engine.engine()?;
-    let policy = load_policy(&engine, &args.policy)?;
+    let policy = load_policy(&engine, &args.engine, &args.policy)?;
     let base = args.cases.parent().unwrap_or(Path::new(".")).to_path_buf();
     let origin = args.cases.display().to_string();
     if !args.json {

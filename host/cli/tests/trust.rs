@@ -1,0 +1,375 @@
+//! The trust commands as a user runs them: keys, trust stores and their
+//! rotation, bundles, counters, signed policies, and a key in a PKCS#11
+//! token (SoftHSM2).
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Dir {
+    tmp: tempfile::TempDir,
+    envs: Vec<(String, String)>,
+}
+
+impl Dir {
+    fn new() -> Self {
+        Dir { tmp: tempfile::tempdir().unwrap(), envs: Vec::new() }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rampart"));
+        cmd.args(args).current_dir(self.tmp.path()).env_remove("RAMPART_TRUST").env_remove("RAMPART_PKCS11_PIN");
+        for (k, v) in &self.envs {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run rampart")
+    }
+
+    /// Run and require exit code `code`; returns stdout.
+    fn expect(&self, code: i32, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert_eq!(o.status.code(), Some(code), "rampart {}\nstdout: {}\nstderr: {}", args.join(" "), out(&o), err(&o));
+        out(&o)
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        self.expect(0, args)
+    }
+
+    fn json(&self, code: i32, args: &[&str]) -> Value {
+        let s = self.expect(code, args);
+        serde_json::from_str(&s).unwrap_or_else(|e| panic!("{e}: {s}"))
+    }
+
+    /// Three software keys and a 2-of-3 trust store.
+    fn with_keys(self) -> Self {
+        for k in ["k1", "k2", "k3"] {
+            self.ok(&["key", "generate", "--out", &format!("{k}.pem")]);
+        }
+        self.ok(&[
+            "trust",
+            "init",
+            "--out",
+            "trust.toml",
+            "--key",
+            "k1.pub.pem",
+            "--key",
+            "k2.pub.pem",
+            "--key",
+            "k3.pub.pem",
+            "--threshold",
+            "2",
+        ]);
+        std::fs::write(self.path("sbom.json"), std::fs::read(root().join("examples/sbom.cdx.json")).unwrap()).unwrap();
+        let image: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+        std::fs::write(self.path("image"), image).unwrap();
+        self
+    }
+
+    fn create(&self, out: &str, counter: &str, keys: &[&str], extra: &[&str]) {
+        let mut args = vec![
+            "bundle",
+            "create",
+            "--image",
+            "image",
+            "--version",
+            "4.2.0",
+            "--security-counter",
+            counter,
+            "--channel",
+            "security",
+            "--hardware",
+            "gw-4000",
+            "--hardware",
+            "gw-4000-lte",
+            "--sbom",
+            "sbom.json",
+            "--chunk-kib",
+            "256",
+            "--out",
+            out,
+        ];
+        for k in keys {
+            args.extend(["--key", k]);
+        }
+        args.extend_from_slice(extra);
+        self.ok(&args);
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn bundles_are_made_inspected_and_verified_with_each_check_named() {
+    let d = Dir::new().with_keys();
+    d.create(
+        "fw.rbundle",
+        "8",
+        &["k1.pem", "k2.pem"],
+        &["--created-at", "2026-11-20T09:00:00Z", "--expires-in", "90d"],
+    );
+    assert!(!d.path(".fw.rbundle.tmp").exists());
+
+    let v = d.json(0, &["bundle", "inspect", "fw.rbundle", "--json"]);
+    assert_eq!(v["verified"], false);
+    assert_eq!(v["manifest"]["expires_at"], "2027-02-18T09:00:00Z");
+    assert_eq!(v["manifest"]["chunks"], 12);
+    assert_eq!(v["signatures"].as_array().unwrap().len(), 2);
+    assert_eq!(v["sbom"][0]["name"], "linux");
+
+    let verify = |extra: &[&str]| {
+        let mut a = vec!["bundle", "verify", "fw.rbundle", "--trust", "trust.toml", "--json"];
+        a.extend_from_slice(extra);
+        if !extra.contains(&"--now") {
+            a.extend(["--now", "2026-11-24T00:00:00Z"]);
+        }
+        a.into_iter().map(str::to_string).collect::<Vec<_>>()
+    };
+    let run = |code, extra: &[&str]| d.json(code, &verify(extra).iter().map(String::as_str).collect::<Vec<_>>());
+
+    let v = run(0, &["--hardware", "gw-4000-lte", "--counter", "8"]);
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["skipped"], serde_json::json!([]));
+    assert_eq!(v["release"]["id"], "gw-4000-fw-4.2.0");
+    assert_eq!(v["release"]["security_counter"], 8);
+    assert_eq!(v["release"]["released_at"], "2026-11-20T09:00:00Z");
+    assert_eq!(v["release"]["sbom"][2]["purl"], "pkg:cargo/rampart-cli@0.1.0");
+    assert_eq!(v["signers"].as_array().unwrap().len(), 2);
+    let v = run(0, &[]);
+    assert_eq!(v["skipped"], serde_json::json!(["hardware", "anti-rollback"]));
+
+    for (extra, check) in [
+        (&["--hardware", "gw-9000"][..], "hardware"),
+        (&["--counter", "9"][..], "anti-rollback"),
+        (&["--now", "2027-03-01T00:00:00Z"][..], "expiry"),
+    ] {
+        let v = run(5, extra);
+        assert_eq!((v["verified"].as_bool(), v["check"].as_str()), (Some(false), Some(check)), "{v}");
+    }
+
+    // One signature short of 2-of-3.
+    d.create("one.rbundle", "8", &["k3.pem"], &[]);
+    let o = d.run(&["bundle", "verify", "one.rbundle", "--trust", "trust.toml"]);
+    assert_eq!(o.status.code(), Some(5));
+    assert!(err(&o).contains("one.rbundle: refused: signatures: 1 valid `release` signature(s)"), "{}", err(&o));
+
+    // A flipped payload byte names its chunk.
+    let mut bytes = std::fs::read(d.path("fw.rbundle")).unwrap();
+    let n = bytes.len();
+    bytes[n - 1000] ^= 1;
+    std::fs::write(d.path("bad.rbundle"), bytes).unwrap();
+    let o = d.run(&["bundle", "verify", "bad.rbundle", "--trust", "trust.toml"]);
+    assert_eq!(o.status.code(), Some(5));
+    assert!(
+        err(&o).contains("payload: chunk 11 (bytes 2883584..3000000) does not match its signed SHA-256"),
+        "{}",
+        err(&o)
+    );
+}
+
+#[test]
+fn bad_input_is_named() {
+    let d = Dir::new().with_keys();
+    let base = ["bundle", "create", "--image", "image", "--security-counter", "1", "--channel", "feature"];
+    let cases: [(&[&str], &str); 5] = [
+        (&["--version", "v1", "--hardware", "x", "--sbom", "sbom.json", "--key", "k1.pem"], "--version"),
+        (&["--version", "1.0.0", "--hardware", "x", "--sbom", "missing.json", "--key", "k1.pem"], "missing.json"),
+        (&["--version", "1.0.0", "--hardware", "x", "--sbom", "image", "--key", "k1.pem"], "SBOM"),
+        (&["--version", "1.0.0", "--hardware", "x", "--sbom", "sbom.json", "--key", "nokey.pem"], "nokey.pem"),
+        (
+            &[
+                "--version",
+                "1.0.0",
+                "--hardware",
+                "x",
+                "--sbom",
+                "sbom.json",
+                "--key",
+                "k1.pem",
+                "--expires-in",
+                "soon",
+            ],
+            "--expires-in",
+        ),
+    ];
+    for (extra, want) in cases {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        args.extend(["--out", "x.rbundle"]);
+        let o = d.run(&args);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", err(&o));
+        assert!(err(&o).contains(want), "{extra:?}: want `{want}` in {}", err(&o));
+        assert!(!d.path("x.rbundle").exists(), "nothing is left behind on failure");
+    }
+    let o = d.run(&["trust", "init", "--out", "trust.toml", "--key", "k1.pub.pem"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("already exists"), "{}", err(&o));
+    std::fs::write(d.path("broken.toml"), "version = 1\n[thresholds]\nrelease = 1\n").unwrap();
+    let o = d.run(&["bundle", "verify", "x", "--trust", "broken.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("broken.toml: line 1: missing field `keys`"), "{}", err(&o));
+}
+
+#[test]
+fn keys_rotate_by_signed_update_and_old_stores_do_not_replay() {
+    let d = Dir::new().with_keys();
+    d.ok(&["key", "generate", "--out", "k4.pem"]);
+    d.ok(&[
+        "trust",
+        "add-key",
+        "--trust",
+        "trust.toml",
+        "--key",
+        "k4.pub.pem",
+        "--role",
+        "release",
+        "--out",
+        "next.toml",
+    ]);
+    d.ok(&["trust", "sign-update", "next.toml", "--key", "k1.pem", "--out", "short.rtrust"]);
+    d.ok(&["trust", "sign-update", "next.toml", "--key", "k1.pem", "--key", "k2.pem", "--out", "next.rtrust"]);
+    let before = std::fs::read(d.path("trust.toml")).unwrap();
+
+    let o = d.run(&["trust", "apply", "short.rtrust", "--trust", "trust.toml"]);
+    assert_eq!(o.status.code(), Some(5));
+    assert!(err(&o).contains("1 valid `root` signature(s)"), "{}", err(&o));
+    assert_eq!(std::fs::read(d.path("trust.toml")).unwrap(), before, "a refused update leaves the store alone");
+
+    assert!(d.ok(&["trust", "apply", "next.rtrust", "--trust", "trust.toml"]).contains("version 1 → 2"));
+    let v = d.json(0, &["trust", "show", "trust.toml", "--json"]);
+    assert_eq!(v["version"], 2);
+    assert_eq!(v["keys"].as_array().unwrap().len(), 4);
+
+    let o = d.run(&["trust", "apply", "next.rtrust", "--trust", "trust.toml"]);
+    assert_eq!(o.status.code(), Some(5));
+    assert!(err(&o).contains("replay refused"), "{}", err(&o));
+
+    // The new key now counts toward the release threshold.
+    d.create("fw.rbundle", "1", &["k1.pem", "k4.pem"], &[]);
+    d.ok(&["bundle", "verify", "fw.rbundle", "--trust", "trust.toml"]);
+}
+
+#[test]
+fn the_counter_file_survives_kill_9_at_any_instant() {
+    let d = Dir::new();
+    let store = d.path("counter");
+    d.ok(&["counter", "init", "--counter-store", store.to_str().unwrap(), "--value", "0"]);
+    // How long one advance takes here, so the kills below land anywhere
+    // from before its start to after its end.
+    let t0 = std::time::Instant::now();
+    d.ok(&["counter", "advance", "--counter-store", store.to_str().unwrap(), "--to", "1"]);
+    let span = (t0.elapsed().as_micros() as u64 * 2).max(1);
+    let (mut last, mut completed, mut interrupted) = (1u64, 0, 0);
+    for i in 2..=120u64 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
+            .args(["counter", "advance", "--counter-store", store.to_str().unwrap(), "--to", &i.to_string()])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_micros((i * 7919) % span));
+        child.kill().ok(); // SIGKILL
+        child.wait().unwrap();
+        let v: Value = d.json(0, &["counter", "show", "--counter-store", store.to_str().unwrap(), "--json"]);
+        let now = v["counter"].as_u64().unwrap();
+        assert!(now == last || now == i, "after killing the advance to {i}: {now} (was {last})");
+        if now == i {
+            completed += 1
+        } else {
+            interrupted += 1
+        }
+        last = now;
+    }
+    assert!(completed > 0 && interrupted > 0, "kills landed on both sides: {completed} completed, {interrupted} not");
+    let o = d.run(&["counter", "advance", "--counter-store", store.to_str().unwrap(), "--to", &(last - 1).to_string()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("never moves back"), "{}", err(&o));
+}
+
+#[test]
+fn gateways_load_only_policies_signed_under_the_trust_store() {
+    let d = Dir::new().with_keys();
+    let policy = d.path("minimal.wasm");
+    std::fs::copy(rampart_tests::MINIMAL, &policy).unwrap();
+    let eval = |code| {
+        let mut args = vec!["policy", "eval", "minimal.wasm", "--trust", "trust.toml"];
+        let ex = root().join("examples");
+        let files = [ex.join("device.json"), ex.join("release.json")];
+        args.extend(["--device", files[0].to_str().unwrap(), "--release", files[1].to_str().unwrap()]);
+        let o = d.run(&args);
+        assert_eq!(o.status.code(), Some(code), "{}", err(&o));
+        err(&o)
+    };
+    assert!(eval(3).contains("unsigned policy refused"));
+    d.ok(&["policy", "sign", "minimal.wasm", "--key", "k1.pem"]);
+    assert!(eval(3).contains("1 valid `policy` signature(s), the trust store (version 1) requires 2"));
+    d.ok(&["policy", "sign", "minimal.wasm", "--key", "k1.pem", "--key", "k2.pem"]);
+    eval(0);
+    // A policy changed after signing is refused.
+    let mut bytes = std::fs::read(&policy).unwrap();
+    bytes.extend_from_slice(b"\0\x04junk");
+    std::fs::write(&policy, bytes).unwrap();
+    assert!(eval(3).contains("the signature is for another component"));
+}
+
+#[test]
+fn a_key_inside_a_pkcs11_token_signs_bundles() {
+    for tool in ["softhsm2-util", "pkcs11-tool"] {
+        let found = Command::new(tool).arg("--version").output().is_ok();
+        assert!(found, "{tool} is missing: run scripts/setup.sh (installs softhsm2 and opensc)");
+    }
+    let mut d = Dir::new().with_keys();
+    let tokens = d.path("tokens");
+    std::fs::create_dir(&tokens).unwrap();
+    let conf = d.path("softhsm2.conf");
+    std::fs::write(&conf, format!("directories.tokendir = {}\nobjectstore.backend = file\n", tokens.display()))
+        .unwrap();
+    let init = Command::new("softhsm2-util")
+        .args(["--init-token", "--free", "--label", "oem", "--so-pin", "12345678", "--pin", "1234"])
+        .env("SOFTHSM2_CONF", &conf)
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", err(&init));
+    d.envs.push(("SOFTHSM2_CONF".into(), conf.display().to_string()));
+    std::fs::write(d.path("pin"), "1234\n").unwrap();
+    let uri = "pkcs11:token=oem;object=release-hsm";
+    let v = d.json(0, &["key", "generate", "--pkcs11", uri, "--pin-source", "pin", "--json"]);
+    assert_eq!(v["token"], true);
+    std::fs::write(d.path("hsm.pub.pem"), v["public_key"].as_str().unwrap()).unwrap();
+    let again = d.json(0, &["key", "public", uri, "--pin-source", "pin", "--json"]);
+    assert_eq!(again["key_id"], v["key_id"]);
+
+    d.ok(&[
+        "trust",
+        "add-key",
+        "--trust",
+        "trust.toml",
+        "--key",
+        "hsm.pub.pem",
+        "--role",
+        "release",
+        "--out",
+        "next.toml",
+    ]);
+    d.ok(&["trust", "sign-update", "next.toml", "--key", "k1.pem", "--key", "k2.pem", "--out", "next.rtrust"]);
+    d.ok(&["trust", "apply", "next.rtrust", "--trust", "trust.toml"]);
+    d.create("fw.rbundle", "3", &["k1.pem", uri], &["--pin-source", "pin"]);
+    let v = d.json(0, &["bundle", "verify", "fw.rbundle", "--trust", "trust.toml", "--json"]);
+    assert!(v["signers"].as_array().unwrap().contains(&v["signers"][0]));
+    assert!(v["signers"].as_array().unwrap().iter().any(|s| s == &again["key_id"]), "{v}");
+    let o = d.run(&["key", "public", uri, "--pin-source", "k1.pem"]);
+    assert_eq!(o.status.code(), Some(2), "a wrong PIN is refused");
+}
