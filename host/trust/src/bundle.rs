@@ -13,6 +13,7 @@
 use crate::keys::{KeyError, KeyId, Signer};
 use crate::limits::Limits;
 use crate::manifest::{Manifest, Payload, chunk_count};
+use crate::pipeline::TotalHasher;
 use crate::signature::{self, Domain, SignatureEntry, SignatureError};
 use crate::trust::{Role, TrustStore};
 use crate::wire::{self, FormatError, bound};
@@ -78,19 +79,20 @@ pub fn create<I: Read + Seek, W: Write>(
     if spec.chunk_size == 0 {
         return Err(FormatError::invalid("chunk_size", "is 0").into());
     }
-    let mut buf = vec![0u8; spec.chunk_size as usize];
+    let total = TotalHasher::new(spec.chunk_size as usize);
     let mut chunks = Vec::new();
-    let mut total = Sha256::new();
     let mut size = 0u64;
     loop {
+        let mut buf = total.buffer();
         let n = fill(image, &mut buf).map_err(CreateError::Image)?;
         if n == 0 {
             break;
         }
         chunks.push(Sha256::digest(&buf[..n]).into());
-        total.update(&buf[..n]);
+        total.submit(buf, n);
         size += n as u64;
         bound("payload_size", size, limits.max_payload_bytes)?;
+        bound("chunk_count", chunks.len() as u64, u64::from(limits.max_chunks))?;
         progress(size);
     }
     let manifest = Manifest {
@@ -103,7 +105,7 @@ pub fn create<I: Read + Seek, W: Write>(
         expires_at: spec.expires_at,
         payload: spec.payload,
         payload_size: size,
-        payload_sha256: total.finalize().into(),
+        payload_sha256: total.finish(),
         chunk_size: spec.chunk_size,
         chunk_sha256: chunks,
         sbom_size: sbom_bytes.len() as u32,
@@ -121,6 +123,7 @@ pub fn create<I: Read + Seek, W: Write>(
     w(out.write_all(&block))?;
     w(out.write_all(sbom_bytes))?;
     image.seek(SeekFrom::Start(0)).map_err(CreateError::Image)?;
+    let mut buf = vec![0u8; spec.chunk_size as usize];
     let mut done = 0u64;
     for (i, expected) in manifest.chunk_sha256.iter().enumerate() {
         let want = (manifest.payload_size - done).min(u64::from(manifest.chunk_size)) as usize;
@@ -352,25 +355,25 @@ impl<R: Read> VerifiedBundle<R> {
         progress: &mut dyn FnMut(u64),
     ) -> Result<VerifiedPayload, VerifyError> {
         let m = &self.manifest;
-        let mut buf = vec![0u8; m.chunk_size as usize];
-        let mut total = Sha256::new();
+        let total = TotalHasher::new(m.chunk_size as usize);
         let mut offset = 0u64;
         debug_assert_eq!(chunk_count(m.payload_size, m.chunk_size), m.chunk_sha256.len() as u64);
         for (index, expected) in m.chunk_sha256.iter().enumerate() {
             let index = index as u64;
             let len = (m.payload_size - offset).min(u64::from(m.chunk_size)) as usize;
+            let mut buf = total.buffer();
             let chunk = &mut buf[..len];
             wire::read_exact(&mut self.input, chunk, "payload")
                 .map_err(|e| VerifyError::Payload(PayloadError::Format(e)))?;
             if Sha256::digest(&*chunk).as_slice() != expected {
                 return Err(VerifyError::Payload(PayloadError::Chunk { index, offset, end: offset + len as u64 }));
             }
-            total.update(&*chunk);
             sink(chunk).map_err(|source| VerifyError::Payload(PayloadError::Sink { index, source }))?;
+            total.submit(buf, len);
             offset += len as u64;
             progress(offset);
         }
-        let sha256: Digest = total.finalize().into();
+        let sha256 = total.finish();
         if sha256 != m.payload_sha256 {
             return Err(VerifyError::Payload(PayloadError::Total));
         }

@@ -14,6 +14,7 @@ pub mod counter;
 pub mod keys;
 pub mod limits;
 pub mod manifest;
+mod pipeline;
 pub mod policy;
 pub mod sbom;
 pub mod signature;
