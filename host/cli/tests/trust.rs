@@ -373,3 +373,79 @@ fn a_key_inside_a_pkcs11_token_signs_bundles() {
     let o = d.run(&["key", "public", uri, "--pin-source", "k1.pem"]);
     assert_eq!(o.status.code(), Some(2), "a wrong PIN is refused");
 }
+
+/// A swtpm child on two free loopback TCP ports, killed on drop.
+struct Swtpm {
+    _state: tempfile::TempDir,
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Swtpm {
+    fn start() -> Swtpm {
+        use std::net::{TcpListener, TcpStream};
+        let state = tempfile::tempdir().unwrap();
+        for _ in 0..10 {
+            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            if port == u16::MAX || TcpListener::bind(("127.0.0.1", port + 1)).is_err() {
+                continue;
+            }
+            let mut child = Command::new("swtpm")
+                .args(["socket", "--tpm2", "--flags", "not-need-init,startup-clear"])
+                .arg(format!("--tpmstate=dir={}", state.path().display()))
+                .arg(format!("--server=type=tcp,port={port},bindaddr=127.0.0.1"))
+                .arg(format!("--ctrl=type=tcp,port={},bindaddr=127.0.0.1", port + 1))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("swtpm: {e}: run scripts/setup.sh (installs swtpm)"));
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while std::time::Instant::now() < deadline {
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                if TcpStream::connect(("127.0.0.1", port)).is_ok()
+                    && TcpStream::connect(("127.0.0.1", port + 1)).is_ok()
+                {
+                    return Swtpm { _state: state, child, port };
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("swtpm did not start");
+    }
+}
+
+impl Drop for Swtpm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_tpm_nv_counter_guards_against_downgrades() {
+    let tpm = Swtpm::start();
+    let mut d = Dir::new().with_keys();
+    d.envs.push(("RAMPART_TPM_TCTI".into(), format!("swtpm:host=127.0.0.1,port={}", tpm.port)));
+    let store = ["--counter-store", "tpm:0x01500016"];
+    d.ok(&[&["counter", "init", "--value", "7"][..], &store].concat());
+    let o = d.run(&[&["counter", "init", "--value", "0"][..], &store].concat());
+    assert_eq!(o.status.code(), Some(2), "provisioning twice is refused: {}", err(&o));
+    d.create("fw8.rbundle", "8", &["k1.pem", "k2.pem"], &[]);
+    d.create("fw7.rbundle", "7", &["k1.pem", "k2.pem"], &[]);
+    let verify = |bundle: &str| d.run(&[&["bundle", "verify", bundle, "--trust", "trust.toml"][..], &store].concat());
+    assert_eq!(verify("fw7.rbundle").status.code(), Some(0));
+    d.ok(&[&["counter", "advance", "--to", "8"][..], &store].concat());
+    let v = d.json(0, &[&["counter", "show", "--json"][..], &store].concat());
+    assert_eq!(v["counter"], 8);
+    let o = verify("fw7.rbundle");
+    assert_eq!(o.status.code(), Some(5));
+    assert!(err(&o).contains("anti-rollback: security counter 7 is below the device's 8"), "{}", err(&o));
+    assert_eq!(verify("fw8.rbundle").status.code(), Some(0));
+    let o = d.run(&[&["counter", "advance", "--to", "7"][..], &store].concat());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("never moves back"), "{}", err(&o));
+}
