@@ -149,6 +149,24 @@ fn bundles_are_made_inspected_and_verified_with_each_check_named() {
     assert_eq!(v["release"]["released_at"], "2026-11-20T09:00:00Z");
     assert_eq!(v["release"]["sbom"][2]["purl"], "pkg:cargo/rampart-cli@0.1.0");
     assert_eq!(v["signers"].as_array().unwrap().len(), 2);
+    // The verified release facts are what a policy is asked about.
+    std::fs::write(d.path("release.json"), v["release"].to_string()).unwrap();
+    let device = root().join("examples/device.json");
+    std::fs::copy(rampart_tests::MINIMAL, d.path("minimal.wasm")).unwrap();
+    let answer = d.json(
+        0,
+        &[
+            "policy",
+            "eval",
+            "minimal.wasm",
+            "--device",
+            device.to_str().unwrap(),
+            "--release",
+            "release.json",
+            "--json",
+        ],
+    );
+    assert_eq!(answer["decision"], "allow", "{answer}");
     let v = run(0, &[]);
     assert_eq!(v["skipped"], serde_json::json!(["hardware", "anti-rollback"]));
 

@@ -328,3 +328,18 @@ fn the_reader_refuses_other_files_and_versions() {
         "structure: format version 2 is not supported (this build reads version 1)"
     );
 }
+
+#[test]
+fn a_signed_manifest_without_an_sbom_is_refused_by_structure() {
+    let f = Fixture::new(1, 1);
+    let good = make(&spec(8), &image(CHUNK as usize, 14), &f.signers(1));
+    let l = layout(&good);
+    // sbom_size is the u32 before the final 32-byte sbom_sha256.
+    let mut manifest = good[l.manifest.clone()].to_vec();
+    let at = manifest.len() - 36;
+    manifest[at..at + 4].copy_from_slice(&0u32.to_be_bytes());
+    let entries = signature::sign(rampart_trust::signature::Domain::BundleManifest, &manifest, &f.signers(1)).unwrap();
+    let b = assemble(&manifest, &block_with(&entries), b"", &good[l.payload.clone()]);
+    let err = verify(&b, &f.opts()).unwrap_err();
+    assert_eq!(err.to_string(), "structure: `sbom_size`: is 0: every bundle carries an SBOM");
+}
