@@ -238,6 +238,7 @@ fn print_manifest(m: &Manifest) {
 /// use `rampart bundle verify` for that.
 #[derive(clap::Args)]
 pub struct InspectArgs {
+    /// The bundle file (.rbundle).
     bundle: PathBuf,
     /// Print one JSON object instead of text.
     #[arg(long)]
@@ -301,6 +302,7 @@ fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
 ///   rampart bundle verify fw-1.4.0.rbundle --trust trust.toml --hardware gw-4000 --counter 7
 #[derive(clap::Args)]
 pub struct VerifyArgs {
+    /// The bundle file (.rbundle).
     bundle: PathBuf,
     /// The trust store (TOML) whose `release` keys and threshold decide.
     #[arg(long, value_name = "TRUST.toml")]

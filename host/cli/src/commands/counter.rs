@@ -75,6 +75,7 @@ fn open(args: &CounterArgs) -> anyhow::Result<Box<dyn rampart_trust::counter::Co
 pub struct InitArgs {
     #[command(flatten)]
     store: CounterArgs,
+    /// The starting value: bundles below it are refused.
     #[arg(long, value_name = "N", default_value_t = 0)]
     value: u64,
 }
@@ -94,6 +95,7 @@ pub struct ShowArgs {
 pub struct AdvanceArgs {
     #[command(flatten)]
     store: CounterArgs,
+    /// The new value.
     #[arg(long, value_name = "N")]
     to: u64,
 }

@@ -83,6 +83,7 @@ fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
 /// Print a trust store: version, thresholds, keys and their roles.
 #[derive(clap::Args)]
 pub struct ShowArgs {
+    /// The trust store (TOML).
     trust: PathBuf,
     /// Print one JSON object instead of text.
     #[arg(long)]
@@ -168,11 +169,13 @@ fn add_key(args: AddKeyArgs) -> anyhow::Result<ExitCode> {
 /// Write the next version of a trust store without a key.
 #[derive(clap::Args)]
 pub struct RemoveKeyArgs {
+    /// The store in force.
     #[arg(long, value_name = "TRUST.toml")]
     trust: PathBuf,
     /// Id of the key to remove (`rampart trust show` lists them).
     #[arg(long, value_name = "KEY_ID")]
     key_id: String,
+    /// Where to write the next store.
     #[arg(long, value_name = "NEXT.toml")]
     out: PathBuf,
 }
@@ -195,6 +198,7 @@ pub struct SignUpdateArgs {
     next: PathBuf,
     #[command(flatten)]
     sign: SignArgs,
+    /// Where to write the signed update.
     #[arg(long, value_name = "UPDATE.rtrust")]
     out: PathBuf,
 }
@@ -213,6 +217,7 @@ fn sign_update(args: SignUpdateArgs) -> anyhow::Result<ExitCode> {
 /// below threshold, tampered) leave the store untouched and exit 5.
 #[derive(clap::Args)]
 pub struct ApplyArgs {
+    /// The signed update (.rtrust) from `rampart trust sign-update`.
     update: PathBuf,
     /// The store in force; replaced on success.
     #[arg(long, value_name = "TRUST.toml")]
