@@ -9,7 +9,7 @@ set -euo pipefail
 rustup target add wasm32-wasip2
 rustup component add clippy rustfmt
 
-packages=(softhsm2 opensc swtpm swtpm-tools tpm2-tools libtss2-dev pkg-config openssl)
+packages=(softhsm2 opensc swtpm swtpm-tools tpm2-tools libtss2-dev pkg-config openssl libubootenv-tool u-boot-tools grub2-common)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
