@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what building and testing Rampart needs on a fresh machine with
 # Rust from rustup: the wasm32-wasip2 target (policies are built for it), the
-# lint components, and Debian packages for the trust layer's real hardware
-# stand-ins: SoftHSM2 + OpenSC (PKCS#11 tokens), swtpm + tpm2-tools and the
-# TSS libraries (TPM 2.0 NV counters), openssl (benchmark peer). Safe to run
-# again: packages already present are not fetched.
+# lint components, and Debian packages the tests use as real peers:
+# SoftHSM2 + OpenSC (PKCS#11 tokens), swtpm + tpm2-tools and the TSS
+# libraries (TPM 2.0 NV counters), libubootenv-tool + u-boot-tools
+# (fw_printenv/fw_setenv, mkenvimage) and grub2-common (grub-editenv) for the
+# bootloader environments, openssl (benchmark peer). Safe to run again:
+# packages already present are not fetched.
 set -euo pipefail
 rustup target add wasm32-wasip2
 rustup component add clippy rustfmt
