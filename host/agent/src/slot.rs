@@ -1,0 +1,168 @@
+//! A/B slots: two places (block devices or files, each with a fixed size)
+//! that hold a bootable image. One is booted; an install writes only the
+//! other one (invariant 4: the booted slot is never written).
+//!
+//! [`install`] streams a verified bundle's payload into the inactive slot:
+//! each chunk reaches the slot only after its signed SHA-256 matched (the
+//! trust layer checks it before handing it over), the slot is fsynced, then
+//! read back and hashed whole against the signed payload digest. Only a slot
+//! that passed the read-back may be armed for a trial boot — which is the
+//! caller's next step, never this module's.
+
+use rampart_trust::bundle::{VerifiedBundle, VerifyError};
+use rampart_trust::manifest::Payload;
+use sha2::{Digest, Sha256};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// The name of a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SlotName {
+    A,
+    B,
+}
+
+impl SlotName {
+    /// The other slot.
+    pub fn other(self) -> SlotName {
+        match self {
+            SlotName::A => SlotName::B,
+            SlotName::B => SlotName::A,
+        }
+    }
+}
+
+impl std::fmt::Display for SlotName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SlotName::A => "A",
+            SlotName::B => "B",
+        })
+    }
+}
+
+/// One slot: where it is and how many bytes it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    pub name: SlotName,
+    pub path: PathBuf,
+    pub size: u64,
+}
+
+/// Both slots of a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slots {
+    pub a: Slot,
+    pub b: Slot,
+}
+
+impl Slots {
+    pub fn get(&self, name: SlotName) -> &Slot {
+        match name {
+            SlotName::A => &self.a,
+            SlotName::B => &self.b,
+        }
+    }
+
+    /// The slot an install writes to when `booted` is running.
+    pub fn inactive(&self, booted: SlotName) -> &Slot {
+        self.get(booted.other())
+    }
+}
+
+/// Why an install into a slot stopped. Nothing is armed after any of these.
+#[derive(Debug, thiserror::Error)]
+pub enum SlotError {
+    #[error("slot {slot} ({path}) is the booted slot's storage: the booted slot is never written")]
+    Booted { slot: SlotName, path: String },
+    #[error("slot {slot} ({path}): {source}")]
+    Io { slot: SlotName, path: String, source: std::io::Error },
+    #[error("slot {slot} holds {capacity} bytes, the image is {size}: nothing was written")]
+    TooSmall { slot: SlotName, capacity: u64, size: u64 },
+    #[error("slot {slot}: delta payloads cannot be installed yet: nothing was written")]
+    Delta { slot: SlotName },
+    #[error("bundle refused while writing slot {slot}: {source}")]
+    Bundle { slot: SlotName, source: VerifyError },
+    #[error("slot {slot}: read back after writing, its first {size} bytes do not match the signed SHA-256")]
+    ReadBack { slot: SlotName, size: u64 },
+}
+
+/// A slot that holds, as read back from storage, exactly the signed image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstalledImage {
+    pub slot: SlotName,
+    pub size: u64,
+    pub sha256: [u8; 32],
+}
+
+/// Whether two paths name the same storage (same device and inode, after
+/// following symlinks).
+fn same_storage(a: &Path, b: &Path) -> std::io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let (ma, mb) = (std::fs::metadata(a)?, std::fs::metadata(b)?);
+    Ok(ma.dev() == mb.dev() && ma.ino() == mb.ino() && ma.rdev() == mb.rdev())
+}
+
+/// Stream the payload of `bundle` into `target`, then read it back and check
+/// it whole. Refused before a byte is written when `target` is the booted
+/// slot's storage, too small, or the payload is a delta. `progress` gets the
+/// bytes written, then the bytes read back.
+pub fn install<R: Read>(
+    bundle: VerifiedBundle<R>,
+    target: &Slot,
+    booted: &Slot,
+    progress: &mut dyn FnMut(u64),
+) -> Result<InstalledImage, SlotError> {
+    let slot = target.name;
+    let io = |source| SlotError::Io { slot, path: target.path.display().to_string(), source };
+    if target.name == booted.name || same_storage(&target.path, &booted.path).map_err(io)? {
+        return Err(SlotError::Booted { slot, path: target.path.display().to_string() });
+    }
+    let manifest = bundle.manifest();
+    let (size, expected) = (manifest.payload_size, manifest.payload_sha256);
+    if let Payload::Delta { .. } = manifest.payload {
+        return Err(SlotError::Delta { slot });
+    }
+    if size > target.size {
+        return Err(SlotError::TooSmall { slot, capacity: target.size, size });
+    }
+    // Never create or truncate: a slot is storage that exists, with its size.
+    let mut file = OpenOptions::new().write(true).open(&target.path).map_err(io)?;
+    let mut write_error = None;
+    let result = bundle.stream_payload(
+        &mut |chunk| {
+            file.write_all(chunk).inspect_err(|e| write_error = Some(std::io::Error::new(e.kind(), e.to_string())))
+        },
+        progress,
+    );
+    if let Some(e) = write_error {
+        return Err(io(e));
+    }
+    result.map_err(|source| SlotError::Bundle { slot, source })?;
+    file.sync_all().map_err(io)?;
+    drop(file);
+
+    let sha256 = hash_prefix(&target.path, size, progress).map_err(io)?;
+    if sha256 != expected {
+        return Err(SlotError::ReadBack { slot, size });
+    }
+    Ok(InstalledImage { slot, size, sha256 })
+}
+
+/// SHA-256 of the first `size` bytes of `path`, read from storage.
+pub fn hash_prefix(path: &Path, size: u64, progress: &mut dyn FnMut(u64)) -> std::io::Result<[u8; 32]> {
+    let mut f = File::open(path)?;
+    f.seek(SeekFrom::Start(0))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut done = 0u64;
+    while done < size {
+        let want = (size - done).min(buf.len() as u64) as usize;
+        f.read_exact(&mut buf[..want])?;
+        hasher.update(&buf[..want]);
+        done += want as u64;
+        progress(done);
+    }
+    Ok(hasher.finalize().into())
+}
