@@ -16,31 +16,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-/// The name of a slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SlotName {
-    A,
-    B,
-}
-
-impl SlotName {
-    /// The other slot.
-    pub fn other(self) -> SlotName {
-        match self {
-            SlotName::A => SlotName::B,
-            SlotName::B => SlotName::A,
-        }
-    }
-}
-
-impl std::fmt::Display for SlotName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            SlotName::A => "A",
-            SlotName::B => "B",
-        })
-    }
-}
+/// The name of a slot, as the bootloader environment spells it.
+pub use rampart_bootenv::ab::Slot as SlotName;
 
 /// One slot: where it is and how many bytes it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,6 +6,8 @@
 //!   `fw_printenv`/`fw_setenv` and `mkenvimage`;
 //! * [`GrubEnv`]: GRUB's 1024-byte environment block, byte-compatible with
 //!   `grub-editenv`;
+//! * [`emulator`]: the documented per-boot steps, for tests that cannot
+//!   reboot the machine;
 //! * [`ab`]: `BOOT_ORDER`, `BOOT_A_LEFT`/`BOOT_B_LEFT`, `upgrade_available`
 //!   and `bootcount` over either, through the [`BootEnv`] trait. The matching
 //!   bootloader scripts are in `docs/bootloader.md`.
@@ -13,6 +15,7 @@
 //! This crate knows nothing of bundles, keys or policies.
 
 pub mod ab;
+pub mod emulator;
 mod error;
 mod fsutil;
 pub mod grub;
