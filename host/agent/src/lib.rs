@@ -1,6 +1,11 @@
 //! Rampart at the edge: the gateway agent. This crate grows layer by layer;
-//! it holds now the A/B slot layer (`slot`): writing a verified bundle's
-//! payload into the inactive slot, chunk by chunk, never touching the booted
-//! one, then reading the slot back and checking it whole.
+//! it holds now:
+//!
+//! * `slot`: writing a verified bundle's payload into the inactive slot,
+//!   chunk by chunk, never touching the booted one, then reading the slot
+//!   back and checking it whole;
+//! * `sysfacts`: fresh local facts (battery, mains, uplink, uptime) from
+//!   sysfs and procfs, for the eligibility question.
 
 pub mod slot;
+pub mod sysfacts;
