@@ -4,11 +4,15 @@
 //! * `slot`: writing a verified bundle's payload into the inactive slot,
 //!   chunk by chunk, never touching the booted one, then reading the slot
 //!   back and checking it whole;
+//! * `install`: the install flow without the daemon: verify, ask
+//!   eligibility, write and read back the inactive slot, arm a trial; after
+//!   the reboot, ask the health gate, commit (counter last) or roll back;
 //! * `journal`: the install's state, in two alternating checksummed records
 //!   so a power cut or a torn write leaves the previous state readable;
 //! * `sysfacts`: fresh local facts (battery, mains, uplink, uptime) from
 //!   sysfs and procfs, for the eligibility question.
 
+pub mod install;
 pub mod journal;
 pub mod slot;
 pub mod sysfacts;

@@ -100,6 +100,15 @@ impl Policy for Hostile {
         devices.iter().map(|d| Self::eligibility(rollout, release, d)).collect()
     }
 
+    fn health_gate(_rollout: &Rollout, _release: &Release, device: &Device, report: &HealthReport) -> HealthDecision {
+        if device.id == "loop-health" {
+            loop {
+                black_box(());
+            }
+        }
+        defaults::health_gate(report)
+    }
+
     fn rollout_gate(rollout: &Rollout, _release: &Release) -> RolloutDecision {
         if rollout.id == "loop" {
             loop {

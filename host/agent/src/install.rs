@@ -1,0 +1,279 @@
+//! The install flow, one journaled step at a time (issue 4, §1 steps 1–6),
+//! without the daemon around it: [`Agent::install`] takes a bundle to an
+//! armed trial boot; after the reboot, [`Agent::after_boot`] asks the health
+//! gate and commits or rolls back.
+//!
+//! Order of the crash-relevant writes, and what a restart finds:
+//!
+//! | step | journal before | side effect | journal after |
+//! |---|---|---|---|
+//! | write the inactive slot | `Writing` | slot bytes | — |
+//! | arm the trial | — | bootloader env (one commit) | `Armed` |
+//! | commit | — | `mark_good`, then the counter | `Committed` |
+//! | roll back | — | `fall_back` | `RolledBack` |
+//!
+//! A restart in `Writing` finds an unarmed slot: the install is abandoned
+//! (nothing bootable changed). A restart in `Writing` whose trial *is* armed
+//! in the environment (crash between arming and the journal) continues as
+//! `Armed`: arming happens only after the slot was read back and verified.
+//! A restart in `Armed` after `mark_good` but before the counter moved
+//! finds `upgrade_available=0` on the target slot and finishes the commit.
+//! The counter moves only after the bootloader marked the slot good.
+
+use crate::journal::{Journal, JournalError};
+use crate::slot::{self, SlotError, SlotName, Slots};
+use rampart_bootenv::BootEnv;
+use rampart_bootenv::ab::{self, AbState};
+use rampart_engine::{Policy, fail_closed};
+use rampart_facts::{Device, Eligibility, HealthDecision, HealthReport, Reason, Release, Rollout, Timestamp};
+use rampart_trust::Limits;
+use rampart_trust::bundle::{BundleReader, VerifyError, VerifyOptions};
+use rampart_trust::counter::{CounterError, CounterStore};
+use rampart_trust::trust::TrustStore;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// What the journal records about the install in progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum InstallState {
+    Idle,
+    Writing { release: Release, target: char },
+    Armed { release: Release, target: char },
+    Committed { release: Release, slot: char },
+    RolledBack { release: Release, slot: char, reason: Reason },
+}
+
+fn slot_char(s: SlotName) -> char {
+    if s == SlotName::A { 'A' } else { 'B' }
+}
+
+fn slot_of(c: char) -> SlotName {
+    if c == 'A' { SlotName::A } else { SlotName::B }
+}
+
+/// What a call achieved.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The policy said no; nothing was written.
+    Denied(Reason),
+    /// The policy said later; nothing was written. Ask again at `until`.
+    Deferred { until: Timestamp, reason: Reason },
+    /// The new slot is armed for a trial boot: run the reboot command.
+    RebootForTrial(SlotName),
+    /// The health gate wants more time: call `after_boot` again then.
+    Wait { secs: u32, reason: Reason },
+    /// The trial slot is good, and the counter moved to its release's.
+    Committed(SlotName),
+    /// The trial failed; the old slot is armed again: reboot into it.
+    RolledBack { slot: SlotName, reason: Reason, reboot: bool },
+    /// Nothing to do.
+    Idle,
+}
+
+/// Why the agent stopped. The journal and the bootloader environment are
+/// consistent after every one of these.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("bundle {path}: {source}")]
+    Bundle { path: String, source: VerifyError },
+    #[error("bundle {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Slot(#[from] SlotError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("bootloader environment: {0}")]
+    BootEnv(#[from] rampart_bootenv::Error),
+    #[error("anti-rollback counter: {0}")]
+    Counter(#[from] CounterError),
+    #[error("an install is in progress ({0}); finish it with after_boot first")]
+    Busy(String),
+}
+
+/// The agent for one device.
+pub struct Agent<'a> {
+    pub slots: Slots,
+    /// The slot the kernel command line says is running.
+    pub booted: SlotName,
+    pub trust: &'a TrustStore,
+    pub policy: &'a Policy,
+    pub env: &'a mut dyn BootEnv,
+    pub counter: &'a mut dyn CounterStore,
+    journal: Journal<InstallState>,
+    state: InstallState,
+    /// The device facts as configured, refreshed by the caller.
+    pub device: Device,
+    /// Boot attempts a trial gets before the bootloader falls back.
+    pub trial_attempts: u8,
+    /// Applied when the health gate's policy fails (trap, timeout): the
+    /// safe default is rollback.
+    pub on_policy_failure: fn(&rampart_engine::PolicyError) -> HealthDecision,
+    pub limits: Limits,
+}
+
+/// What an agent is built from, besides its journal.
+pub struct Parts<'a> {
+    pub slots: Slots,
+    pub booted: SlotName,
+    pub trust: &'a TrustStore,
+    pub policy: &'a Policy,
+    pub env: &'a mut dyn BootEnv,
+    pub counter: &'a mut dyn CounterStore,
+    pub device: Device,
+    pub trial_attempts: u8,
+    pub on_policy_failure: fn(&rampart_engine::PolicyError) -> HealthDecision,
+    pub limits: Limits,
+}
+
+impl<'a> Agent<'a> {
+    /// An agent over `parts`, resuming from the journal in `state_dir`.
+    pub fn open(parts: Parts<'a>, state_dir: &Path) -> Result<Agent<'a>, AgentError> {
+        let (journal, state) = Journal::open(state_dir)?;
+        Ok(Agent {
+            slots: parts.slots,
+            booted: parts.booted,
+            trust: parts.trust,
+            policy: parts.policy,
+            env: parts.env,
+            counter: parts.counter,
+            journal,
+            state: state.unwrap_or(InstallState::Idle),
+            device: parts.device,
+            trial_attempts: parts.trial_attempts,
+            on_policy_failure: parts.on_policy_failure,
+            limits: parts.limits,
+        })
+    }
+
+    /// The journaled state.
+    pub fn state(&self) -> &InstallState {
+        &self.state
+    }
+
+    fn record(&mut self, state: InstallState) -> Result<(), AgentError> {
+        self.journal.write(&state)?;
+        self.state = state;
+        Ok(())
+    }
+
+    /// Steps 1–4: verify the bundle, ask eligibility with fresh facts, write
+    /// and read back the inactive slot, arm the trial. Refused while another
+    /// install is between arming and its verdict.
+    pub fn install(&mut self, bundle: &Path, now: Timestamp) -> Result<Outcome, AgentError> {
+        if let s @ (InstallState::Armed { .. } | InstallState::Writing { .. }) = &self.state {
+            return Err(AgentError::Busy(format!("{s:?}")));
+        }
+        let path = bundle.display().to_string();
+        let file = std::fs::File::open(bundle).map_err(|source| AgentError::Read { path: path.clone(), source })?;
+        let stored = self.counter.read()?;
+        let opts = VerifyOptions {
+            trust: self.trust,
+            now,
+            hardware: Some(&self.device.hardware.model),
+            counter: Some(stored),
+        };
+        let verified = BundleReader::open(std::io::BufReader::with_capacity(64 << 10, file), &self.limits)
+            .and_then(|r| r.verify(&opts))
+            .map_err(|source| AgentError::Bundle { path: path.clone(), source })?;
+        let release = verified.release();
+
+        let mut device = self.device.clone();
+        device.security_counter = stored;
+        let answer = match self.policy.eligibility(&Rollout::adhoc(now), now, &release, &device) {
+            Ok(e) => e.answer,
+            Err(e) => fail_closed::eligibility(&e),
+        };
+        match answer {
+            Eligibility::Allow => {}
+            Eligibility::Deny { reason } => return Ok(Outcome::Denied(reason)),
+            Eligibility::Defer { until, reason } => return Ok(Outcome::Deferred { until, reason }),
+        }
+
+        let target = self.booted.other();
+        self.record(InstallState::Writing { release: release.clone(), target: slot_char(target) })?;
+        let written = slot::install(verified, self.slots.get(target), self.slots.get(self.booted), &mut |_| {});
+        if let Err(e) = written {
+            self.record(InstallState::Idle)?;
+            return Err(e.into());
+        }
+        ab::arm_trial(self.env, target, self.trial_attempts)?;
+        self.record(InstallState::Armed { release, target: slot_char(target) })?;
+        Ok(Outcome::RebootForTrial(target))
+    }
+
+    /// Steps 5–6, after a (re)boot into `self.booted`: finish what the
+    /// journal says is in progress.
+    pub fn after_boot(&mut self, now: Timestamp, health: &HealthReport) -> Result<Outcome, AgentError> {
+        let env_state = AbState::read(self.env)?;
+        let (release, target) = match self.state.clone() {
+            InstallState::Writing { release, target } => {
+                if env_state.trial() == Some(slot_of(target)) {
+                    // Armed, then the power went before the journal said so.
+                    self.record(InstallState::Armed { release: release.clone(), target })?;
+                    (release, slot_of(target))
+                } else {
+                    // Cut during the write: nothing was armed.
+                    self.record(InstallState::Idle)?;
+                    return Ok(Outcome::Idle);
+                }
+            }
+            InstallState::Armed { release, target } => (release, slot_of(target)),
+            _ => return Ok(Outcome::Idle),
+        };
+        if self.booted != target {
+            if env_state.trial() != Some(target) && env_state.order.first() != Some(&target) {
+                // Rolled back already by us; only the journal lagged.
+                let reason = Reason { code: "trial-not-booted".into(), message: "recovered after a restart".into() };
+                self.record(InstallState::RolledBack { release, slot: slot_char(target), reason: reason.clone() })?;
+                return Ok(Outcome::RolledBack { slot: self.booted, reason, reboot: false });
+            }
+            if env_state.trial() == Some(target) && env_state.left(target) > 0 {
+                // Not yet rebooted into the trial.
+                return Ok(Outcome::RebootForTrial(target));
+            }
+            // The trial slot never came up: the bootloader fell back.
+            let reason = Reason {
+                code: "trial-boot-failed".into(),
+                message: format!("slot {target} did not come up; the bootloader fell back to slot {}", self.booted),
+            };
+            return self.roll_back(release, target, reason, false);
+        }
+        if !env_state.upgrade_available {
+            // mark_good happened; the counter or the journal lagged.
+            return self.finish_commit(release, target);
+        }
+        let mut device = self.device.clone();
+        device.security_counter = self.counter.read()?;
+        let decision = match self.policy.health_gate(&Rollout::adhoc(now), now, &release, &device, health) {
+            Ok(e) => e.answer,
+            Err(e) => (self.on_policy_failure)(&e),
+        };
+        match decision {
+            HealthDecision::Commit => {
+                ab::mark_good(self.env, target)?;
+                self.finish_commit(release, target)
+            }
+            HealthDecision::Wait { secs, reason } => Ok(Outcome::Wait { secs, reason }),
+            HealthDecision::Rollback { reason } => self.roll_back(release, target, reason, true),
+        }
+    }
+
+    fn finish_commit(&mut self, release: Release, target: SlotName) -> Result<Outcome, AgentError> {
+        self.counter.advance(release.security_counter)?;
+        self.record(InstallState::Committed { release, slot: slot_char(target) })?;
+        Ok(Outcome::Committed(target))
+    }
+
+    fn roll_back(
+        &mut self,
+        release: Release,
+        failed: SlotName,
+        reason: Reason,
+        reboot: bool,
+    ) -> Result<Outcome, AgentError> {
+        ab::fall_back(self.env, failed)?;
+        self.record(InstallState::RolledBack { release, slot: slot_char(failed), reason: reason.clone() })?;
+        Ok(Outcome::RolledBack { slot: failed.other(), reason, reboot })
+    }
+}

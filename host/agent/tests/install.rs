@@ -1,0 +1,267 @@
+//! The install flow end to end on file-backed slots, a GRUB environment, a
+//! file counter and the bootloader emulator: commit, health rollback, a trial
+//! that never comes up, a downgrade, a tampered bundle, a denying and a
+//! hostile policy.
+
+use rampart_agent::install::{Agent, InstallState, Outcome, Parts};
+use rampart_agent::slot::{Slot, SlotName, Slots};
+use rampart_bootenv::GrubEnv;
+use rampart_bootenv::ab::AbState;
+use rampart_bootenv::emulator::{Boot, boot};
+use rampart_engine::{Engine, Policy, fail_closed};
+use rampart_facts::{Channel, HealthReport, ProbeResult, Timestamp, Version};
+use rampart_trust::Limits;
+use rampart_trust::bundle::{self, BundleSpec};
+use rampart_trust::counter::CounterStore;
+use rampart_trust::counter::file::FileCounter;
+use rampart_trust::keys::Signer;
+use rampart_trust::keys::software::SoftwareKey;
+use rampart_trust::manifest::Payload;
+use rampart_trust::trust::TrustStore;
+use std::path::{Path, PathBuf};
+
+const SLOT: u64 = 256 << 10;
+const NOW: Timestamp = rampart_tests::NOW;
+/// An endless loop ends by fuel or by deadline, whichever comes first.
+const FAILED: [&str; 2] = ["policy-out-of-fuel", "policy-timeout"];
+
+struct Device {
+    dir: tempfile::TempDir,
+    key: SoftwareKey,
+    trust: TrustStore,
+    policy: Policy,
+    device_id: String,
+}
+
+fn engine() -> &'static Engine {
+    static ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+    ENGINE.get_or_init(|| Engine::new().unwrap())
+}
+
+impl Device {
+    fn new(policy: &str, device_id: &str) -> Device {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, fill) in [("slot-a", 0xaa), ("slot-b", 0xbb)] {
+            std::fs::write(dir.path().join(name), vec![fill; SLOT as usize]).unwrap();
+        }
+        GrubEnv::create(dir.path().join("grubenv")).unwrap();
+        FileCounter::create(&dir.path().join("counter"), 5).unwrap();
+        let key = SoftwareKey::generate();
+        let trust = TrustStore::new(&[key.public_key().clone()], 1, 1).unwrap();
+        let policy = engine().load_file(Path::new(policy)).unwrap();
+        let d = Device { dir, key, trust, policy, device_id: device_id.into() };
+        // The factory state: slot A good and booted.
+        let mut env = d.env();
+        rampart_bootenv::ab::mark_good(&mut env, SlotName::A).unwrap();
+        assert_eq!(boot(&mut env).unwrap(), Boot::Slot(SlotName::A));
+        rampart_bootenv::ab::mark_good(&mut env, SlotName::A).unwrap();
+        d
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn env(&self) -> GrubEnv {
+        GrubEnv::open(self.path("grubenv")).unwrap()
+    }
+
+    fn counter(&self) -> u64 {
+        FileCounter::open(&self.path("counter")).unwrap().read().unwrap()
+    }
+
+    fn image(&self) -> Vec<u8> {
+        (0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect()
+    }
+
+    fn bundle(&self, counter: u64) -> PathBuf {
+        let spec = BundleSpec {
+            bundle_id: format!("gw-4000-fw-{counter}"),
+            compatible_hardware: vec!["gw-4000".into()],
+            version: Version::parse("4.3.0").unwrap(),
+            security_counter: counter,
+            channel: Channel::Security,
+            created_at: Timestamp(NOW.0 - 3600),
+            expires_at: Timestamp(NOW.0 + 86_400),
+            payload: Payload::Full,
+            chunk_size: 16 << 10,
+        };
+        let sbom = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sbom.cdx.json")).unwrap();
+        let path = self.path(&format!("fw-{counter}.rbundle"));
+        let mut out = std::fs::File::create(&path).unwrap();
+        let image = self.image();
+        bundle::create(
+            &spec,
+            &mut std::io::Cursor::new(image),
+            &sbom,
+            &[&self.key],
+            &mut out,
+            &Limits::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+        path
+    }
+
+    /// Run `f` with an agent that booted `booted`, as a fresh process would.
+    fn agent<T>(&self, booted: SlotName, f: impl FnOnce(&mut Agent<'_>) -> T) -> T {
+        let mut env = self.env();
+        let mut counter = FileCounter::open(&self.path("counter")).unwrap();
+        let slot = |name, file: &str| Slot { name, path: self.path(file), size: SLOT };
+        let mut facts = rampart_tests::device(&self.device_id);
+        facts.hardware.model = "gw-4000".into();
+        let parts = Parts {
+            slots: Slots { a: slot(SlotName::A, "slot-a"), b: slot(SlotName::B, "slot-b") },
+            booted,
+            trust: &self.trust,
+            policy: &self.policy,
+            env: &mut env,
+            counter: &mut counter,
+            device: facts,
+            trial_attempts: 3,
+            on_policy_failure: fail_closed::health_gate,
+            limits: Limits::default(),
+        };
+        let mut agent = Agent::open(parts, &self.path("state")).unwrap();
+        f(&mut agent)
+    }
+
+    /// Power on through the emulated bootloader.
+    fn power_on(&self) -> SlotName {
+        match boot(&mut self.env()).unwrap() {
+            Boot::Slot(s) => s,
+            Boot::Reset => panic!("no slot left"),
+        }
+    }
+
+    fn slot(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.path(name)).unwrap()
+    }
+}
+
+fn healthy(since_boot_secs: u64) -> HealthReport {
+    HealthReport {
+        since_boot_secs,
+        boots_since_install: 1,
+        unexpected_reboots: 0,
+        failed_integrity_checks: 0,
+        failed_services: vec![],
+        metrics: Default::default(),
+        probes: vec![],
+    }
+}
+
+#[test]
+fn a_signed_bundle_installs_trial_boots_passes_the_health_gate_and_commits() {
+    let d = Device::new(rampart_tests::MINIMAL, "gw-1");
+    let b = d.bundle(8);
+    assert_eq!(d.agent(SlotName::A, |a| a.install(&b, NOW).unwrap()), Outcome::RebootForTrial(SlotName::B));
+    assert_eq!(&d.slot("slot-b")[..200_000], &d.image()[..]);
+    assert!(d.slot("slot-a").iter().all(|&x| x == 0xaa), "the booted slot is never written");
+    assert_eq!(d.counter(), 5, "nothing moves the counter before the commit");
+
+    assert_eq!(d.power_on(), SlotName::B);
+    let wait = d.agent(SlotName::B, |a| a.after_boot(NOW, &healthy(60)).unwrap());
+    assert!(matches!(wait, Outcome::Wait { .. }), "{wait:?}");
+    assert_eq!(d.counter(), 5);
+    let done = d.agent(SlotName::B, |a| a.after_boot(NOW, &healthy(700)).unwrap());
+    assert_eq!(done, Outcome::Committed(SlotName::B));
+    assert_eq!(d.counter(), 8);
+    let env = AbState::read(&d.env()).unwrap();
+    assert_eq!((env.order[0], env.upgrade_available), (SlotName::B, false));
+    assert!(matches!(d.agent(SlotName::B, |a| a.state().clone()), InstallState::Committed { .. }));
+    for _ in 0..3 {
+        assert_eq!(d.power_on(), SlotName::B, "the committed slot keeps booting");
+        d.agent(SlotName::B, |a| a.after_boot(NOW, &healthy(5)).unwrap());
+        rampart_bootenv::ab::mark_good(&mut d.env(), SlotName::B).unwrap();
+    }
+}
+
+#[test]
+fn a_failing_health_probe_rolls_back_and_leaves_the_counter() {
+    let d = Device::new(rampart_tests::MINIMAL, "gw-2");
+    let b = d.bundle(8);
+    d.agent(SlotName::A, |a| a.install(&b, NOW).unwrap());
+    assert_eq!(d.power_on(), SlotName::B);
+    let mut report = healthy(700);
+    report.probes.push(ProbeResult { name: "plc-link".into(), passed: false, critical: true, detail: String::new() });
+    let out = d.agent(SlotName::B, |a| a.after_boot(NOW, &report).unwrap());
+    match out {
+        Outcome::RolledBack { slot, reason, reboot } => {
+            assert_eq!((slot, reboot, reason.code.as_str()), (SlotName::A, true, "critical-probe-failed"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(d.counter(), 5);
+    assert_eq!(d.power_on(), SlotName::A);
+    assert_eq!(d.agent(SlotName::A, |a| a.after_boot(NOW, &healthy(5)).unwrap()), Outcome::Idle);
+    assert!(matches!(d.agent(SlotName::A, |a| a.state().clone()), InstallState::RolledBack { .. }));
+}
+
+#[test]
+fn a_trial_slot_that_never_comes_up_falls_back_and_is_recorded() {
+    let d = Device::new(rampart_tests::MINIMAL, "gw-3");
+    let b = d.bundle(8);
+    d.agent(SlotName::A, |a| a.install(&b, NOW).unwrap());
+    // The new kernel hangs three times; the agent never runs on B.
+    for _ in 0..3 {
+        assert_eq!(d.power_on(), SlotName::B);
+    }
+    assert_eq!(d.power_on(), SlotName::A);
+    let out = d.agent(SlotName::A, |a| a.after_boot(NOW, &healthy(5)).unwrap());
+    match out {
+        Outcome::RolledBack { slot, reason, reboot } => {
+            assert_eq!((slot, reboot, reason.code.as_str()), (SlotName::A, false, "trial-boot-failed"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(d.counter(), 5);
+    assert_eq!(d.power_on(), SlotName::A);
+    assert!(!AbState::read(&d.env()).unwrap().upgrade_available);
+}
+
+#[test]
+fn downgrades_and_tampered_bundles_are_refused_before_anything_is_armed() {
+    let d = Device::new(rampart_tests::MINIMAL, "gw-4");
+    let old = d.bundle(4);
+    let err = d.agent(SlotName::A, |a| a.install(&old, NOW).unwrap_err());
+    assert!(err.to_string().contains("anti-rollback: security counter 4 is below the device's 5"), "{err}");
+    assert!(d.slot("slot-b").iter().all(|&x| x == 0xbb), "refused before a byte is written");
+
+    let good = d.bundle(9);
+    let mut bytes = std::fs::read(&good).unwrap();
+    let n = bytes.len();
+    bytes[n - 100] ^= 1;
+    std::fs::write(&good, bytes).unwrap();
+    let err = d.agent(SlotName::A, |a| a.install(&good, NOW).unwrap_err());
+    assert!(err.to_string().contains("does not match its signed SHA-256"), "{err}");
+    let env = AbState::read(&d.env()).unwrap();
+    assert_eq!((env.upgrade_available, env.order[0]), (false, SlotName::A), "never armed");
+    assert_eq!(d.agent(SlotName::A, |a| a.state().clone()), InstallState::Idle);
+    assert_eq!(d.power_on(), SlotName::A);
+}
+
+#[test]
+fn a_hostile_policy_fails_closed_at_eligibility_and_at_the_health_gate() {
+    let d = Device::new(rampart_tests::HOSTILE, "loop");
+    let b = d.bundle(8);
+    match d.agent(SlotName::A, |a| a.install(&b, NOW).unwrap()) {
+        Outcome::Denied(reason) => assert!(FAILED.contains(&reason.code.as_str()), "{reason:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(d.slot("slot-b").iter().all(|&x| x == 0xbb), "nothing written on deny");
+
+    let d = Device::new(rampart_tests::HOSTILE, "loop-health");
+    let b = d.bundle(8);
+    d.agent(SlotName::A, |a| a.install(&b, NOW).unwrap());
+    assert_eq!(d.power_on(), SlotName::B);
+    match d.agent(SlotName::B, |a| a.after_boot(NOW, &healthy(700)).unwrap()) {
+        Outcome::RolledBack { slot, reason, reboot } => {
+            assert_eq!((slot, reboot), (SlotName::A, true));
+            assert!(FAILED.contains(&reason.code.as_str()), "{reason:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(d.counter(), 5);
+    assert_eq!(d.power_on(), SlotName::A);
+}
