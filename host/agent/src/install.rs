@@ -91,8 +91,15 @@ pub enum AgentError {
     Busy(String),
 }
 
-/// The agent for one device.
+/// The agent for one device: its parts, and the journaled install state.
 pub struct Agent<'a> {
+    pub parts: Parts<'a>,
+    journal: Journal<InstallState>,
+    state: InstallState,
+}
+
+/// What an agent is built from, besides its journal.
+pub struct Parts<'a> {
     pub slots: Slots,
     /// The slot the kernel command line says is running.
     pub booted: SlotName,
@@ -100,8 +107,6 @@ pub struct Agent<'a> {
     pub policy: &'a Policy,
     pub env: &'a mut dyn BootEnv,
     pub counter: &'a mut dyn CounterStore,
-    journal: Journal<InstallState>,
-    state: InstallState,
     /// The device facts as configured, refreshed by the caller.
     pub device: Device,
     /// Boot attempts a trial gets before the bootloader falls back.
@@ -112,38 +117,11 @@ pub struct Agent<'a> {
     pub limits: Limits,
 }
 
-/// What an agent is built from, besides its journal.
-pub struct Parts<'a> {
-    pub slots: Slots,
-    pub booted: SlotName,
-    pub trust: &'a TrustStore,
-    pub policy: &'a Policy,
-    pub env: &'a mut dyn BootEnv,
-    pub counter: &'a mut dyn CounterStore,
-    pub device: Device,
-    pub trial_attempts: u8,
-    pub on_policy_failure: fn(&rampart_engine::PolicyError) -> HealthDecision,
-    pub limits: Limits,
-}
-
 impl<'a> Agent<'a> {
     /// An agent over `parts`, resuming from the journal in `state_dir`.
     pub fn open(parts: Parts<'a>, state_dir: &Path) -> Result<Agent<'a>, AgentError> {
         let (journal, state) = Journal::open(state_dir)?;
-        Ok(Agent {
-            slots: parts.slots,
-            booted: parts.booted,
-            trust: parts.trust,
-            policy: parts.policy,
-            env: parts.env,
-            counter: parts.counter,
-            journal,
-            state: state.unwrap_or(InstallState::Idle),
-            device: parts.device,
-            trial_attempts: parts.trial_attempts,
-            on_policy_failure: parts.on_policy_failure,
-            limits: parts.limits,
-        })
+        Ok(Agent { parts, journal, state: state.unwrap_or(InstallState::Idle) })
     }
 
     /// The journaled state.
@@ -166,21 +144,21 @@ impl<'a> Agent<'a> {
         }
         let path = bundle.display().to_string();
         let file = std::fs::File::open(bundle).map_err(|source| AgentError::Read { path: path.clone(), source })?;
-        let stored = self.counter.read()?;
+        let stored = self.parts.counter.read()?;
         let opts = VerifyOptions {
-            trust: self.trust,
+            trust: self.parts.trust,
             now,
-            hardware: Some(&self.device.hardware.model),
+            hardware: Some(&self.parts.device.hardware.model),
             counter: Some(stored),
         };
-        let verified = BundleReader::open(std::io::BufReader::with_capacity(64 << 10, file), &self.limits)
+        let verified = BundleReader::open(std::io::BufReader::with_capacity(64 << 10, file), &self.parts.limits)
             .and_then(|r| r.verify(&opts))
             .map_err(|source| AgentError::Bundle { path: path.clone(), source })?;
         let release = verified.release();
 
-        let mut device = self.device.clone();
+        let mut device = self.parts.device.clone();
         device.security_counter = stored;
-        let answer = match self.policy.eligibility(&Rollout::adhoc(now), now, &release, &device) {
+        let answer = match self.parts.policy.eligibility(&Rollout::adhoc(now), now, &release, &device) {
             Ok(e) => e.answer,
             Err(e) => fail_closed::eligibility(&e),
         };
@@ -190,22 +168,23 @@ impl<'a> Agent<'a> {
             Eligibility::Defer { until, reason } => return Ok(Outcome::Deferred { until, reason }),
         }
 
-        let target = self.booted.other();
+        let target = self.parts.booted.other();
         self.record(InstallState::Writing { release: release.clone(), target: slot_char(target) })?;
-        let written = slot::install(verified, self.slots.get(target), self.slots.get(self.booted), &mut |_| {});
+        let written =
+            slot::install(verified, self.parts.slots.get(target), self.parts.slots.get(self.parts.booted), &mut |_| {});
         if let Err(e) = written {
             self.record(InstallState::Idle)?;
             return Err(e.into());
         }
-        ab::arm_trial(self.env, target, self.trial_attempts)?;
+        ab::arm_trial(self.parts.env, target, self.parts.trial_attempts)?;
         self.record(InstallState::Armed { release, target: slot_char(target) })?;
         Ok(Outcome::RebootForTrial(target))
     }
 
-    /// Steps 5–6, after a (re)boot into `self.booted`: finish what the
+    /// Steps 5–6, after a (re)boot into `self.parts.booted`: finish what the
     /// journal says is in progress.
     pub fn after_boot(&mut self, now: Timestamp, health: &HealthReport) -> Result<Outcome, AgentError> {
-        let env_state = AbState::read(self.env)?;
+        let env_state = AbState::read(self.parts.env)?;
         let (release, target) = match self.state.clone() {
             InstallState::Writing { release, target } => {
                 if env_state.trial() == Some(slot_of(target)) {
@@ -221,12 +200,12 @@ impl<'a> Agent<'a> {
             InstallState::Armed { release, target } => (release, slot_of(target)),
             _ => return Ok(Outcome::Idle),
         };
-        if self.booted != target {
+        if self.parts.booted != target {
             if env_state.trial() != Some(target) && env_state.order.first() != Some(&target) {
                 // Rolled back already by us; only the journal lagged.
                 let reason = Reason { code: "trial-not-booted".into(), message: "recovered after a restart".into() };
                 self.record(InstallState::RolledBack { release, slot: slot_char(target), reason: reason.clone() })?;
-                return Ok(Outcome::RolledBack { slot: self.booted, reason, reboot: false });
+                return Ok(Outcome::RolledBack { slot: self.parts.booted, reason, reboot: false });
             }
             if env_state.trial() == Some(target) && env_state.left(target) > 0 {
                 // Not yet rebooted into the trial.
@@ -235,7 +214,10 @@ impl<'a> Agent<'a> {
             // The trial slot never came up: the bootloader fell back.
             let reason = Reason {
                 code: "trial-boot-failed".into(),
-                message: format!("slot {target} did not come up; the bootloader fell back to slot {}", self.booted),
+                message: format!(
+                    "slot {target} did not come up; the bootloader fell back to slot {}",
+                    self.parts.booted
+                ),
             };
             return self.roll_back(release, target, reason, false);
         }
@@ -243,15 +225,15 @@ impl<'a> Agent<'a> {
             // mark_good happened; the counter or the journal lagged.
             return self.finish_commit(release, target);
         }
-        let mut device = self.device.clone();
-        device.security_counter = self.counter.read()?;
-        let decision = match self.policy.health_gate(&Rollout::adhoc(now), now, &release, &device, health) {
+        let mut device = self.parts.device.clone();
+        device.security_counter = self.parts.counter.read()?;
+        let decision = match self.parts.policy.health_gate(&Rollout::adhoc(now), now, &release, &device, health) {
             Ok(e) => e.answer,
-            Err(e) => (self.on_policy_failure)(&e),
+            Err(e) => (self.parts.on_policy_failure)(&e),
         };
         match decision {
             HealthDecision::Commit => {
-                ab::mark_good(self.env, target)?;
+                ab::mark_good(self.parts.env, target)?;
                 self.finish_commit(release, target)
             }
             HealthDecision::Wait { secs, reason } => Ok(Outcome::Wait { secs, reason }),
@@ -260,7 +242,7 @@ impl<'a> Agent<'a> {
     }
 
     fn finish_commit(&mut self, release: Release, target: SlotName) -> Result<Outcome, AgentError> {
-        self.counter.advance(release.security_counter)?;
+        self.parts.counter.advance(release.security_counter)?;
         self.record(InstallState::Committed { release, slot: slot_char(target) })?;
         Ok(Outcome::Committed(target))
     }
@@ -272,7 +254,7 @@ impl<'a> Agent<'a> {
         reason: Reason,
         reboot: bool,
     ) -> Result<Outcome, AgentError> {
-        ab::fall_back(self.env, failed)?;
+        ab::fall_back(self.parts.env, failed)?;
         self.record(InstallState::RolledBack { release, slot: slot_char(failed), reason: reason.clone() })?;
         Ok(Outcome::RolledBack { slot: failed.other(), reason, reboot })
     }
