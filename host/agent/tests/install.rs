@@ -265,3 +265,36 @@ fn a_hostile_policy_fails_closed_at_eligibility_and_at_the_health_gate() {
     assert_eq!(d.counter(), 5);
     assert_eq!(d.power_on(), SlotName::A);
 }
+
+#[test]
+fn restarts_between_the_steps_resume_from_the_journal_and_the_environment() {
+    use rampart_agent::journal::Journal;
+    let d = Device::new(rampart_tests::MINIMAL, "gw-5");
+    let b = d.bundle(8);
+    d.agent(SlotName::A, |a| a.install(&b, NOW).unwrap());
+    let armed = d.agent(SlotName::A, |a| a.state().clone());
+    let InstallState::Armed { release, target } = armed.clone() else { panic!("{armed:?}") };
+    let rewind = |state: &InstallState| {
+        let (mut j, _) = Journal::<InstallState>::open(&d.path("state")).unwrap();
+        j.write(state).unwrap();
+    };
+
+    // The power went between arming and journaling `Armed`: still the trial.
+    rewind(&InstallState::Writing { release: release.clone(), target });
+    assert_eq!(d.agent(SlotName::A, |a| a.after_boot(NOW, &healthy(5)).unwrap()), Outcome::RebootForTrial(SlotName::B));
+    assert_eq!(d.agent(SlotName::A, |a| a.state().clone()), armed);
+
+    // The power went after `mark_good` but before the counter moved.
+    assert_eq!(d.power_on(), SlotName::B);
+    rampart_bootenv::ab::mark_good(&mut d.env(), SlotName::B).unwrap();
+    assert_eq!(d.counter(), 5);
+    assert_eq!(d.agent(SlotName::B, |a| a.after_boot(NOW, &healthy(5)).unwrap()), Outcome::Committed(SlotName::B));
+    assert_eq!(d.counter(), 8);
+
+    // The power went while the slot was being written: nothing was armed,
+    // the install is abandoned and the booted slot stays.
+    rewind(&InstallState::Writing { release, target: 'A' });
+    assert_eq!(d.agent(SlotName::B, |a| a.after_boot(NOW, &healthy(5)).unwrap()), Outcome::Idle);
+    assert_eq!(d.agent(SlotName::B, |a| a.state().clone()), InstallState::Idle);
+    assert_eq!(d.power_on(), SlotName::B);
+}
