@@ -21,11 +21,7 @@ impl CounterCommand {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self {
             CounterCommand::Init(a) => {
-                let spec = a
-                    .store
-                    .counter_store
-                    .as_deref()
-                    .ok_or_else(|| coded(BAD_INPUT, anyhow::anyhow!("--counter-store is required")))?;
+                let spec = required(&a.store)?;
                 match spec.strip_prefix("tpm:") {
                     Some(index) => {
                         let index = parse_index(index)?;
@@ -57,12 +53,12 @@ impl CounterCommand {
     }
 }
 
+fn required(args: &CounterArgs) -> anyhow::Result<&str> {
+    args.counter_store.as_deref().ok_or_else(|| coded(BAD_INPUT, anyhow::anyhow!("--counter-store is required")))
+}
+
 fn open(args: &CounterArgs) -> anyhow::Result<Box<dyn rampart_trust::counter::CounterStore>> {
-    let spec = args
-        .counter_store
-        .as_deref()
-        .ok_or_else(|| coded(BAD_INPUT, anyhow::anyhow!("--counter-store is required")))?;
-    open_counter(spec, &args.tcti)
+    open_counter(required(args)?, &args.tcti)
 }
 
 /// Provision the counter: a counter file, or a TPM NV counter index (plus
