@@ -8,6 +8,7 @@
 //! | 3 | the policy was refused at load (not a component, wrong world, forbidden import, …) |
 //! | 4 | the policy produced no decision (trap, out of fuel, timeout, out of memory, invalid output) |
 //! | 5 | refused by a trust check: a bundle, a trust-store update or a signature did not verify (the message names the check) |
+//! | 6 | the agent could not complete a step (slot I/O, bootloader environment, counter, journal); the journal is consistent |
 
 use std::process::ExitCode;
 
@@ -24,6 +25,7 @@ pub const BAD_INPUT: u8 = 2;
 pub const LOAD_REFUSED: u8 = 3;
 pub const POLICY_FAILED: u8 = 4;
 pub const REFUSED: u8 = 5;
+pub const AGENT_FAILED: u8 = 6;
 
 /// Attach an exit code to an error.
 pub fn coded(code: u8, e: impl Into<anyhow::Error>) -> anyhow::Error {

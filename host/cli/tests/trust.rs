@@ -467,3 +467,87 @@ fn a_tpm_nv_counter_guards_against_downgrades() {
     assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("never moves back"), "{}", err(&o));
 }
+
+#[test]
+fn the_agent_installs_trial_boots_and_commits_through_the_command_line() {
+    use rampart_bootenv::GrubEnv;
+    use rampart_bootenv::emulator::{Boot, boot};
+    let d = Dir::new().with_keys();
+    let slot_size = 4u64 << 20;
+    for s in ["slot-a", "slot-b"] {
+        std::fs::write(d.path(s), vec![0u8; slot_size as usize]).unwrap();
+    }
+    GrubEnv::create(d.path("grubenv")).unwrap();
+    std::fs::write(d.path("cmdline"), "console=ttyS0 rampart.slot=A\n").unwrap();
+    d.ok(&["counter", "init", "--counter-store", "counter", "--value", "5"]);
+    std::fs::copy(rampart_tests::MINIMAL, d.path("policy.wasm")).unwrap();
+    for dir in ["sys/power_supply", "sys/net"] {
+        std::fs::create_dir_all(d.path(dir)).unwrap();
+    }
+    std::fs::write(d.path("sys/uptime"), "100.5 10.0\n").unwrap();
+    let ex = root().join("examples");
+    let config = format!(
+        r#"state_dir = "state"
+trust = "trust.toml"
+policy = "policy.wasm"
+counter_store = "counter"
+cmdline = "cmdline"
+device = "{device}"
+[bootloader]
+kind = "grub"
+path = "grubenv"
+[slots.A]
+path = "slot-a"
+size = {slot_size}
+[slots.B]
+path = "slot-b"
+size = {slot_size}
+[sources]
+power_supply = "sys/power_supply"
+net = "sys/net"
+route = "sys/route"
+uptime = "sys/uptime"
+"#,
+        device = ex.join("device.json").display()
+    );
+    std::fs::write(d.path("agent.toml"), config).unwrap();
+    d.create("fw.rbundle", "8", &["k1.pem", "k2.pem"], &[]);
+    let health = ex.join("health.json");
+    let health = health.to_str().unwrap();
+
+    // The gateway refuses an unsigned policy.
+    let o = d.run(&["agent", "install", "fw.rbundle", "--config", "agent.toml"]);
+    assert_eq!(o.status.code(), Some(3), "{}", err(&o));
+    assert!(err(&o).contains("unsigned policy refused"), "{}", err(&o));
+    d.ok(&["policy", "sign", "policy.wasm", "--key", "k1.pem", "--key", "k2.pem"]);
+
+    let v = d.json(0, &["agent", "install", "fw.rbundle", "--config", "agent.toml", "--json"]);
+    assert_eq!(v["outcome"], "reboot-for-trial", "{v}");
+    assert_eq!(v["slot"], "B");
+    let image = std::fs::read(d.path("image")).unwrap();
+    assert_eq!(&std::fs::read(d.path("slot-b")).unwrap()[..image.len()], &image[..]);
+    assert!(std::fs::read(d.path("slot-a")).unwrap().iter().all(|&b| b == 0), "the booted slot is never written");
+
+    // Reboot through the emulated bootloader.
+    let booted = boot(&mut GrubEnv::open(d.path("grubenv")).unwrap()).unwrap();
+    assert_eq!(booted, Boot::Slot(rampart_bootenv::ab::Slot::B));
+    std::fs::write(d.path("cmdline"), booted.cmdline().unwrap()).unwrap();
+    let v = d.json(0, &["agent", "status", "--config", "agent.toml", "--json"]);
+    assert_eq!((v["booted"].as_str(), v["counter"].as_u64()), (Some("B"), Some(5)), "{v}");
+    assert_eq!(v["install"]["state"], "armed");
+
+    let v = d.json(0, &["agent", "after-boot", "--config", "agent.toml", "--health", health, "--json"]);
+    assert_eq!(v["outcome"], "committed", "{v}");
+    let v = d.json(0, &["agent", "status", "--config", "agent.toml", "--json"]);
+    assert_eq!(v["counter"], 8);
+    assert_eq!(v["boot_order"], serde_json::json!(["B", "A"]));
+    assert_eq!(v["upgrade_available"], false);
+    assert_eq!(v["install"]["state"], "committed");
+
+    // The same bundle again is a re-install of counter 8 (allowed); an older
+    // one is refused before anything is written.
+    d.create("old.rbundle", "7", &["k1.pem", "k2.pem"], &[]);
+    let o = d.run(&["agent", "install", "old.rbundle", "--config", "agent.toml"]);
+    assert_eq!(o.status.code(), Some(5), "{}", err(&o));
+    assert!(err(&o).contains("anti-rollback: security counter 7 is below the device's 8"), "{}", err(&o));
+}

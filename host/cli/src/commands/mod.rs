@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod agent;
 pub mod bundle;
 pub mod counter;
 pub mod key;
@@ -26,6 +27,9 @@ pub enum Command {
     /// Provision and read the anti-rollback counter.
     #[command(subcommand)]
     Counter(counter::CounterCommand),
+    /// The gateway agent: install a bundle, finish it after the reboot, show status.
+    #[command(subcommand)]
+    Agent(agent::AgentCommand),
 }
 
 impl Command {
@@ -36,6 +40,7 @@ impl Command {
             Command::Key(cmd) => cmd.run(),
             Command::Trust(cmd) => cmd.run(),
             Command::Counter(cmd) => cmd.run(),
+            Command::Agent(cmd) => cmd.run(),
         }
     }
 }

@@ -85,13 +85,24 @@ pub fn load_policy(engine: &Engine, args: &EngineArgs, path: &Path) -> anyhow::R
         return engine.load_file(path).map_err(|e| coded(LOAD_REFUSED, e));
     };
     let trust = rampart_trust::trust::TrustStore::read_file(trust).map_err(|e| coded(BAD_INPUT, e))?;
+    let sig_path = args.signature.clone().unwrap_or_else(|| signature_path(path));
+    load_signed(engine, path, &sig_path, &trust)
+}
+
+/// Load the policy at `path` only if the detached signature at `sig_path`
+/// verifies under `trust`, over the very bytes then handed to the engine.
+pub fn load_signed(
+    engine: &Engine,
+    path: &Path,
+    sig_path: &Path,
+    trust: &rampart_trust::trust::TrustStore,
+) -> anyhow::Result<Policy> {
     let bytes = rampart_engine::read_component(path, engine.limits().max_component_bytes)
         .map_err(|e| coded(LOAD_REFUSED, e))?;
-    let sig_path = args.signature.clone().unwrap_or_else(|| signature_path(path));
-    let sig = std::fs::read(&sig_path).map_err(|e| {
+    let sig = std::fs::read(sig_path).map_err(|e| {
         coded(LOAD_REFUSED, anyhow::anyhow!("{}: unsigned policy refused: {}: {e}", path.display(), sig_path.display()))
     })?;
-    rampart_trust::policy::verify(&bytes, &sig, &trust, &rampart_trust::Limits::default())
+    rampart_trust::policy::verify(&bytes, &sig, trust, &rampart_trust::Limits::default())
         .map_err(|e| coded(LOAD_REFUSED, anyhow::anyhow!("{}: {e}", path.display())))?;
     engine.load_bytes(&path.display().to_string(), &bytes).map_err(|e| coded(LOAD_REFUSED, e))
 }

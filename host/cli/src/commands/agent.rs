@@ -1,0 +1,345 @@
+//! `rampart agent …`
+
+use crate::exit::{AGENT_FAILED, BAD_INPUT, REFUSED, coded};
+use anyhow::Context;
+use rampart_agent::install::{Agent, AgentError, InstallState, Outcome, Parts};
+use rampart_agent::journal::Journal;
+use rampart_agent::slot::{Slot, SlotName, Slots};
+use rampart_agent::sysfacts::{self, Sources};
+use rampart_bootenv::{BootEnv, FwEnvConfig, GrubEnv, UbootEnv};
+use rampart_facts::{Device, HealthReport, Timestamp};
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// The gateway agent, one step at a time (the daemon comes later): install
+/// a bundle into the inactive slot and arm a trial boot, then after the
+/// reboot ask the health gate and commit or roll back.
+///
+/// The configuration (`AGENT.toml`) names the state directory, the trust
+/// store, the signed policy, the counter store, the bootloader environment
+/// (U-Boot `fw_env.config` or GRUB `grubenv`), the two slots with their
+/// sizes, the device's configured facts and where the booted slot is read
+/// (`rampart.slot=` on the kernel command line). A commented example is
+/// `examples/agent.toml`.
+///
+///   rampart agent install fw-4.2.0.rbundle --config /etc/rampart/agent.toml
+///   reboot
+///   rampart agent after-boot --config /etc/rampart/agent.toml --health health.json
+///   rampart agent status --config /etc/rampart/agent.toml --json
+#[derive(clap::Subcommand)]
+pub enum AgentCommand {
+    Install(InstallArgs),
+    AfterBoot(AfterBootArgs),
+    Status(StatusArgs),
+}
+
+impl AgentCommand {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        match self {
+            AgentCommand::Install(a) => install(a),
+            AgentCommand::AfterBoot(a) => after_boot(a),
+            AgentCommand::Status(a) => status(a),
+        }
+    }
+}
+
+/// `AGENT.toml`: everything the agent needs on one device.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    /// Where the journal lives.
+    state_dir: PathBuf,
+    /// The trust store; bundles and the policy must verify under it.
+    trust: PathBuf,
+    /// The policy component; its detached signature is `<policy>.sig`.
+    policy: PathBuf,
+    /// A counter file, or `tpm:INDEX`.
+    counter_store: String,
+    #[serde(default = "default_tcti")]
+    tcti: String,
+    /// Where the booted slot is read from (`rampart.slot=A|B`).
+    #[serde(default = "default_cmdline")]
+    cmdline: PathBuf,
+    #[serde(default = "default_attempts")]
+    trial_attempts: u8,
+    /// The device's configured facts (JSON, as `rampart policy eval --device`).
+    device: PathBuf,
+    bootloader: Bootloader,
+    slots: BTreeMap<String, SlotConfig>,
+    #[serde(default)]
+    sources: SourcesConfig,
+}
+
+fn default_tcti() -> String {
+    "device:/dev/tpmrm0".into()
+}
+fn default_cmdline() -> PathBuf {
+    "/proc/cmdline".into()
+}
+fn default_attempts() -> u8 {
+    3
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+enum Bootloader {
+    /// `fw_env_config` names the `fw_env.config` that locates the environment.
+    Uboot { fw_env_config: PathBuf },
+    /// `path` is the 1024-byte `grubenv`.
+    Grub { path: PathBuf },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SlotConfig {
+    path: PathBuf,
+    size: u64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SourcesConfig {
+    power_supply: Option<PathBuf>,
+    net: Option<PathBuf>,
+    route: Option<PathBuf>,
+    uptime: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct ConfigArg {
+    /// The agent's configuration (TOML).
+    #[arg(long, value_name = "AGENT.toml", default_value = "/etc/rampart/agent.toml")]
+    config: PathBuf,
+}
+
+fn read_config(path: &Path) -> anyhow::Result<Config> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {}", path.display(), e.message())))
+}
+
+fn booted(cmdline: &Path) -> anyhow::Result<SlotName> {
+    let text = std::fs::read_to_string(cmdline)
+        .map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", cmdline.display())))?;
+    let slot = text.split_whitespace().find_map(|w| w.strip_prefix("rampart.slot="));
+    let slot = slot.ok_or_else(|| {
+        coded(BAD_INPUT, anyhow::anyhow!("{}: no `rampart.slot=` (see docs/bootloader.md)", cmdline.display()))
+    })?;
+    slot.parse().map_err(|e: String| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", cmdline.display())))
+}
+
+fn open_env(b: &Bootloader) -> anyhow::Result<Box<dyn BootEnv>> {
+    let bad = |e: rampart_bootenv::Error| coded(BAD_INPUT, e);
+    Ok(match b {
+        Bootloader::Grub { path } => Box::new(GrubEnv::open(path).map_err(bad)?),
+        Bootloader::Uboot { fw_env_config } => {
+            Box::new(UbootEnv::open(&FwEnvConfig::read(fw_env_config).map_err(bad)?).map_err(bad)?)
+        }
+    })
+}
+
+/// Everything `Parts` borrows, owned here.
+struct Loaded {
+    config: Config,
+    booted: SlotName,
+    trust: rampart_trust::trust::TrustStore,
+    policy: rampart_engine::Policy,
+    env: Box<dyn BootEnv>,
+    counter: Box<dyn rampart_trust::counter::CounterStore>,
+    device: Device,
+}
+
+fn load(path: &Path) -> anyhow::Result<Loaded> {
+    let config = read_config(path)?;
+    let booted = booted(&config.cmdline)?;
+    let trust = super::keyargs::read_trust(&config.trust)?;
+    // The gateway loads only a policy signed under its trust store.
+    let engine = rampart_engine::Engine::new()?;
+    let policy =
+        super::policy::load_signed(&engine, &config.policy, &super::policy::signature_path(&config.policy), &trust)?;
+    let env = open_env(&config.bootloader)?;
+    let counter = super::keyargs::open_counter(&config.counter_store, &config.tcti)?;
+    let mut device: Device = super::policy::read_facts(&config.device)?;
+    let defaults = Sources::default();
+    let s = &config.sources;
+    let sources = Sources {
+        power_supply: s.power_supply.clone().unwrap_or(defaults.power_supply),
+        net: s.net.clone().unwrap_or(defaults.net),
+        route: s.route.clone().unwrap_or(defaults.route),
+        uptime: s.uptime.clone().unwrap_or(defaults.uptime),
+    };
+    let bad = |e: sysfacts::SourceError| coded(BAD_INPUT, e);
+    device.power = sysfacts::power(&sources).map_err(bad)?;
+    device.link = sysfacts::link(&sources, &BTreeMap::new()).map_err(bad)?;
+    device.uptime_secs = sysfacts::uptime_secs(&sources).map_err(bad)?;
+    Ok(Loaded { config, booted, trust, policy, env, counter, device })
+}
+
+fn slots(config: &Config) -> anyhow::Result<Slots> {
+    let get = |name: SlotName| -> anyhow::Result<Slot> {
+        let c = config
+            .slots
+            .get(name.as_str())
+            .ok_or_else(|| coded(BAD_INPUT, anyhow::anyhow!("the configuration has no [slots.{name}]")))?;
+        Ok(Slot { name, path: c.path.clone(), size: c.size })
+    };
+    Ok(Slots { a: get(SlotName::A)?, b: get(SlotName::B)? })
+}
+
+fn with_agent<T>(l: &mut Loaded, f: impl FnOnce(&mut Agent<'_>) -> Result<T, AgentError>) -> anyhow::Result<T> {
+    let parts = Parts {
+        slots: slots(&l.config)?,
+        booted: l.booted,
+        trust: &l.trust,
+        policy: &l.policy,
+        env: l.env.as_mut(),
+        counter: l.counter.as_mut(),
+        device: l.device.clone(),
+        trial_attempts: l.config.trial_attempts,
+        on_policy_failure: rampart_engine::fail_closed::health_gate,
+        limits: rampart_trust::Limits::default(),
+    };
+    let mut agent = Agent::open(parts, &l.config.state_dir).map_err(|e| coded(BAD_INPUT, e))?;
+    f(&mut agent).map_err(|e| {
+        let refused =
+            matches!(e, AgentError::Bundle { .. } | AgentError::Slot(rampart_agent::slot::SlotError::Bundle { .. }));
+        let code = if refused { REFUSED } else { AGENT_FAILED };
+        coded(code, e)
+    })
+}
+
+fn now(s: &Option<String>) -> anyhow::Result<Timestamp> {
+    match s {
+        Some(s) => Timestamp::parse(s).map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("--now: {e}"))),
+        None => Ok(Timestamp::now()),
+    }
+}
+
+fn print(outcome: &Outcome, json_out: bool) -> anyhow::Result<ExitCode> {
+    let v = match outcome {
+        Outcome::Denied(r) => json!({ "outcome": "denied", "reason": r }),
+        Outcome::Deferred { until, reason } => json!({ "outcome": "deferred", "until": until, "reason": reason }),
+        Outcome::RebootForTrial(s) => json!({ "outcome": "reboot-for-trial", "slot": s.as_str() }),
+        Outcome::Wait { secs, reason } => json!({ "outcome": "wait", "secs": secs, "reason": reason }),
+        Outcome::Committed(s) => json!({ "outcome": "committed", "slot": s.as_str() }),
+        Outcome::RolledBack { slot, reason, reboot } => {
+            json!({ "outcome": "rolled-back", "slot": slot.as_str(), "reason": reason, "reboot": reboot })
+        }
+        Outcome::Idle => json!({ "outcome": "idle" }),
+    };
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        let mut line = v["outcome"].as_str().unwrap_or_default().to_string();
+        for k in ["slot", "until", "secs"] {
+            if let Some(x) = v.get(k) {
+                line.push_str(&format!(" {k}={}", x.as_str().map_or(x.to_string(), str::to_string)));
+            }
+        }
+        if let Some(r) = v.get("reason") {
+            line.push_str(&format!(
+                ": {} — {}",
+                r["code"].as_str().unwrap_or_default(),
+                r["message"].as_str().unwrap_or_default()
+            ));
+        }
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Verify a bundle, ask the policy's eligibility question with fresh local
+/// facts, write the inactive slot (each chunk verified before it is
+/// written, then read back whole) and arm a trial boot. Prints the outcome:
+/// `reboot-for-trial`, `denied` or `deferred` (nothing written for either).
+/// Exit 5 when the bundle is refused.
+#[derive(clap::Args)]
+pub struct InstallArgs {
+    /// The bundle (.rbundle).
+    bundle: PathBuf,
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Judge expiry and ask the policy at this time (RFC 3339) instead of now.
+    #[arg(long, value_name = "RFC3339")]
+    now: Option<String>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
+    let mut l = load(&args.config.config)?;
+    let now = now(&args.now)?;
+    let outcome = with_agent(&mut l, |a| a.install(&args.bundle, now))?;
+    print(&outcome, args.json)
+}
+
+/// After a (re)boot: finish the install in progress. On the trial slot, ask
+/// the health gate with the report given (commit: the slot is marked good,
+/// then the anti-rollback counter moves; rollback: the old slot is armed
+/// again — reboot); on the old slot after a failed trial, record it.
+#[derive(clap::Args)]
+pub struct AfterBootArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The health report (JSON, as `rampart policy eval --health`).
+    #[arg(long, value_name = "HEALTH.json")]
+    health: PathBuf,
+    #[arg(long, value_name = "RFC3339")]
+    now: Option<String>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn after_boot(args: AfterBootArgs) -> anyhow::Result<ExitCode> {
+    let mut l = load(&args.config.config)?;
+    let now = now(&args.now)?;
+    let health: HealthReport = super::policy::read_facts(&args.health)?;
+    let outcome = with_agent(&mut l, |a| a.after_boot(now, &health))?;
+    print(&outcome, args.json)
+}
+
+/// Show the booted slot, the bootloader's A/B variables, the counter and the
+/// journaled install state.
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let config = read_config(&args.config.config)?;
+    let booted = booted(&config.cmdline)?;
+    let env = open_env(&config.bootloader)?;
+    let ab = rampart_bootenv::ab::AbState::read(env.as_ref()).map_err(|e| coded(BAD_INPUT, e))?;
+    let counter =
+        super::keyargs::open_counter(&config.counter_store, &config.tcti)?.read().map_err(|e| coded(BAD_INPUT, e))?;
+    let (_, state) =
+        Journal::<InstallState>::open(&config.state_dir).context("journal").map_err(|e| coded(BAD_INPUT, e))?;
+    let state = state.unwrap_or(InstallState::Idle);
+    let v = json!({
+        "booted": booted.as_str(),
+        "boot_order": ab.order.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "attempts_left": { "A": ab.a_left, "B": ab.b_left },
+        "upgrade_available": ab.upgrade_available,
+        "counter": counter,
+        "install": state,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("booted:     slot {booted}");
+        println!("boot order: {} (attempts left A {}, B {})", v["boot_order"], ab.a_left, ab.b_left);
+        println!("trial:      {}", ab.trial().map_or("none".to_string(), |s| format!("slot {s}")));
+        println!("counter:    {counter}");
+        println!("install:    {}", serde_json::to_string(&v["install"])?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
