@@ -20,6 +20,7 @@
 //! finds `upgrade_available=0` on the target slot and finishes the commit.
 //! The counter moves only after the bootloader marked the slot good.
 
+use crate::events::{Event, EventLog};
 use crate::journal::{Journal, JournalError};
 use crate::slot::{self, SlotError, SlotName, Slots};
 use rampart_bootenv::BootEnv;
@@ -96,6 +97,7 @@ pub struct Agent<'a> {
     pub parts: Parts<'a>,
     journal: Journal<InstallState>,
     state: InstallState,
+    events: EventLog,
 }
 
 /// What an agent is built from, besides its journal.
@@ -121,12 +123,33 @@ impl<'a> Agent<'a> {
     /// An agent over `parts`, resuming from the journal in `state_dir`.
     pub fn open(parts: Parts<'a>, state_dir: &Path) -> Result<Agent<'a>, AgentError> {
         let (journal, state) = Journal::open(state_dir)?;
-        Ok(Agent { parts, journal, state: state.unwrap_or(InstallState::Idle) })
+        Ok(Agent { parts, journal, state: state.unwrap_or(InstallState::Idle), events: EventLog::in_dir(state_dir) })
     }
 
     /// The journaled state.
     pub fn state(&self) -> &InstallState {
         &self.state
+    }
+
+    /// Append a telemetry event. A full or failing disk must not stop an
+    /// install or a rollback half way, so a failure here is logged, not
+    /// returned.
+    fn emit(
+        &self,
+        now: Timestamp,
+        event: &'static str,
+        release: Option<&Release>,
+        slot: Option<SlotName>,
+        reasons: Vec<Reason>,
+        detail: Option<String>,
+    ) {
+        let mut e = Event::new(now, event, self.parts.policy.digest().to_string(), release);
+        e.slot = slot.map(|s| s.to_string());
+        e.reasons = reasons;
+        e.detail = detail;
+        if let Err(err) = self.events.append(&e) {
+            tracing::warn!(path = %self.events.path().display(), error = %err, "could not record event {event}");
+        }
     }
 
     fn record(&mut self, state: InstallState) -> Result<(), AgentError> {
@@ -151,9 +174,15 @@ impl<'a> Agent<'a> {
             hardware: Some(&self.parts.device.hardware.model),
             counter: Some(stored),
         };
-        let verified = BundleReader::open(std::io::BufReader::with_capacity(64 << 10, file), &self.parts.limits)
+        let verified = match BundleReader::open(std::io::BufReader::with_capacity(64 << 10, file), &self.parts.limits)
             .and_then(|r| r.verify(&opts))
-            .map_err(|source| AgentError::Bundle { path: path.clone(), source })?;
+        {
+            Ok(v) => v,
+            Err(source) => {
+                self.emit(now, "integrity-failure", None, None, vec![], Some(format!("{path}: {source}")));
+                return Err(AgentError::Bundle { path, source });
+            }
+        };
         let release = verified.release();
 
         let mut device = self.parts.device.clone();
@@ -164,20 +193,41 @@ impl<'a> Agent<'a> {
         };
         match answer {
             Eligibility::Allow => {}
-            Eligibility::Deny { reason } => return Ok(Outcome::Denied(reason)),
-            Eligibility::Defer { until, reason } => return Ok(Outcome::Deferred { until, reason }),
+            Eligibility::Deny { reason } => {
+                self.emit(now, "policy-deny", Some(&release), None, vec![reason.clone()], None);
+                return Ok(Outcome::Denied(reason));
+            }
+            Eligibility::Defer { until, reason } => {
+                self.emit(
+                    now,
+                    "policy-defer",
+                    Some(&release),
+                    None,
+                    vec![reason.clone()],
+                    Some(format!("until {until}")),
+                );
+                return Ok(Outcome::Deferred { until, reason });
+            }
         }
 
         let target = self.parts.booted.other();
+        self.emit(now, "install-start", Some(&release), Some(target), vec![], None);
         self.record(InstallState::Writing { release: release.clone(), target: slot_char(target) })?;
         let written =
             slot::install(verified, self.parts.slots.get(target), self.parts.slots.get(self.parts.booted), &mut |_| {});
         if let Err(e) = written {
+            let kind = if matches!(e, SlotError::Bundle { .. } | SlotError::ReadBack { .. }) {
+                "integrity-failure"
+            } else {
+                "install-failed"
+            };
+            self.emit(now, kind, Some(&release), Some(target), vec![], Some(e.to_string()));
             self.record(InstallState::Idle)?;
             return Err(e.into());
         }
         ab::arm_trial(self.parts.env, target, self.parts.trial_attempts)?;
-        self.record(InstallState::Armed { release, target: slot_char(target) })?;
+        self.record(InstallState::Armed { release: release.clone(), target: slot_char(target) })?;
+        self.emit(now, "trial-armed", Some(&release), Some(target), vec![], None);
         Ok(Outcome::RebootForTrial(target))
     }
 
@@ -219,11 +269,11 @@ impl<'a> Agent<'a> {
                     self.parts.booted
                 ),
             };
-            return self.roll_back(release, target, reason, false);
+            return self.roll_back(now, release, target, reason, false, "trial-boot-failed");
         }
         if !env_state.upgrade_available {
             // mark_good happened; the counter or the journal lagged.
-            return self.finish_commit(release, target);
+            return self.finish_commit(now, release, target);
         }
         let mut device = self.parts.device.clone();
         device.security_counter = self.parts.counter.read()?;
@@ -234,27 +284,32 @@ impl<'a> Agent<'a> {
         match decision {
             HealthDecision::Commit => {
                 ab::mark_good(self.parts.env, target)?;
-                self.finish_commit(release, target)
+                self.finish_commit(now, release, target)
             }
             HealthDecision::Wait { secs, reason } => Ok(Outcome::Wait { secs, reason }),
-            HealthDecision::Rollback { reason } => self.roll_back(release, target, reason, true),
+            HealthDecision::Rollback { reason } => self.roll_back(now, release, target, reason, true, "rollback"),
         }
     }
 
-    fn finish_commit(&mut self, release: Release, target: SlotName) -> Result<Outcome, AgentError> {
+    fn finish_commit(&mut self, now: Timestamp, release: Release, target: SlotName) -> Result<Outcome, AgentError> {
         self.parts.counter.advance(release.security_counter)?;
+        let counter = Some(format!("counter {}", release.security_counter));
+        self.emit(now, "commit", Some(&release), Some(target), vec![], counter);
         self.record(InstallState::Committed { release, slot: slot_char(target) })?;
         Ok(Outcome::Committed(target))
     }
 
     fn roll_back(
         &mut self,
+        now: Timestamp,
         release: Release,
         failed: SlotName,
         reason: Reason,
         reboot: bool,
+        event: &'static str,
     ) -> Result<Outcome, AgentError> {
         ab::fall_back(self.parts.env, failed)?;
+        self.emit(now, event, Some(&release), Some(failed), vec![reason.clone()], None);
         self.record(InstallState::RolledBack { release, slot: slot_char(failed), reason: reason.clone() })?;
         Ok(Outcome::RolledBack { slot: failed.other(), reason, reboot })
     }

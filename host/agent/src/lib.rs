@@ -4,6 +4,8 @@
 //! * `slot`: writing a verified bundle's payload into the inactive slot,
 //!   chunk by chunk, never touching the booted one, then reading the slot
 //!   back and checking it whole;
+//! * `events`: telemetry, one JSON line per event (integrity failure,
+//!   policy deny/defer, install start/finish, failed trial, commit, rollback);
 //! * `install`: the install flow without the daemon: verify, ask
 //!   eligibility, write and read back the inactive slot, arm a trial; after
 //!   the reboot, ask the health gate, commit (counter last) or roll back;
@@ -12,6 +14,7 @@
 //! * `sysfacts`: fresh local facts (battery, mains, uplink, uptime) from
 //!   sysfs and procfs, for the eligibility question.
 
+pub mod events;
 pub mod install;
 pub mod journal;
 pub mod slot;

@@ -134,6 +134,24 @@ impl Device {
         }
     }
 
+    /// The names of the telemetry events so far, with their first reason code.
+    fn events(&self) -> Vec<(String, String)> {
+        let text = std::fs::read_to_string(self.path("state/events.jsonl")).unwrap_or_default();
+        text.lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                assert!(v["policy"].as_str().is_some_and(|p| p.starts_with("sha256:") && p.len() == 71), "{v}");
+                assert!(v["time"].is_string(), "{v}");
+                let code = v["reasons"][0]["code"].as_str().unwrap_or_default().to_string();
+                (v["event"].as_str().unwrap().to_string(), code)
+            })
+            .collect()
+    }
+
+    fn event_names(&self) -> Vec<String> {
+        self.events().into_iter().map(|(e, _)| e).collect()
+    }
+
     fn slot(&self, name: &str) -> Vec<u8> {
         std::fs::read(self.path(name)).unwrap()
     }
@@ -170,6 +188,7 @@ fn a_signed_bundle_installs_trial_boots_passes_the_health_gate_and_commits() {
     let env = AbState::read(&d.env()).unwrap();
     assert_eq!((env.order[0], env.upgrade_available), (SlotName::B, false));
     assert!(matches!(d.agent(SlotName::B, |a| a.state().clone()), InstallState::Committed { .. }));
+    assert_eq!(d.event_names(), ["install-start", "trial-armed", "commit"]);
     for _ in 0..3 {
         assert_eq!(d.power_on(), SlotName::B, "the committed slot keeps booting");
         d.agent(SlotName::B, |a| a.after_boot(NOW, &healthy(5)).unwrap());
@@ -196,6 +215,7 @@ fn a_failing_health_probe_rolls_back_and_leaves_the_counter() {
     assert_eq!(d.power_on(), SlotName::A);
     assert_eq!(d.agent(SlotName::A, |a| a.after_boot(NOW, &healthy(5)).unwrap()), Outcome::Idle);
     assert!(matches!(d.agent(SlotName::A, |a| a.state().clone()), InstallState::RolledBack { .. }));
+    assert_eq!(d.events().last().unwrap(), &("rollback".to_string(), "critical-probe-failed".to_string()));
 }
 
 #[test]
@@ -218,6 +238,7 @@ fn a_trial_slot_that_never_comes_up_falls_back_and_is_recorded() {
     assert_eq!(d.counter(), 5);
     assert_eq!(d.power_on(), SlotName::A);
     assert!(!AbState::read(&d.env()).unwrap().upgrade_available);
+    assert_eq!(d.events().last().unwrap(), &("trial-boot-failed".to_string(), "trial-boot-failed".to_string()));
 }
 
 #[test]
@@ -239,6 +260,9 @@ fn downgrades_and_tampered_bundles_are_refused_before_anything_is_armed() {
     assert_eq!((env.upgrade_available, env.order[0]), (false, SlotName::A), "never armed");
     assert_eq!(d.agent(SlotName::A, |a| a.state().clone()), InstallState::Idle);
     assert_eq!(d.power_on(), SlotName::A);
+    // The downgrade is refused at verification, the tampered chunk while
+    // writing: both are integrity failures.
+    assert_eq!(d.event_names(), ["integrity-failure", "install-start", "integrity-failure"]);
 }
 
 #[test]
@@ -250,6 +274,7 @@ fn a_hostile_policy_fails_closed_at_eligibility_and_at_the_health_gate() {
         other => panic!("{other:?}"),
     }
     assert!(d.slot("slot-b").iter().all(|&x| x == 0xbb), "nothing written on deny");
+    assert_eq!(d.event_names(), ["policy-deny"]);
 
     let d = Device::new(rampart_tests::HOSTILE, "loop-health");
     let b = d.bundle(8);
