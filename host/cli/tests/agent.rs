@@ -220,12 +220,11 @@ fn sigkill_at_hundreds_of_instants_never_breaks_the_device() {
     let rounds = 210u32;
     for r in 0..rounds {
         factory_reset(&d);
-        let phase;
-        if r < 120 {
+        let phase = if r < 120 {
             // Install: kill anywhere from start to a little past the end.
             let delay = install_span.mul_f64(1.1 * f64::from(r) / 120.0);
             kill_after(&d, &install, delay);
-            phase = "install";
+            "install"
         } else {
             // After the trial boot: commit (healthy) or rollback (sick).
             d.ok(&install);
@@ -234,8 +233,8 @@ fn sigkill_at_hundreds_of_instants_never_breaks_the_device() {
             let delay = after_span.mul_f64(1.1 * f64::from(r - 120) / f64::from(rounds - 120));
             let args = after(&report);
             kill_after(&d, &args.iter().map(String::as_str).collect::<Vec<_>>(), delay);
-            phase = if r % 2 == 0 { "after-boot-commit" } else { "after-boot-rollback" };
-        }
+            if r % 2 == 0 { "after-boot-commit" } else { "after-boot-rollback" }
+        };
         let at_kill = journal_state(&d);
         *seen.entry((phase.to_string(), at_kill)).or_default() += 1;
         check_and_recover(&d, &image, healthy);
