@@ -61,6 +61,13 @@ fn the_agent_installs_trial_boots_and_commits_through_the_command_line() {
     let health = ex.join("health.json");
     let health = health.to_str().unwrap();
 
+    // The commented example configuration parses (it then needs a real
+    // device: this machine's command line names no slot).
+    let example = ex.join("agent.toml");
+    let o = d.run(&["agent", "status", "--config", example.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("/proc/cmdline: no `rampart.slot=`"), "{}", err(&o));
+
     // The gateway refuses an unsigned policy.
     let o = d.run(&["agent", "install", "fw.rbundle", "--config", "agent.toml"]);
     assert_eq!(o.status.code(), Some(3), "{}", err(&o));
