@@ -44,6 +44,47 @@ pub struct BundleSpec {
     pub chunk_size: u32,
 }
 
+impl BundleSpec {
+    /// The manifest of a payload of `payload_size` bytes with these digests
+    /// (whole and per chunk of `chunk_size`), carrying `sbom`.
+    pub fn manifest(
+        &self,
+        payload_size: u64,
+        payload_sha256: Digest,
+        chunk_sha256: Vec<Digest>,
+        sbom: &[u8],
+    ) -> Manifest {
+        Manifest {
+            bundle_id: self.bundle_id.clone(),
+            compatible_hardware: self.compatible_hardware.clone(),
+            version: self.version.clone(),
+            security_counter: self.security_counter,
+            channel: self.channel,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            payload: self.payload,
+            payload_size,
+            payload_sha256,
+            chunk_size: self.chunk_size,
+            chunk_sha256,
+            sbom_size: sbom.len() as u32,
+            sbom_sha256: Sha256::digest(sbom).into(),
+        }
+    }
+}
+
+/// Write the head of a bundle: magic, format version, then the manifest and
+/// the signature block, each after its `u32` length. The SBOM and the
+/// payload follow.
+pub fn write_head(out: &mut impl Write, manifest: &[u8], signature_block: &[u8]) -> std::io::Result<()> {
+    out.write_all(MAGIC)?;
+    out.write_all(&FORMAT_VERSION.to_be_bytes())?;
+    out.write_all(&(manifest.len() as u32).to_be_bytes())?;
+    out.write_all(manifest)?;
+    out.write_all(&(signature_block.len() as u32).to_be_bytes())?;
+    out.write_all(signature_block)
+}
+
 /// Why a bundle could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
@@ -95,32 +136,12 @@ pub fn create<I: Read + Seek, W: Write>(
         bound("chunk_count", chunks.len() as u64, u64::from(limits.max_chunks))?;
         progress(size);
     }
-    let manifest = Manifest {
-        bundle_id: spec.bundle_id.clone(),
-        compatible_hardware: spec.compatible_hardware.clone(),
-        version: spec.version.clone(),
-        security_counter: spec.security_counter,
-        channel: spec.channel,
-        created_at: spec.created_at,
-        expires_at: spec.expires_at,
-        payload: spec.payload,
-        payload_size: size,
-        payload_sha256: total.finish(),
-        chunk_size: spec.chunk_size,
-        chunk_sha256: chunks,
-        sbom_size: sbom_bytes.len() as u32,
-        sbom_sha256: Sha256::digest(sbom_bytes).into(),
-    };
+    let manifest = spec.manifest(size, total.finish(), chunks, sbom_bytes);
     let manifest_bytes = manifest.encode(limits)?;
     let block = signature::encode_block(&signature::sign(Domain::BundleManifest, &manifest_bytes, signers)?, limits)?;
 
     let w = |r: std::io::Result<()>| r.map_err(CreateError::Output);
-    w(out.write_all(MAGIC))?;
-    w(out.write_all(&FORMAT_VERSION.to_be_bytes()))?;
-    w(out.write_all(&(manifest_bytes.len() as u32).to_be_bytes()))?;
-    w(out.write_all(&manifest_bytes))?;
-    w(out.write_all(&(block.len() as u32).to_be_bytes()))?;
-    w(out.write_all(&block))?;
+    w(write_head(out, &manifest_bytes, &block))?;
     w(out.write_all(sbom_bytes))?;
     image.seek(SeekFrom::Start(0)).map_err(CreateError::Image)?;
     let mut buf = vec![0u8; spec.chunk_size as usize];

@@ -9,7 +9,7 @@ use rampart_facts::{Channel, Timestamp, Version};
 use rampart_trust::Limits;
 use rampart_trust::bundle::{self, BundleSpec};
 use rampart_trust::keys::Signer;
-use rampart_trust::manifest::{Manifest, Payload};
+use rampart_trust::manifest::Payload;
 use rampart_trust::signature::{self, Domain};
 use rampart_trust::trust::TrustStore;
 use rampart_trust_fuzz::{DAY, FIXED, HARDWARE, NOW, update_envelope};
@@ -48,31 +48,13 @@ fn make(spec: &BundleSpec, image: &[u8], signers: &[&dyn Signer]) -> Vec<u8> {
 /// A validly signed bundle whose SBOM is whatever `sbom` holds.
 fn with_sbom(spec: &BundleSpec, sbom: &[u8], payload: &[u8], signers: &[&dyn Signer]) -> Vec<u8> {
     let limits = Limits::default();
-    let m = Manifest {
-        bundle_id: spec.bundle_id.clone(),
-        compatible_hardware: spec.compatible_hardware.clone(),
-        version: spec.version.clone(),
-        security_counter: spec.security_counter,
-        channel: spec.channel,
-        created_at: spec.created_at,
-        expires_at: spec.expires_at,
-        payload: spec.payload,
-        payload_size: payload.len() as u64,
-        payload_sha256: Sha256::digest(payload).into(),
-        chunk_size: spec.chunk_size,
-        chunk_sha256: payload.chunks(spec.chunk_size as usize).map(|c| Sha256::digest(c).into()).collect(),
-        sbom_size: sbom.len() as u32,
-        sbom_sha256: Sha256::digest(sbom).into(),
-    };
+    let chunks = payload.chunks(spec.chunk_size as usize).map(|c| Sha256::digest(c).into()).collect();
+    let m = spec.manifest(payload.len() as u64, Sha256::digest(payload).into(), chunks, sbom);
     let manifest = m.encode(&limits).unwrap();
     let block = signature::encode_block(&signature::sign(Domain::BundleManifest, &manifest, signers).unwrap(), &limits)
         .unwrap();
-    let mut out = bundle::MAGIC.to_vec();
-    out.extend_from_slice(&bundle::FORMAT_VERSION.to_be_bytes());
-    out.extend_from_slice(&(manifest.len() as u32).to_be_bytes());
-    out.extend_from_slice(&manifest);
-    out.extend_from_slice(&(block.len() as u32).to_be_bytes());
-    out.extend_from_slice(&block);
+    let mut out = Vec::new();
+    bundle::write_head(&mut out, &manifest, &block).unwrap();
     out.extend_from_slice(sbom);
     out.extend_from_slice(payload);
     out

@@ -113,12 +113,7 @@ pub fn layout(b: &[u8]) -> Layout {
 /// writer refuses to (a malformed SBOM, a foreign signature block, …).
 pub fn assemble(manifest_bytes: &[u8], block: &[u8], sbom: &[u8], payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    out.extend_from_slice(bundle::MAGIC);
-    out.extend_from_slice(&bundle::FORMAT_VERSION.to_be_bytes());
-    out.extend_from_slice(&(manifest_bytes.len() as u32).to_be_bytes());
-    out.extend_from_slice(manifest_bytes);
-    out.extend_from_slice(&(block.len() as u32).to_be_bytes());
-    out.extend_from_slice(block);
+    bundle::write_head(&mut out, manifest_bytes, block).unwrap();
     out.extend_from_slice(sbom);
     out.extend_from_slice(payload);
     out
@@ -137,22 +132,8 @@ pub fn signed_bundle(spec: &BundleSpec, sbom: &[u8], payload: &[u8], signers: &[
 
 pub fn manifest_for(spec: &BundleSpec, sbom: &[u8], payload: &[u8]) -> Manifest {
     use sha2::{Digest, Sha256};
-    Manifest {
-        bundle_id: spec.bundle_id.clone(),
-        compatible_hardware: spec.compatible_hardware.clone(),
-        version: spec.version.clone(),
-        security_counter: spec.security_counter,
-        channel: spec.channel,
-        created_at: spec.created_at,
-        expires_at: spec.expires_at,
-        payload: spec.payload,
-        payload_size: payload.len() as u64,
-        payload_sha256: Sha256::digest(payload).into(),
-        chunk_size: spec.chunk_size,
-        chunk_sha256: payload.chunks(spec.chunk_size as usize).map(|c| Sha256::digest(c).into()).collect(),
-        sbom_size: sbom.len() as u32,
-        sbom_sha256: Sha256::digest(sbom).into(),
-    }
+    let chunks = payload.chunks(spec.chunk_size as usize).map(|c| Sha256::digest(c).into()).collect();
+    spec.manifest(payload.len() as u64, Sha256::digest(payload).into(), chunks, sbom)
 }
 
 /// A signature block with one entry replaced.
