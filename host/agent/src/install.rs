@@ -166,7 +166,8 @@ impl<'a> Agent<'a> {
             return Err(AgentError::Busy(format!("{s:?}")));
         }
         let path = bundle.display().to_string();
-        let file = std::fs::File::open(bundle).map_err(|source| AgentError::Read { path: path.clone(), source })?;
+        let file = rampart_trust::bundle::open_file(bundle)
+            .map_err(|source| AgentError::Read { path: path.clone(), source })?;
         let stored = self.parts.counter.read()?;
         let opts = VerifyOptions {
             trust: self.parts.trust,
@@ -174,9 +175,7 @@ impl<'a> Agent<'a> {
             hardware: Some(&self.parts.device.hardware.model),
             counter: Some(stored),
         };
-        let verified = match BundleReader::open(std::io::BufReader::with_capacity(64 << 10, file), &self.parts.limits)
-            .and_then(|r| r.verify(&opts))
-        {
+        let verified = match BundleReader::open(file, &self.parts.limits).and_then(|r| r.verify(&opts)) {
             Ok(v) => v,
             Err(source) => {
                 self.emit(now, "integrity-failure", None, None, vec![], Some(format!("{path}: {source}")));

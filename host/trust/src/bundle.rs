@@ -232,6 +232,18 @@ impl From<FormatError> for VerifyError {
     }
 }
 
+/// Open a bundle file for [`BundleReader::open`]. The buffer serves the
+/// small reads of the header, manifest, signatures and SBOM, and is smaller
+/// than the default chunk so that chunk reads bypass it: `BufReader` reads
+/// straight into the caller's buffer when its own is empty and the read is
+/// at least its capacity. (With a buffer as large as a chunk, every payload
+/// byte would be copied once more, through the buffer.)
+pub fn open_file(path: &std::path::Path) -> std::io::Result<std::io::BufReader<std::fs::File>> {
+    Ok(std::io::BufReader::with_capacity(READ_BUFFER_BYTES, std::fs::File::open(path)?))
+}
+
+const READ_BUFFER_BYTES: usize = 64 << 10;
+
 /// What the device checks a bundle against.
 #[derive(Debug, Clone, Copy)]
 pub struct VerifyOptions<'a> {

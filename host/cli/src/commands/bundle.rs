@@ -245,15 +245,9 @@ pub struct InspectArgs {
     json: bool,
 }
 
-/// The reader for a bundle file. Its buffer serves the small reads of the
-/// header, manifest, signatures and SBOM, and is smaller than a payload chunk
-/// so that chunk reads bypass it: `BufReader` reads straight into the
-/// caller's buffer when its own is empty and the read is at least its
-/// capacity. (With a buffer as large as a chunk, every payload byte would be
-/// copied once more, through the buffer.)
+/// [`bundle::open_file`], with errors naming the file.
 fn open_bundle(path: &std::path::Path) -> anyhow::Result<BufReader<std::fs::File>> {
-    let f = std::fs::File::open(path).map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", path.display())))?;
-    Ok(BufReader::with_capacity(64 << 10, f))
+    bundle::open_file(path).map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", path.display())))
 }
 
 fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
