@@ -22,7 +22,7 @@
 
 use crate::events::{Event, EventLog};
 use crate::journal::{Journal, JournalError};
-use crate::slot::{self, SlotError, SlotName, Slots};
+use crate::slot::{self, Pace, SlotError, SlotName, Slots};
 use rampart_bootenv::BootEnv;
 use rampart_bootenv::ab::{self, AbState};
 use rampart_engine::{Policy, fail_closed};
@@ -39,10 +39,32 @@ use std::path::Path;
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum InstallState {
     Idle,
-    Writing { release: Release, target: char },
-    Armed { release: Release, target: char },
+    Writing { release: Release, target: char, image: Image, attempts: u8 },
+    Armed { release: Release, target: char, image: Image, attempts: u8 },
     Committed { release: Release, slot: char },
     RolledBack { release: Release, slot: char, reason: Reason },
+}
+
+/// The signed image a slot must hold: its length and SHA-256 (hex), as the
+/// bundle's manifest gave them. The trial slot is re-checked against it
+/// after it booted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// A trial boot the agent is watching: the journaled install whose slot is
+/// the one running, still on trial in the bootloader environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub release: Release,
+    pub slot: SlotName,
+    pub image: Image,
+    /// Boots of the trial slot since it was armed (the bootloader counts
+    /// attempts down from the armed number); more than one means the device
+    /// rebooted without being asked to.
+    pub boots_since_install: u32,
 }
 
 fn slot_char(s: SlotName) -> char {
@@ -117,6 +139,8 @@ pub struct Parts<'a> {
     /// safe default is rollback.
     pub on_policy_failure: fn(&rampart_engine::PolicyError) -> HealthDecision,
     pub limits: Limits,
+    /// Cap on slot writes and the read-back, bytes per second (`None`: none).
+    pub install_rate: Option<u64>,
 }
 
 impl<'a> Agent<'a> {
@@ -163,7 +187,14 @@ impl<'a> Agent<'a> {
     /// install is between arming and its verdict.
     pub fn install(&mut self, bundle: &Path, now: Timestamp) -> Result<Outcome, AgentError> {
         if let s @ (InstallState::Armed { .. } | InstallState::Writing { .. }) = &self.state {
-            return Err(AgentError::Busy(format!("{s:?}")));
+            let s = match s {
+                InstallState::Armed { release, target, .. } => format!("release {} armed in slot {target}", release.id),
+                InstallState::Writing { release, target, .. } => {
+                    format!("release {} being written to slot {target}", release.id)
+                }
+                _ => unreachable!(),
+            };
+            return Err(AgentError::Busy(s));
         }
         let path = bundle.display().to_string();
         let file = rampart_trust::bundle::open_file(bundle)
@@ -183,6 +214,8 @@ impl<'a> Agent<'a> {
             }
         };
         let release = verified.release();
+        let image =
+            Image { size: verified.manifest().payload_size, sha256: hex::encode(verified.manifest().payload_sha256) };
 
         let mut device = self.parts.device.clone();
         device.security_counter = stored;
@@ -211,9 +244,17 @@ impl<'a> Agent<'a> {
 
         let target = self.parts.booted.other();
         self.emit(now, "install-start", Some(&release), Some(target), vec![], None);
-        self.record(InstallState::Writing { release: release.clone(), target: slot_char(target) })?;
-        let written =
-            slot::install(verified, self.parts.slots.get(target), self.parts.slots.get(self.parts.booted), &mut |_| {});
+        let attempts = self.parts.trial_attempts;
+        let (t, image2) = (slot_char(target), image.clone());
+        self.record(InstallState::Writing { release: release.clone(), target: t, image: image2, attempts })?;
+        let mut pace = Pace::new(self.parts.install_rate);
+        let written = slot::install(
+            verified,
+            self.parts.slots.get(target),
+            self.parts.slots.get(self.parts.booted),
+            &mut pace,
+            &mut |_| {},
+        );
         if let Err(e) = written {
             let kind = if matches!(e, SlotError::Bundle { .. } | SlotError::ReadBack { .. }) {
                 "integrity-failure"
@@ -224,8 +265,8 @@ impl<'a> Agent<'a> {
             self.record(InstallState::Idle)?;
             return Err(e.into());
         }
-        ab::arm_trial(self.parts.env, target, self.parts.trial_attempts)?;
-        self.record(InstallState::Armed { release: release.clone(), target: slot_char(target) })?;
+        ab::arm_trial(self.parts.env, target, attempts)?;
+        self.record(InstallState::Armed { release: release.clone(), target: t, image, attempts })?;
         self.emit(now, "trial-armed", Some(&release), Some(target), vec![], None);
         Ok(Outcome::RebootForTrial(target))
     }
@@ -235,10 +276,10 @@ impl<'a> Agent<'a> {
     pub fn after_boot(&mut self, now: Timestamp, health: &HealthReport) -> Result<Outcome, AgentError> {
         let env_state = AbState::read(self.parts.env)?;
         let (release, target) = match self.state.clone() {
-            InstallState::Writing { release, target } => {
+            InstallState::Writing { release, target, image, attempts } => {
                 if env_state.trial() == Some(slot_of(target)) {
                     // Armed, then the power went before the journal said so.
-                    self.record(InstallState::Armed { release: release.clone(), target })?;
+                    self.record(InstallState::Armed { release: release.clone(), target, image, attempts })?;
                     (release, slot_of(target))
                 } else {
                     // Cut during the write: nothing was armed.
@@ -246,7 +287,7 @@ impl<'a> Agent<'a> {
                     return Ok(Outcome::Idle);
                 }
             }
-            InstallState::Armed { release, target } => (release, slot_of(target)),
+            InstallState::Armed { release, target, .. } => (release, slot_of(target)),
             _ => return Ok(Outcome::Idle),
         };
         if self.parts.booted != target {
@@ -268,6 +309,8 @@ impl<'a> Agent<'a> {
                     self.parts.booted
                 ),
             };
+            let detail = format!("slot {target} was booted and never reached the agent");
+            self.emit(now, "unexpected-reboot", Some(&release), Some(target), vec![], Some(detail));
             return self.roll_back(now, release, target, reason, false, "trial-boot-failed");
         }
         if !env_state.upgrade_available {
@@ -288,6 +331,90 @@ impl<'a> Agent<'a> {
             HealthDecision::Wait { secs, reason } => Ok(Outcome::Wait { secs, reason }),
             HealthDecision::Rollback { reason } => self.roll_back(now, release, target, reason, true, "rollback"),
         }
+    }
+
+    /// The trial boot running now, if any: the journal has an armed install
+    /// whose slot is the booted one and the bootloader still has it on
+    /// trial. Call once per boot: when the trial slot was booted more than
+    /// once, each extra boot is recorded as an `unexpected-reboot` event.
+    pub fn observe(&mut self, now: Timestamp) -> Result<Option<Observation>, AgentError> {
+        let (release, target, image, attempts) = match &self.state {
+            InstallState::Armed { release, target, image, attempts }
+            | InstallState::Writing { release, target, image, attempts } => {
+                (release.clone(), slot_of(*target), image.clone(), *attempts)
+            }
+            _ => return Ok(None),
+        };
+        let env_state = AbState::read(self.parts.env)?;
+        if self.parts.booted != target || env_state.trial() != Some(target) {
+            return Ok(None);
+        }
+        let boots = u32::from(attempts.saturating_sub(env_state.left(target))).max(1);
+        if boots > 1 {
+            let detail = format!("slot {target} booted {boots} times since it was armed");
+            self.emit(now, "unexpected-reboot", Some(&release), Some(target), vec![], Some(detail));
+        }
+        Ok(Some(Observation { release, slot: target, image, boots_since_install: boots }))
+    }
+
+    /// Re-read the booted trial slot and compare it with the signed image:
+    /// 0 when it matches, 1 (and an `integrity-failure` event) when not or
+    /// when it cannot be read.
+    pub fn check_integrity(&self, now: Timestamp, obs: &Observation) -> u32 {
+        let slot = self.parts.slots.get(obs.slot);
+        let mut pace = Pace::new(self.parts.install_rate);
+        let mut read = 0;
+        let found = slot::hash_prefix(&slot.path, obs.image.size, &mut |done| {
+            pace.add(done - read);
+            read = done;
+        });
+        let problem = match found {
+            Ok(h) if hex::encode(h) == obs.image.sha256 => return 0,
+            Ok(h) => format!(
+                "{}: SHA-256 {} where the signed image has {}",
+                slot.path.display(),
+                hex::encode(h),
+                obs.image.sha256
+            ),
+            Err(e) => format!("{}: {e}", slot.path.display()),
+        };
+        self.emit(now, "integrity-failure", Some(&obs.release), Some(obs.slot), vec![], Some(problem));
+        1
+    }
+
+    /// The observation window closed while the policy still said `wait`:
+    /// give the trial up (the old slot is armed again: reboot into it).
+    pub fn abandon_trial(&mut self, now: Timestamp, reason: Reason) -> Result<Outcome, AgentError> {
+        match self.observe_quiet()? {
+            Some((release, target)) => self.roll_back(now, release, target, reason, true, "rollback"),
+            None => Ok(Outcome::Idle),
+        }
+    }
+
+    fn observe_quiet(&self) -> Result<Option<(Release, SlotName)>, AgentError> {
+        let InstallState::Armed { release, target, .. } = &self.state else { return Ok(None) };
+        let env_state = AbState::read(self.parts.env)?;
+        let target = slot_of(*target);
+        Ok((self.parts.booted == target && env_state.trial() == Some(target)).then(|| (release.clone(), target)))
+    }
+
+    /// On a boot with no trial in progress, confirm the running slot in the
+    /// bootloader environment (its attempts back to the default, first in
+    /// `BOOT_ORDER`): the bootloader counts down every boot, not only
+    /// trials. Does nothing while a trial is armed or when it is already so.
+    pub fn confirm_booted(&mut self) -> Result<bool, AgentError> {
+        if matches!(self.state, InstallState::Armed { .. } | InstallState::Writing { .. }) {
+            return Ok(false);
+        }
+        let env_state = AbState::read(self.parts.env)?;
+        let booted = self.parts.booted;
+        if env_state.upgrade_available
+            || (env_state.order.first() == Some(&booted) && env_state.left(booted) == ab::DEFAULT_ATTEMPTS)
+        {
+            return Ok(false);
+        }
+        ab::mark_good(self.parts.env, booted)?;
+        Ok(true)
     }
 
     fn finish_commit(&mut self, now: Timestamp, release: Release, target: SlotName) -> Result<Outcome, AgentError> {

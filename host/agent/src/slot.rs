@@ -89,6 +89,7 @@ pub fn install<R: Read>(
     bundle: VerifiedBundle<R>,
     target: &Slot,
     booted: &Slot,
+    pace: &mut Pace,
     progress: &mut dyn FnMut(u64),
 ) -> Result<InstalledImage, SlotError> {
     let slot = target.name;
@@ -109,7 +110,9 @@ pub fn install<R: Read>(
     let mut write_error = None;
     let result = bundle.stream_payload(
         &mut |chunk| {
-            file.write_all(chunk).inspect_err(|e| write_error = Some(std::io::Error::new(e.kind(), e.to_string())))
+            file.write_all(chunk).inspect_err(|e| write_error = Some(std::io::Error::new(e.kind(), e.to_string())))?;
+            pace.add(chunk.len() as u64);
+            Ok(())
         },
         progress,
     );
@@ -120,7 +123,13 @@ pub fn install<R: Read>(
     file.sync_all().map_err(io)?;
     drop(file);
 
-    let sha256 = hash_prefix(&target.path, size, progress).map_err(io)?;
+    let mut read = 0;
+    let sha256 = hash_prefix(&target.path, size, &mut |done| {
+        pace.add(done - read);
+        read = done;
+        progress(done)
+    })
+    .map_err(io)?;
     if sha256 != expected {
         return Err(SlotError::ReadBack { slot, size });
     }
@@ -142,4 +151,38 @@ pub fn hash_prefix(path: &Path, size: u64, progress: &mut dyn FnMut(u64)) -> std
         progress(done);
     }
     Ok(hasher.finalize().into())
+}
+
+/// A bandwidth cap on slot I/O, so that an install leaves the device's own
+/// work its share of the storage and the CPU: [`Pace::add`] sleeps just long
+/// enough that the bytes so far (written and read back) never run ahead of
+/// the rate. [`Pace::unlimited`] never sleeps.
+#[derive(Debug)]
+pub struct Pace {
+    bytes_per_sec: Option<u64>,
+    start: std::time::Instant,
+    total: u64,
+}
+
+impl Pace {
+    /// At most `bytes_per_sec` (`None` or 0: no cap), counted from now.
+    pub fn new(bytes_per_sec: Option<u64>) -> Pace {
+        Pace { bytes_per_sec: bytes_per_sec.filter(|&r| r > 0), start: std::time::Instant::now(), total: 0 }
+    }
+
+    pub fn unlimited() -> Pace {
+        Pace::new(None)
+    }
+
+    /// Account for `n` more bytes of I/O.
+    pub fn add(&mut self, n: u64) {
+        self.total += n;
+        if let Some(rate) = self.bytes_per_sec {
+            let due = std::time::Duration::from_secs_f64(self.total as f64 / rate as f64);
+            let elapsed = self.start.elapsed();
+            if due > elapsed {
+                std::thread::sleep(due - elapsed);
+            }
+        }
+    }
 }

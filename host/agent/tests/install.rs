@@ -121,6 +121,7 @@ impl Device {
             trial_attempts: 3,
             on_policy_failure: fail_closed::health_gate,
             limits: Limits::default(),
+            install_rate: None,
         };
         let mut agent = Agent::open(parts, &self.path("state")).unwrap();
         f(&mut agent)
@@ -298,14 +299,14 @@ fn restarts_between_the_steps_resume_from_the_journal_and_the_environment() {
     let b = d.bundle(8);
     d.agent(SlotName::A, |a| a.install(&b, NOW).unwrap());
     let armed = d.agent(SlotName::A, |a| a.state().clone());
-    let InstallState::Armed { release, target } = armed.clone() else { panic!("{armed:?}") };
+    let InstallState::Armed { release, target, image, attempts } = armed.clone() else { panic!("{armed:?}") };
     let rewind = |state: &InstallState| {
         let (mut j, _) = Journal::<InstallState>::open(&d.path("state")).unwrap();
         j.write(state).unwrap();
     };
 
     // The power went between arming and journaling `Armed`: still the trial.
-    rewind(&InstallState::Writing { release: release.clone(), target });
+    rewind(&InstallState::Writing { release: release.clone(), target, image: image.clone(), attempts });
     assert_eq!(d.agent(SlotName::A, |a| a.after_boot(NOW, &healthy(5)).unwrap()), Outcome::RebootForTrial(SlotName::B));
     assert_eq!(d.agent(SlotName::A, |a| a.state().clone()), armed);
 
@@ -318,7 +319,7 @@ fn restarts_between_the_steps_resume_from_the_journal_and_the_environment() {
 
     // The power went while the slot was being written: nothing was armed,
     // the install is abandoned and the booted slot stays.
-    rewind(&InstallState::Writing { release, target: 'A' });
+    rewind(&InstallState::Writing { release, target: 'A', image, attempts });
     assert_eq!(d.agent(SlotName::B, |a| a.after_boot(NOW, &healthy(5)).unwrap()), Outcome::Idle);
     assert_eq!(d.agent(SlotName::B, |a| a.state().clone()), InstallState::Idle);
     assert_eq!(d.power_on(), SlotName::B);

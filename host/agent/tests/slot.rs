@@ -2,7 +2,7 @@
 //! booted slot is never written, and a refused bundle is never reported
 //! installed.
 
-use rampart_agent::slot::{Slot, SlotError, SlotName, Slots, hash_prefix, install};
+use rampart_agent::slot::{Pace, Slot, SlotError, SlotName, Slots, hash_prefix, install};
 use rampart_facts::{Channel, Timestamp, Version};
 use rampart_trust::Limits;
 use rampart_trust::bundle::{self, BundleReader, BundleSpec, VerifyOptions};
@@ -71,7 +71,7 @@ impl Device {
     ) -> Result<rampart_agent::slot::InstalledImage, SlotError> {
         let opts = VerifyOptions { trust: &self.trust, now: NOW, hardware: Some("gw-4000"), counter: Some(0) };
         let verified = BundleReader::open(bundle, &Limits::default()).unwrap().verify(&opts).unwrap();
-        install(verified, self.slots.get(target), self.slots.get(booted), &mut |_| {})
+        install(verified, self.slots.get(target), self.slots.get(booted), &mut Pace::unlimited(), &mut |_| {})
     }
 
     fn read(&self, name: SlotName) -> Vec<u8> {
@@ -111,7 +111,7 @@ fn the_booted_slot_is_never_written_even_under_another_name() {
     let target = Slot { name: SlotName::B, path: alias, size: SLOT };
     let opts = VerifyOptions { trust: &d.trust, now: NOW, hardware: Some("gw-4000"), counter: Some(0) };
     let verified = BundleReader::open(&b[..], &Limits::default()).unwrap().verify(&opts).unwrap();
-    let err = install(verified, &target, &d.slots.a, &mut |_| {}).unwrap_err();
+    let err = install(verified, &target, &d.slots.a, &mut Pace::unlimited(), &mut |_| {}).unwrap_err();
     assert!(err.to_string().contains("is the booted slot's storage"), "{err}");
     assert!(d.read(SlotName::A).iter().all(|&x| x == 0xaa));
 }
@@ -154,7 +154,7 @@ fn a_slot_that_does_not_hold_what_was_written_fails_the_read_back() {
     let opts = VerifyOptions { trust: &d.trust, now: NOW, hardware: Some("gw-4000"), counter: Some(0) };
     let verified = BundleReader::open(&b[..], &Limits::default()).unwrap().verify(&opts).unwrap();
     let mut calls = 0u64;
-    let err = install(verified, &d.slots.b, &d.slots.a, &mut |done| {
+    let err = install(verified, &d.slots.b, &d.slots.a, &mut Pace::unlimited(), &mut |done| {
         calls += 1;
         // The 5th report is the last chunk written; the read-back follows.
         if done == img.len() as u64 && calls == 5 {
@@ -165,4 +165,16 @@ fn a_slot_that_does_not_hold_what_was_written_fails_the_read_back() {
     })
     .unwrap_err();
     assert!(matches!(err, SlotError::ReadBack { slot: SlotName::B, size: 20_000 }), "{err}");
+}
+
+#[test]
+fn a_bandwidth_cap_spreads_the_io_over_time() {
+    // 3 MiB at 12 MiB/s: the cap alone makes it last at least 250 ms (a
+    // lower bound the sleeps guarantee, whatever the machine's speed).
+    let mut pace = Pace::new(Some(12 << 20));
+    let start = std::time::Instant::now();
+    for _ in 0..48 {
+        pace.add(64 << 10);
+    }
+    assert!(start.elapsed() >= std::time::Duration::from_millis(250), "{:?}", start.elapsed());
 }

@@ -25,13 +25,15 @@ fn agent_device() -> Dir {
     }
     std::fs::write(d.path("sys/uptime"), "100.5 10.0\n").unwrap();
     let ex = root().join("examples");
+    std::fs::copy(ex.join("device.json"), d.path("device.json")).unwrap();
     let config = format!(
         r#"state_dir = "state"
+reboot_command = ["sh", "-c", "echo reboot >> reboots"]
 trust = "trust.toml"
 policy = "policy.wasm"
 counter_store = "counter"
 cmdline = "cmdline"
-device = "{device}"
+device = "device.json"
 [bootloader]
 kind = "grub"
 path = "grubenv"
@@ -46,8 +48,7 @@ power_supply = "sys/power_supply"
 net = "sys/net"
 route = "sys/route"
 uptime = "sys/uptime"
-"#,
-        device = ex.join("device.json").display()
+"#
     );
     std::fs::write(d.path("agent.toml"), config).unwrap();
     d
@@ -69,12 +70,12 @@ fn the_agent_installs_trial_boots_and_commits_through_the_command_line() {
     assert!(err(&o).contains("/proc/cmdline: no `rampart.slot=`"), "{}", err(&o));
 
     // The gateway refuses an unsigned policy.
-    let o = d.run(&["agent", "install", "fw.rbundle", "--config", "agent.toml"]);
+    let o = d.run(&["agent", "install", "fw.rbundle", "--once", "--config", "agent.toml"]);
     assert_eq!(o.status.code(), Some(3), "{}", err(&o));
     assert!(err(&o).contains("unsigned policy refused"), "{}", err(&o));
     d.ok(&["policy", "sign", "policy.wasm", "--key", "k1.pem", "--key", "k2.pem"]);
 
-    let v = d.json(0, &["agent", "install", "fw.rbundle", "--config", "agent.toml", "--json"]);
+    let v = d.json(0, &["agent", "install", "fw.rbundle", "--once", "--config", "agent.toml", "--json"]);
     assert_eq!(v["outcome"], "reboot-for-trial", "{v}");
     assert_eq!(v["slot"], "B");
     let image = std::fs::read(d.path("image")).unwrap();
@@ -100,7 +101,7 @@ fn the_agent_installs_trial_boots_and_commits_through_the_command_line() {
     // The same bundle again is a re-install of counter 8 (allowed); an older
     // one is refused before anything is written.
     d.create("old.rbundle", "7", &["k1.pem", "k2.pem"], &[]);
-    let o = d.run(&["agent", "install", "old.rbundle", "--config", "agent.toml"]);
+    let o = d.run(&["agent", "install", "old.rbundle", "--once", "--config", "agent.toml"]);
     assert_eq!(o.status.code(), Some(5), "{}", err(&o));
     assert!(err(&o).contains("anti-rollback: security counter 7 is below the device's 8"), "{}", err(&o));
 }
@@ -189,7 +190,7 @@ fn check_and_recover(d: &Dir, image: &[u8], healthy: &str) -> &'static str {
                 if state == "committed" {
                     return "committed";
                 }
-                let v = d.json(0, &["agent", "install", "fw.rbundle", "--config", "agent.toml", "--json"]);
+                let v = d.json(0, &["agent", "install", "fw.rbundle", "--once", "--config", "agent.toml", "--json"]);
                 assert_eq!(v["outcome"], "reboot-for-trial", "{v}");
             }
             "reboot-for-trial" | "rolled-back" => {}
@@ -210,7 +211,7 @@ fn sigkill_at_hundreds_of_instants_never_breaks_the_device() {
     let healthy = ex.join("health.json");
     let healthy = healthy.to_str().unwrap();
     std::fs::write(d.path("sick.json"), r#"{"since_boot_secs": 900, "unexpected_reboots": 2}"#).unwrap();
-    let install = ["agent", "install", "fw.rbundle", "--config", "agent.toml"];
+    let install = ["agent", "install", "fw.rbundle", "--once", "--config", "agent.toml"];
     let after =
         |report: &str| ["agent", "after-boot", "--config", "agent.toml", "--health", report].map(str::to_string);
 
@@ -251,4 +252,340 @@ fn sigkill_at_hundreds_of_instants_never_breaks_the_device() {
     let states = |phase: &str| seen.keys().filter(|(p, _)| p == phase).count();
     assert!(states("install") >= 3, "install kills landed in too few states: {seen:?}");
     assert!(seen.values().sum::<u32>() >= 200);
+}
+
+// ---------------------------------------------------------------------------
+// The daemon: `rampart agent run`, end to end through the emulated bootloader.
+
+/// A running `rampart agent run`, its log lines collected as they come.
+struct Daemon {
+    child: std::process::Child,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// How long a test waits for the daemon before calling it stuck.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
+
+fn start_daemon(d: &Dir) -> Daemon {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(["agent", "run", "--config", "agent.toml"])
+        .current_dir(d.tmp.path())
+        .env("RAMPART_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (stderr, sink) = (child.stderr.take().unwrap(), log.clone());
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    Daemon { child, log }
+}
+
+impl Daemon {
+    fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Wait until a log line contains `needle`.
+    fn wait_for(&mut self, needle: &str) {
+        let start = std::time::Instant::now();
+        while !self.log().contains(needle) {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("the agent exited ({status}) before logging {needle:?}:\n{}", self.log());
+            }
+            assert!(start.elapsed() < PATIENCE, "no {needle:?} in the agent's log:\n{}", self.log());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Wait for the daemon to exit on its own (after the reboot command).
+    fn exits(mut self) -> std::process::ExitStatus {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if start.elapsed() > PATIENCE {
+                let _ = self.child.kill();
+                panic!("the agent did not exit:\n{}", self.log());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, as the init system stops it.
+    fn stop(self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        self.exits()
+    }
+}
+
+/// The event names so far, each with its first reason code (if any).
+fn events(d: &Dir) -> Vec<String> {
+    let text = std::fs::read_to_string(d.path("state/events.jsonl")).unwrap_or_default();
+    text.lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            match v["reasons"][0]["code"].as_str() {
+                Some(code) => format!("{}:{code}", v["event"].as_str().unwrap()),
+                None => v["event"].as_str().unwrap().to_string(),
+            }
+        })
+        .collect()
+}
+
+fn reboots(d: &Dir) -> usize {
+    std::fs::read_to_string(d.path("reboots")).unwrap_or_default().lines().count()
+}
+
+/// A device whose agent runs as a daemon: the policy signed, a bundle of
+/// counter 8 made, `[health]` appended to the configuration, the device's
+/// id set (the hostile test policy picks its behaviour by id).
+fn daemon_device(policy: &str, device_id: &str, health: &str) -> Dir {
+    let d = agent_device();
+    std::fs::copy(policy, d.path("policy.wasm")).unwrap();
+    d.ok(&["policy", "sign", "policy.wasm", "--key", "k1.pem", "--key", "k2.pem"]);
+    d.create("fw.rbundle", "8", &["k1.pem", "k2.pem"], &[]);
+    set_device(&d, device_id, &[]);
+    let mut config = std::fs::read_to_string(d.path("agent.toml")).unwrap();
+    config.push_str(health);
+    std::fs::write(d.path("agent.toml"), config).unwrap();
+    d
+}
+
+fn set_device(d: &Dir, id: &str, labels: &[(&str, &str)]) {
+    let mut device: serde_json::Value = serde_json::from_slice(&std::fs::read(d.path("device.json")).unwrap()).unwrap();
+    device["id"] = id.into();
+    for (k, v) in labels {
+        device["labels"][*k] = (*v).into();
+    }
+    std::fs::write(d.path("device.json"), device.to_string()).unwrap();
+}
+
+/// Install through the running daemon; it answers, runs the reboot command
+/// and exits.
+fn install_and_reboot(d: &Dir) {
+    let mut agent = start_daemon(d);
+    agent.wait_for("agent running");
+    let v = d.json(0, &["agent", "install", "fw.rbundle", "--config", "agent.toml", "--json"]);
+    assert_eq!(v["outcome"], "reboot-for-trial", "{v}");
+    assert!(agent.exits().success());
+    assert_eq!(reboots(d), 1, "the reboot command ran once");
+}
+
+/// A local HTTP health endpoint answering every request with `status`.
+fn health_server(status: u16) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().map_while(Result::ok) {
+            let mut buf = [0u8; 1024];
+            let _ = conn.read(&mut buf);
+            let _ = write!(conn, "HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+    });
+    format!("http://{addr}/health")
+}
+
+#[test]
+fn the_daemon_installs_reboots_observes_the_trial_and_commits() {
+    let url = health_server(200);
+    let health = format!(
+        r#"
+[health]
+window_secs = 1200
+[[health.probes]]
+name = "selftest"
+critical = true
+command = ["sh", "-c", "echo all good"]
+[[health.probes]]
+name = "api"
+critical = true
+http = "{url}"
+"#
+    );
+    let d = daemon_device(rampart_tests::MINIMAL, "gw-0042", &health);
+    // Without a daemon, `install` says how to go on.
+    let o = d.run(&["agent", "install", "fw.rbundle", "--config", "agent.toml"]);
+    assert_eq!(o.status.code(), Some(6), "{}", err(&o));
+    assert!(err(&o).contains("no agent is running"), "{}", err(&o));
+
+    // Uptime 599 s: the SDK's default health gate waits for 600 s of healthy
+    // uptime, so the first question after the boot answers `wait 1`.
+    std::fs::write(d.path("sys/uptime"), "599.0 1.0\n").unwrap();
+    install_and_reboot(&d);
+    let image = std::fs::read(d.path("image")).unwrap();
+    assert_eq!(&std::fs::read(d.path("slot-b")).unwrap()[..image.len()], &image[..]);
+    assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::B);
+
+    let mut agent = start_daemon(&d);
+    agent.wait_for("health gate: wait");
+    std::fs::write(d.path("sys/uptime"), "700.0 1.0\n").unwrap();
+    agent.wait_for("\"outcome\":\"committed\"");
+    let v = d.json(0, &["agent", "status", "--config", "agent.toml", "--json"]);
+    assert_eq!((v["booted"].as_str(), v["counter"].as_u64()), (Some("B"), Some(8)), "{v}");
+    assert_eq!(v["install"]["state"], "committed");
+    assert_eq!(v["upgrade_available"], false);
+    assert!(agent.stop().success());
+    assert_eq!(events(&d), ["install-start", "trial-armed", "commit"]);
+    assert_eq!(reboots(&d), 1, "no reboot after a commit");
+}
+
+#[test]
+fn a_failing_probe_rolls_back_to_the_old_slot_and_leaves_the_counter() {
+    let url = health_server(503);
+    let health = format!(
+        r#"
+[health]
+[[health.probes]]
+name = "api"
+critical = true
+http = "{url}"
+"#
+    );
+    let d = daemon_device(rampart_tests::MINIMAL, "gw-0042", &health);
+    std::fs::write(d.path("sys/uptime"), "900.0 1.0\n").unwrap();
+    install_and_reboot(&d);
+    assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::B);
+    // The agent asks, rolls back and reboots into slot A.
+    assert!(start_daemon(&d).exits().success());
+    assert_eq!(reboots(&d), 2);
+    assert_eq!(events(&d), ["install-start", "trial-armed", "rollback:critical-probe-failed"]);
+    assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::A);
+    assert_eq!(counter(&d), 5);
+    // Back on A the agent records nothing new and stays up.
+    let mut agent = start_daemon(&d);
+    agent.wait_for("agent running");
+    assert!(agent.stop().success());
+    let v = d.json(0, &["agent", "status", "--config", "agent.toml", "--json"]);
+    assert_eq!(v["install"]["state"], "rolled-back", "{v}");
+    assert_eq!(v["boot_order"], serde_json::json!(["A", "B"]));
+}
+
+#[test]
+fn a_slot_that_never_comes_up_is_a_failed_update_with_unexpected_reboots() {
+    let d = daemon_device(rampart_tests::MINIMAL, "gw-0042", "");
+    install_and_reboot(&d);
+    // Slot B hangs before the agent starts, three times; the bootloader
+    // then falls back to A.
+    for _ in 0..3 {
+        assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::B);
+    }
+    assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::A);
+    let mut agent = start_daemon(&d);
+    agent.wait_for("agent running");
+    assert!(agent.stop().success());
+    assert_eq!(
+        events(&d),
+        ["install-start", "trial-armed", "unexpected-reboot", "trial-boot-failed:trial-boot-failed"]
+    );
+    assert_eq!(counter(&d), 5);
+    assert_eq!(reboots(&d), 1, "a fallback by the bootloader needs no reboot");
+    // The agent confirmed slot A: its attempts are back to 3.
+    let v = d.json(0, &["agent", "status", "--config", "agent.toml", "--json"]);
+    assert_eq!(v["attempts_left"]["A"], 3, "{v}");
+    assert_eq!(v["boot_order"], serde_json::json!(["A", "B"]));
+}
+
+#[test]
+fn a_trial_that_reboots_itself_once_is_rolled_back_by_the_default_gate() {
+    let d = daemon_device(rampart_tests::MINIMAL, "gw-0042", "");
+    std::fs::write(d.path("sys/uptime"), "900.0 1.0\n").unwrap();
+    install_and_reboot(&d);
+    assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::B);
+    // It crashed once before the agent ran; the second boot reaches it.
+    assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::B);
+    assert!(start_daemon(&d).exits().success());
+    assert_eq!(events(&d), ["install-start", "trial-armed", "unexpected-reboot", "rollback:unexpected-reboot"]);
+    assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::A);
+}
+
+#[test]
+fn a_corrupted_trial_slot_fails_the_integrity_recheck_and_rolls_back() {
+    let d = daemon_device(rampart_tests::MINIMAL, "gw-0042", "");
+    std::fs::write(d.path("sys/uptime"), "900.0 1.0\n").unwrap();
+    install_and_reboot(&d);
+    assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::B);
+    // Storage went bad after the install was verified.
+    let mut slot = std::fs::read(d.path("slot-b")).unwrap();
+    slot[1000] ^= 0x40;
+    std::fs::write(d.path("slot-b"), slot).unwrap();
+    assert!(start_daemon(&d).exits().success());
+    assert_eq!(events(&d), ["install-start", "trial-armed", "integrity-failure", "rollback:integrity-check-failed"]);
+    assert_eq!(counter(&d), 5);
+}
+
+#[test]
+fn a_health_gate_that_never_answers_gets_the_safe_default_and_the_agent_lives_on() {
+    let d = daemon_device(rampart_tests::HOSTILE, "loop-health", "");
+    std::fs::write(d.path("sys/uptime"), "900.0 1.0\n").unwrap();
+    install_and_reboot(&d);
+    assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::B);
+    assert!(start_daemon(&d).exits().success(), "the agent survived the endless loop and rebooted");
+    let ev = events(&d);
+    assert_eq!(ev.len(), 3, "{ev:?}");
+    assert!(ev[2].starts_with("rollback:"), "{ev:?}");
+    assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::A);
+    assert_eq!(counter(&d), 5);
+}
+
+#[test]
+fn the_observation_window_closes_on_a_policy_that_keeps_waiting() {
+    // Uptime 10 s: the default gate wants 590 s more, the window has 5 left.
+    let d = daemon_device(rampart_tests::MINIMAL, "gw-0042", "\n[health]\nwindow_secs = 15\n");
+    std::fs::write(d.path("sys/uptime"), "10.0 1.0\n").unwrap();
+    install_and_reboot(&d);
+    assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::B);
+    assert!(start_daemon(&d).exits().success());
+    assert_eq!(events(&d), ["install-start", "trial-armed", "rollback:observation-window-expired"]);
+    assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::A);
+}
+
+#[test]
+fn the_daemon_refuses_what_must_not_install_and_retries_a_deferral_on_time() {
+    let d = daemon_device(rampart_tests::HOSTILE, "now", "");
+    let mut agent = start_daemon(&d);
+    agent.wait_for("agent running");
+
+    // A tampered bundle: refused, nothing armed.
+    let mut bytes = std::fs::read(d.path("fw.rbundle")).unwrap();
+    bytes[40] ^= 1; // inside the signed manifest
+    std::fs::write(d.path("bad.rbundle"), bytes).unwrap();
+    let o = d.run(&["agent", "install", "bad.rbundle", "--config", "agent.toml"]);
+    assert_eq!(o.status.code(), Some(5), "{}", err(&o));
+    // A downgrade: refused before a byte is written.
+    d.create("old.rbundle", "4", &["k1.pem", "k2.pem"], &[]);
+    let o = d.run(&["agent", "install", "old.rbundle", "--config", "agent.toml"]);
+    assert_eq!(o.status.code(), Some(5), "{}", err(&o));
+    assert!(err(&o).contains("anti-rollback"), "{}", err(&o));
+    // The policy denies (device id `now`): nothing written.
+    let v = d.json(0, &["agent", "install", "fw.rbundle", "--config", "agent.toml", "--json"]);
+    assert_eq!((v["outcome"].as_str(), v["reason"]["code"].as_str()), (Some("denied"), Some("now")), "{v}");
+    assert!(std::fs::read(d.path("slot-b")).unwrap().iter().all(|&b| b == 0), "nothing was written");
+    assert!(agent.stop().success());
+    assert_eq!(events(&d), ["integrity-failure", "integrity-failure", "policy-deny:now"]);
+
+    // The policy defers to 3 s from now: the agent retries then, by itself,
+    // installs and reboots into the trial.
+    let until = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 3;
+    set_device(&d, "defer-until", &[("until", &until.to_string())]);
+    let mut agent = start_daemon(&d);
+    agent.wait_for("agent running");
+    let v = d.json(0, &["agent", "install", "fw.rbundle", "--config", "agent.toml", "--json"]);
+    assert_eq!(v["outcome"], "deferred", "{v}");
+    assert!(v["until"].as_str().is_some_and(|u| u.ends_with('Z')), "{v}");
+    assert!(agent.exits().success());
+    assert_eq!(reboots(&d), 1);
+    let ev = events(&d);
+    assert_eq!(ev[3..], ["policy-defer:test-deferral", "install-start", "trial-armed"], "{ev:?}");
+    assert!(!d.path("state/deferred.json").exists(), "the deferral is settled");
+    assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::B);
 }

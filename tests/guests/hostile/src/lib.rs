@@ -89,6 +89,12 @@ impl Policy for Hostile {
                 deny("wasi-probe", seen)
             }
             "now" => deny("now", rollout.now.to_string()),
+            // Not an attack: a deferral until the time in the `until` label
+            // (Unix seconds), then allow — for the agent's retry tests.
+            "defer-until" => match device.label("until").and_then(|u| u.parse::<Timestamp>().ok()) {
+                Some(until) if rollout.now < until => defer(until, "test-deferral", "until the label's time"),
+                _ => Eligibility::Allow,
+            },
             _ => Eligibility::Allow,
         }
     }

@@ -14,9 +14,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// The gateway agent, one step at a time (the daemon comes later): install
-/// a bundle into the inactive slot and arm a trial boot, then after the
-/// reboot ask the health gate and commit or roll back.
+mod daemon;
+
+/// The gateway agent. `rampart agent run` is the daemon a device runs from
+/// its init system: after each boot it finishes the install in progress
+/// (health probes and the policy's health gate within an observation
+/// window, then commit or roll back), takes bundles handed to it by
+/// `rampart agent install`, retries deferred installs at the time the policy
+/// gave, and runs the reboot command when a trial or a rollback needs one.
+/// `install --once` and `after-boot` run single steps in the foreground.
 ///
 /// The configuration (`AGENT.toml`) names the state directory, the trust
 /// store, the signed policy, the counter store, the bootloader environment
@@ -25,12 +31,18 @@ use std::process::ExitCode;
 /// (`rampart.slot=` on the kernel command line). A commented example is
 /// `examples/agent.toml`.
 ///
+///   rampart agent run --config /etc/rampart/agent.toml &
 ///   rampart agent install fw-4.2.0.rbundle --config /etc/rampart/agent.toml
+///   rampart agent status --config /etc/rampart/agent.toml --json
+///
+/// Without the daemon, step by step:
+///
+///   rampart agent install fw-4.2.0.rbundle --once --config /etc/rampart/agent.toml
 ///   reboot
 ///   rampart agent after-boot --config /etc/rampart/agent.toml --health health.json
-///   rampart agent status --config /etc/rampart/agent.toml --json
 #[derive(clap::Subcommand)]
 pub enum AgentCommand {
+    Run(daemon::RunArgs),
     Install(InstallArgs),
     AfterBoot(AfterBootArgs),
     Status(StatusArgs),
@@ -39,6 +51,7 @@ pub enum AgentCommand {
 impl AgentCommand {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self {
+            AgentCommand::Run(a) => daemon::run(a),
             AgentCommand::Install(a) => install(a),
             AgentCommand::AfterBoot(a) => after_boot(a),
             AgentCommand::Status(a) => status(a),
@@ -71,6 +84,64 @@ struct Config {
     slots: BTreeMap<String, SlotConfig>,
     #[serde(default)]
     sources: SourcesConfig,
+    /// What the daemon runs to reboot the device (argv).
+    #[serde(default = "default_reboot")]
+    reboot_command: Vec<String>,
+    #[serde(default)]
+    health: HealthConfig,
+    #[serde(default)]
+    install: InstallConfig,
+}
+
+fn default_reboot() -> Vec<String> {
+    vec!["systemctl".into(), "reboot".into()]
+}
+
+/// `[health]`: how a trial boot is observed.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HealthConfig {
+    /// The observation window, counted from the boot: when the policy still
+    /// says `wait` at its end, the trial is rolled back.
+    #[serde(default = "default_window")]
+    window_secs: u64,
+    #[serde(default)]
+    probes: Vec<rampart_agent::health::Probe>,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig { window_secs: default_window(), probes: Vec::new() }
+    }
+}
+
+fn default_window() -> u64 {
+    1800
+}
+
+/// Longest observation window a configuration may ask for (a day).
+const MAX_WINDOW_SECS: u64 = 86_400;
+
+/// `[install]`: how gently an install runs.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstallConfig {
+    /// Cap on slot writes and read-back, bytes per second (0: none).
+    #[serde(default)]
+    bytes_per_sec: u64,
+    /// Nice value of the thread that verifies and writes (0..=19).
+    #[serde(default = "default_nice")]
+    nice: i32,
+}
+
+impl Default for InstallConfig {
+    fn default() -> Self {
+        InstallConfig { bytes_per_sec: 0, nice: default_nice() }
+    }
+}
+
+fn default_nice() -> i32 {
+    10
 }
 
 fn default_tcti() -> String {
@@ -118,7 +189,25 @@ struct ConfigArg {
 fn read_config(path: &Path) -> anyhow::Result<Config> {
     let text =
         std::fs::read_to_string(path).map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", path.display())))?;
-    toml::from_str(&text).map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {}", path.display(), e.message())))
+    let config: Config =
+        toml::from_str(&text).map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {}", path.display(), e.message())))?;
+    let bad = |what: String| coded(BAD_INPUT, anyhow::anyhow!("{}: {what}", path.display()));
+    if config.reboot_command.is_empty() {
+        return Err(bad("reboot_command is empty".into()));
+    }
+    if !(1..=MAX_WINDOW_SECS).contains(&config.health.window_secs) {
+        return Err(bad(format!("health.window_secs must be 1..={MAX_WINDOW_SECS}")));
+    }
+    if config.health.probes.len() > rampart_agent::health::MAX_PROBES {
+        return Err(bad(format!("more than {} health probes", rampart_agent::health::MAX_PROBES)));
+    }
+    for p in &config.health.probes {
+        p.validate().map_err(|e| bad(format!("health.probes: {e}")))?;
+    }
+    if !(0..=19).contains(&config.install.nice) {
+        return Err(bad("install.nice must be 0..=19".into()));
+    }
+    Ok(config)
 }
 
 fn booted(cmdline: &Path) -> anyhow::Result<SlotName> {
@@ -162,20 +251,33 @@ fn load(path: &Path) -> anyhow::Result<Loaded> {
         super::policy::load_signed(&engine, &config.policy, &super::policy::signature_path(&config.policy), &trust)?;
     let env = open_env(&config.bootloader)?;
     let counter = super::keyargs::open_counter(&config.counter_store, &config.tcti)?;
-    let mut device: Device = super::policy::read_facts(&config.device)?;
-    let defaults = Sources::default();
-    let s = &config.sources;
-    let sources = Sources {
-        power_supply: s.power_supply.clone().unwrap_or(defaults.power_supply),
-        net: s.net.clone().unwrap_or(defaults.net),
-        route: s.route.clone().unwrap_or(defaults.route),
-        uptime: s.uptime.clone().unwrap_or(defaults.uptime),
-    };
-    let bad = |e: sysfacts::SourceError| coded(BAD_INPUT, e);
-    device.power = sysfacts::power(&sources).map_err(bad)?;
-    device.link = sysfacts::link(&sources, &BTreeMap::new()).map_err(bad)?;
-    device.uptime_secs = sysfacts::uptime_secs(&sources).map_err(bad)?;
-    Ok(Loaded { config, booted, trust, policy, env, counter, device })
+    let device: Device = super::policy::read_facts(&config.device)?;
+    let mut l = Loaded { config, booted, trust, policy, env, counter, device };
+    l.refresh_facts()?;
+    Ok(l)
+}
+
+impl Loaded {
+    fn sources(&self) -> Sources {
+        let defaults = Sources::default();
+        let s = &self.config.sources;
+        Sources {
+            power_supply: s.power_supply.clone().unwrap_or(defaults.power_supply),
+            net: s.net.clone().unwrap_or(defaults.net),
+            route: s.route.clone().unwrap_or(defaults.route),
+            uptime: s.uptime.clone().unwrap_or(defaults.uptime),
+        }
+    }
+
+    /// Read power, uplink and uptime again (the configured facts stay).
+    fn refresh_facts(&mut self) -> anyhow::Result<()> {
+        let sources = self.sources();
+        let bad = |e: sysfacts::SourceError| coded(BAD_INPUT, e);
+        self.device.power = sysfacts::power(&sources).map_err(bad)?;
+        self.device.link = sysfacts::link(&sources, &BTreeMap::new()).map_err(bad)?;
+        self.device.uptime_secs = sysfacts::uptime_secs(&sources).map_err(bad)?;
+        Ok(())
+    }
 }
 
 fn slots(config: &Config) -> anyhow::Result<Slots> {
@@ -201,6 +303,7 @@ fn with_agent<T>(l: &mut Loaded, f: impl FnOnce(&mut Agent<'_>) -> Result<T, Age
         trial_attempts: l.config.trial_attempts,
         on_policy_failure: rampart_engine::fail_closed::health_gate,
         limits: rampart_trust::Limits::default(),
+        install_rate: Some(l.config.install.bytes_per_sec).filter(|&r| r > 0),
     };
     let mut agent = Agent::open(parts, &l.config.state_dir).map_err(|e| coded(BAD_INPUT, e))?;
     f(&mut agent).map_err(|e| {
@@ -219,7 +322,13 @@ fn now(s: &Option<String>) -> anyhow::Result<Timestamp> {
 }
 
 fn print(outcome: &Outcome, json_out: bool) -> anyhow::Result<ExitCode> {
-    let v = match outcome {
+    print_value(&outcome_json(outcome), json_out)
+}
+
+/// The JSON form of an outcome: `outcome` names it, the other fields
+/// (`slot`, `until`, `secs`, `reason`, `reboot`) depend on it.
+fn outcome_json(outcome: &Outcome) -> serde_json::Value {
+    match outcome {
         Outcome::Denied(r) => json!({ "outcome": "denied", "reason": r }),
         Outcome::Deferred { until, reason } => json!({ "outcome": "deferred", "until": until, "reason": reason }),
         Outcome::RebootForTrial(s) => json!({ "outcome": "reboot-for-trial", "slot": s.as_str() }),
@@ -229,7 +338,10 @@ fn print(outcome: &Outcome, json_out: bool) -> anyhow::Result<ExitCode> {
             json!({ "outcome": "rolled-back", "slot": slot.as_str(), "reason": reason, "reboot": reboot })
         }
         Outcome::Idle => json!({ "outcome": "idle" }),
-    };
+    }
+}
+
+fn print_value(v: &serde_json::Value, json_out: bool) -> anyhow::Result<ExitCode> {
     if json_out {
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
@@ -251,19 +363,29 @@ fn print(outcome: &Outcome, json_out: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Verify a bundle, ask the policy's eligibility question with fresh local
-/// facts, write the inactive slot (each chunk verified before it is
-/// written, then read back whole) and arm a trial boot. Prints the outcome:
-/// `reboot-for-trial`, `denied` or `deferred` (nothing written for either).
-/// Exit 5 when the bundle is refused.
+/// Install a bundle: verify it, ask the policy's eligibility question with
+/// fresh local facts, write the inactive slot (each chunk verified before
+/// it is written, then read back whole) and arm a trial boot.
+///
+/// By default the bundle is handed to the running agent (`rampart agent
+/// run`, over `<state_dir>/agent.sock`), which also retries a deferral at
+/// the time the policy gave and reboots into the trial. With `--once` the
+/// step runs here in the foreground and rebooting is up to the caller.
+///
+/// Prints the outcome: `reboot-for-trial`, `denied` or `deferred` (nothing
+/// written for either). Exit 5 when the bundle is refused.
 #[derive(clap::Args)]
 pub struct InstallArgs {
     /// The bundle (.rbundle).
     bundle: PathBuf,
     #[command(flatten)]
     config: ConfigArg,
-    /// Judge expiry and ask the policy at this time (RFC 3339) instead of now.
-    #[arg(long, value_name = "RFC3339")]
+    /// Run the install step here instead of handing it to the agent daemon.
+    #[arg(long)]
+    once: bool,
+    /// With --once: judge expiry and ask the policy at this time (RFC 3339)
+    /// instead of now.
+    #[arg(long, value_name = "RFC3339", requires = "once")]
     now: Option<String>,
     /// Print one JSON object instead of text.
     #[arg(long)]
@@ -271,8 +393,17 @@ pub struct InstallArgs {
 }
 
 fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
+    if !args.once {
+        let config = read_config(&args.config.config)?;
+        let v = daemon::hand_over(&config.state_dir, &args.bundle)?;
+        return print_value(&v, args.json);
+    }
     let mut l = load(&args.config.config)?;
     let now = now(&args.now)?;
+    let nice = l.config.install.nice;
+    for problem in rampart_agent::priority::lower_this_thread(nice) {
+        tracing::warn!("could not lower the install's priority: {problem}");
+    }
     let outcome = with_agent(&mut l, |a| a.install(&args.bundle, now))?;
     print(&outcome, args.json)
 }

@@ -1,0 +1,425 @@
+//! `rampart agent run`: the agent as a daemon for one device.
+//!
+//! Two threads. The async side (a single-threaded tokio runtime) owns the
+//! control socket, the timers, the health probes, the signals and the
+//! reboot command. Everything that touches keys, slots, the bootloader
+//! environment, the counter or the journal runs on one worker thread, at a
+//! lower CPU and I/O priority, one job at a time: verification and writes
+//! never block the runtime, and two steps never interleave.
+//!
+//! After each start the daemon finishes what the journal says is in
+//! progress: on a trial boot it runs the probes, re-checks the booted
+//! slot against the signed image and asks the health gate until it answers
+//! `commit` or `rollback` or the observation window closes (then the trial
+//! is rolled back). A deferred install is kept in `<state_dir>/deferred.json`
+//! and retried at the time the policy gave, across restarts.
+
+use super::{AGENT_FAILED, BAD_INPUT, ConfigArg, Loaded, load, outcome_json, with_agent};
+use crate::exit::{Coded, coded};
+use rampart_agent::health;
+use rampart_agent::install::{Observation, Outcome};
+use rampart_facts::{HealthReport, Reason, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+
+/// Run the agent daemon for this device (from its init system, e.g. a
+/// systemd unit with `Restart=always`).
+///
+/// Listens on `<state_dir>/agent.sock` for `rampart agent install`. When a
+/// trial boot or a rollback needs a reboot it runs `reboot_command` and
+/// exits; the next boot starts it again. SIGTERM or SIGINT stop it after
+/// the step in progress.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+/// The control socket's name in the state directory.
+const SOCKET: &str = "agent.sock";
+/// The deferred install's record in the state directory.
+const DEFERRED: &str = "deferred.json";
+/// Longest request line a client may send.
+const MAX_REQUEST: usize = 64 * 1024;
+/// Shortest pause between two health-gate questions.
+const MIN_WAIT: Duration = Duration::from_secs(1);
+
+#[derive(Serialize, Deserialize)]
+struct Request {
+    install: PathBuf,
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct Deferred {
+    bundle: PathBuf,
+    until: Timestamp,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, Failure>>;
+
+/// An error crossing from the worker: its message and exit code.
+#[derive(Debug, Clone)]
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Failure {
+        let code = e.downcast_ref::<Coded>().map_or(BAD_INPUT, |c| c.code);
+        Failure { code, message: format!("{e:#}") }
+    }
+}
+
+enum Job {
+    /// Finish what the journal has in progress after this boot.
+    Start(Reply<Start>),
+    /// Re-check the booted trial slot against its signed image.
+    Integrity(Observation, Reply<u32>),
+    /// Ask the health gate.
+    Gate(HealthReport, Reply<Outcome>),
+    /// Give the trial up: the observation window closed.
+    Abandon(Reason, Reply<Outcome>),
+    Install(PathBuf, Reply<Outcome>),
+}
+
+enum Start {
+    Observe(Observation),
+    Done(Outcome),
+}
+
+/// The worker's end: owns everything the agent borrows.
+fn worker(mut l: Loaded, jobs: std::sync::mpsc::Receiver<Job>) {
+    for problem in rampart_agent::priority::lower_this_thread(l.config.install.nice) {
+        tracing::warn!("could not lower the agent's install priority: {problem}");
+    }
+    while let Ok(job) = jobs.recv() {
+        let now = Timestamp::now();
+        match job {
+            Job::Start(reply) => {
+                let r = with_agent(&mut l, |a| {
+                    if let Some(obs) = a.observe(now)? {
+                        return Ok(Start::Observe(obs));
+                    }
+                    let outcome = a.after_boot(now, &HealthReport::default())?;
+                    if a.confirm_booted()? {
+                        tracing::info!("slot {} confirmed in the bootloader environment", a.parts.booted);
+                    }
+                    Ok(Start::Done(outcome))
+                });
+                let _ = reply.send(r.map_err(Failure::from));
+            }
+            Job::Integrity(obs, reply) => {
+                let r = with_agent(&mut l, |a| Ok(a.check_integrity(now, &obs)));
+                let _ = reply.send(r.map_err(Failure::from));
+            }
+            Job::Gate(report, reply) => {
+                let r = with_agent(&mut l, |a| a.after_boot(now, &report));
+                let _ = reply.send(r.map_err(Failure::from));
+            }
+            Job::Abandon(reason, reply) => {
+                let r = with_agent(&mut l, |a| a.abandon_trial(now, reason));
+                let _ = reply.send(r.map_err(Failure::from));
+            }
+            Job::Install(bundle, reply) => {
+                let r = l.refresh_facts().and_then(|()| with_agent(&mut l, |a| a.install(&bundle, now)));
+                let _ = reply.send(r.map_err(Failure::from));
+            }
+        }
+    }
+}
+
+/// The async side's handle on the worker.
+struct Worker {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl Worker {
+    async fn call<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> Result<T, Failure> {
+        let (tx, rx) = oneshot::channel();
+        let gone = || Failure { code: AGENT_FAILED, message: "the agent's worker thread stopped".into() };
+        self.jobs.send(job(tx)).map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    // The worker loads everything itself: the bootloader environment, the
+    // counter and the policy stay on the thread that uses them.
+    let path = args.config.config;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = std::thread::Builder::new().name("rampart-install".into()).spawn(move || match load(&path) {
+        Ok(l) => {
+            let _ = ready_tx.send(Ok(Daemon {
+                reboot: l.config.reboot_command.clone(),
+                probes: l.config.health.probes.clone(),
+                window: Duration::from_secs(l.config.health.window_secs),
+                uptime: l.sources().uptime,
+                state_dir: l.config.state_dir.clone(),
+            }));
+            worker(l, rx)
+        }
+        Err(e) => {
+            let _ = ready_tx.send(Err(Failure::from(e)));
+        }
+    })?;
+    let daemon = ready_rx.recv().map_err(|_| anyhow::anyhow!("the agent's worker thread stopped"))?.map_err(fail)?;
+    std::fs::create_dir_all(&daemon.state_dir)
+        .map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", daemon.state_dir.display())))?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let result = rt.block_on(daemon.serve(Worker { jobs: tx }));
+    drop(rt);
+    let _ = handle.join();
+    result
+}
+
+struct Daemon {
+    reboot: Vec<String>,
+    probes: Vec<health::Probe>,
+    window: Duration,
+    uptime: PathBuf,
+    state_dir: PathBuf,
+}
+
+/// What the daemon does next.
+enum Next {
+    Serve,
+    Reboot,
+}
+
+impl Daemon {
+    async fn serve(self, worker: Worker) -> anyhow::Result<ExitCode> {
+        let sock_path = self.state_dir.join(SOCKET);
+        let _ = std::fs::remove_file(&sock_path);
+        let listener = tokio::net::UnixListener::bind(&sock_path)
+            .map_err(|e| coded(AGENT_FAILED, anyhow::anyhow!("{}: {e}", sock_path.display())))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&sock_path, std::fs::Permissions::from_mode(0o600))?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tracing::info!(socket = %sock_path.display(), "agent running");
+
+        // 1. What this boot has to finish.
+        let next = match worker.call(Job::Start).await.map_err(fail)? {
+            Start::Done(outcome) => self.after(&outcome),
+            Start::Observe(obs) => {
+                tokio::select! {
+                    r = self.observe(&worker, obs) => r?,
+                    _ = term.recv() => return Ok(ExitCode::SUCCESS),
+                    _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+                }
+            }
+        };
+        if let Next::Reboot = next {
+            return self.reboot().await;
+        }
+
+        // 2. Serve install requests and the deferred retry.
+        loop {
+            let deferred = self.deferred();
+            let sleep = async {
+                match &deferred {
+                    Some(d) => {
+                        let secs = d.until.0.saturating_sub(Timestamp::now().0);
+                        tokio::time::sleep(Duration::from_secs(secs.max(0) as u64)).await
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            let next = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => self.answer(&worker, stream).await,
+                    Err(e) => { tracing::warn!("control socket: {e}"); Next::Serve }
+                },
+                () = sleep => {
+                    let d = deferred.expect("the timer runs only for a deferral");
+                    tracing::info!(bundle = %d.bundle.display(), "retrying the deferred install");
+                    let r = worker.call(|r| Job::Install(d.bundle.clone(), r)).await;
+                    self.settle(&d.bundle, &r)
+                }
+                _ = term.recv() => return Ok(ExitCode::SUCCESS),
+                _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+            };
+            if let Next::Reboot = next {
+                let _ = std::fs::remove_file(&sock_path);
+                return self.reboot().await;
+            }
+        }
+    }
+
+    /// One client: a request line in, the outcome (or the error) out.
+    async fn answer(&self, worker: &Worker, stream: tokio::net::UnixStream) -> Next {
+        let (read, mut write) = stream.into_split();
+        let mut line = String::new();
+        let mut reader = tokio::io::BufReader::new(tokio::io::AsyncReadExt::take(read, MAX_REQUEST as u64));
+        let request = match reader.read_line(&mut line).await {
+            Ok(_) => serde_json::from_str::<Request>(&line).map_err(|e| format!("bad request: {e}")),
+            Err(e) => Err(format!("reading the request: {e}")),
+        };
+        let (reply, next) = match request {
+            Err(message) => (json!({ "error": message, "exit": BAD_INPUT }), Next::Serve),
+            Ok(req) => {
+                let r = worker.call(|r| Job::Install(req.install.clone(), r)).await;
+                let next = self.settle(&req.install, &r);
+                let v = match r {
+                    Ok(o) => outcome_json(&o),
+                    Err(f) => json!({ "error": f.message, "exit": f.code }),
+                };
+                (v, next)
+            }
+        };
+        let mut text = reply.to_string();
+        text.push('\n');
+        if let Err(e) = write.write_all(text.as_bytes()).await {
+            tracing::warn!("control socket: could not answer: {e}");
+        }
+        let _ = write.shutdown().await;
+        next
+    }
+
+    /// Book-keeping after an install attempt: a deferral is recorded for
+    /// its retry, anything else clears the record.
+    fn settle(&self, bundle: &Path, r: &Result<Outcome, Failure>) -> Next {
+        let path = self.state_dir.join(DEFERRED);
+        match r {
+            Ok(Outcome::Deferred { until, .. }) => {
+                let d = Deferred { bundle: bundle.to_path_buf(), until: *until };
+                let bytes = serde_json::to_vec_pretty(&d).expect("a deferral serializes");
+                if let Err(e) = rampart_trust::atomic::write(&path, &bytes) {
+                    tracing::error!("{}: could not record the deferral: {e}", path.display());
+                }
+                Next::Serve
+            }
+            Ok(outcome) => {
+                let _ = std::fs::remove_file(&path);
+                self.after(outcome)
+            }
+            Err(f) => {
+                // A busy agent keeps the deferral for later; a refused or
+                // vanished bundle does not come back by waiting.
+                if f.code != AGENT_FAILED {
+                    let _ = std::fs::remove_file(&path);
+                }
+                tracing::error!("install of {}: {}", bundle.display(), f.message);
+                Next::Serve
+            }
+        }
+    }
+
+    fn deferred(&self) -> Option<Deferred> {
+        let path = self.state_dir.join(DEFERRED);
+        let bytes = std::fs::read(&path).ok()?;
+        match serde_json::from_slice(&bytes) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                tracing::error!("{}: unreadable, dropped: {e}", path.display());
+                let _ = std::fs::remove_file(&path);
+                None
+            }
+        }
+    }
+
+    fn after(&self, outcome: &Outcome) -> Next {
+        tracing::info!(outcome = %outcome_json(outcome), "agent step");
+        match outcome {
+            Outcome::RebootForTrial(_) | Outcome::RolledBack { reboot: true, .. } => Next::Reboot,
+            _ => Next::Serve,
+        }
+    }
+
+    fn uptime_secs(&self) -> u64 {
+        let sources = rampart_agent::sysfacts::Sources { uptime: self.uptime.clone(), ..Default::default() };
+        rampart_agent::sysfacts::uptime_secs(&sources).unwrap_or_else(|e| {
+            tracing::warn!("{e}");
+            0
+        })
+    }
+
+    /// The trial boot: probes, integrity, the health gate, until it decides
+    /// or the window (counted from the boot) closes.
+    async fn observe(&self, worker: &Worker, obs: Observation) -> anyhow::Result<Next> {
+        let deadline = Instant::now() + self.window.saturating_sub(Duration::from_secs(self.uptime_secs()));
+        let integrity = worker.call(|r| Job::Integrity(obs.clone(), r)).await.map_err(fail)?;
+        loop {
+            let found = health::run(&self.probes, Path::new("/run/systemd/system")).await;
+            let report = HealthReport {
+                since_boot_secs: self.uptime_secs(),
+                boots_since_install: obs.boots_since_install,
+                unexpected_reboots: obs.boots_since_install.saturating_sub(1),
+                failed_integrity_checks: integrity,
+                failed_services: found.failed_services,
+                metrics: Default::default(),
+                probes: found.probes,
+            };
+            let outcome = worker.call(|r| Job::Gate(report, r)).await.map_err(fail)?;
+            let Outcome::Wait { secs, reason } = &outcome else { return Ok(self.after(&outcome)) };
+            let pause = Duration::from_secs(u64::from(*secs)).max(MIN_WAIT);
+            if Instant::now() + pause > deadline {
+                let reason = Reason {
+                    code: "observation-window-expired".into(),
+                    message: format!(
+                        "the health gate still said wait ({}: {}) when the {} s observation window closed",
+                        reason.code,
+                        reason.message,
+                        self.window.as_secs()
+                    ),
+                };
+                let outcome = worker.call(|r| Job::Abandon(reason, r)).await.map_err(fail)?;
+                return Ok(self.after(&outcome));
+            }
+            tracing::info!(secs = pause.as_secs(), code = %reason.code, "health gate: wait");
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    /// Run the reboot command; the agent's part ends here (the next boot
+    /// starts it again).
+    async fn reboot(&self) -> anyhow::Result<ExitCode> {
+        tracing::info!(command = ?self.reboot, "rebooting");
+        let status = tokio::process::Command::new(&self.reboot[0]).args(&self.reboot[1..]).status().await;
+        match status {
+            Ok(s) if s.success() => Ok(ExitCode::SUCCESS),
+            Ok(s) => Err(coded(AGENT_FAILED, anyhow::anyhow!("reboot command {:?}: {s}", self.reboot))),
+            Err(e) => Err(coded(AGENT_FAILED, anyhow::anyhow!("reboot command {:?}: {e}", self.reboot))),
+        }
+    }
+}
+
+fn fail(f: Failure) -> anyhow::Error {
+    coded(f.code, anyhow::anyhow!(f.message))
+}
+
+/// `rampart agent install` without `--once`: hand the bundle to the
+/// running agent and return its answer.
+pub fn hand_over(state_dir: &Path, bundle: &Path) -> anyhow::Result<serde_json::Value> {
+    use std::io::{BufRead, Write};
+    let bundle =
+        std::path::absolute(bundle).map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", bundle.display())))?;
+    let sock = state_dir.join(SOCKET);
+    let mut stream = std::os::unix::net::UnixStream::connect(&sock).map_err(|e| {
+        coded(
+            AGENT_FAILED,
+            anyhow::anyhow!(
+                "no agent is running ({}: {e}): start `rampart agent run`, or install in the foreground with --once",
+                sock.display()
+            ),
+        )
+    })?;
+    let mut line = serde_json::to_string(&Request { install: bundle })?;
+    line.push('\n');
+    stream.write_all(line.as_bytes())?;
+    let mut answer = String::new();
+    std::io::BufReader::new(stream).read_line(&mut answer)?;
+    let v: serde_json::Value = serde_json::from_str(&answer)
+        .map_err(|e| coded(AGENT_FAILED, anyhow::anyhow!("the agent's answer is not JSON ({e}): {answer:?}")))?;
+    if let Some(message) = v.get("error").and_then(|m| m.as_str()) {
+        let code = v.get("exit").and_then(|c| c.as_u64()).unwrap_or(u64::from(AGENT_FAILED)) as u8;
+        return Err(coded(code, anyhow::anyhow!("{message}")));
+    }
+    Ok(v)
+}
