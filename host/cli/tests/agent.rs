@@ -589,3 +589,74 @@ fn the_daemon_refuses_what_must_not_install_and_retries_a_deferral_on_time() {
     assert!(!d.path("state/deferred.json").exists(), "the deferral is settled");
     assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::B);
 }
+
+/// The journal file holding the newest record.
+fn newest_journal(d: &Dir) -> std::path::PathBuf {
+    let seq = |n: u32| -> u64 {
+        let text = std::fs::read_to_string(d.path(&format!("state/journal.{n}"))).unwrap_or_default();
+        let first = text.lines().next().unwrap_or("{}");
+        serde_json::from_str::<serde_json::Value>(first).ok().and_then(|v| v["seq"].as_u64()).unwrap_or(0)
+    };
+    d.path(&format!("state/journal.{}", if seq(0) > seq(1) { 0 } else { 1 }))
+}
+
+#[test]
+fn a_torn_environment_copy_and_a_truncated_journal_are_recovered_from() {
+    use rampart_bootenv::uboot::{FwEnvConfig, UbootEnv};
+    use rampart_bootenv::ab::Slot;
+    let d = agent_device();
+    d.ok(&["policy", "sign", "policy.wasm", "--key", "k1.pem", "--key", "k2.pem"]);
+    d.create("fw.rbundle", "8", &["k1.pem", "k2.pem"], &[]);
+    let healthy = root().join("examples/health.json");
+    let healthy = healthy.to_str().unwrap();
+    // A redundant U-Boot environment: two 16 KiB copies in one file.
+    const SIZE: usize = 0x4000;
+    let env_file = d.path("uboot.env");
+    let line = |off: usize| format!("{} {off:#x} {SIZE:#x}\n", env_file.display());
+    std::fs::write(d.path("fw_env.config"), line(0) + &line(SIZE)).unwrap();
+    let uboot = || UbootEnv::open(&FwEnvConfig::read(d.path("fw_env.config")).unwrap()).unwrap();
+    std::fs::write(&env_file, vec![0u8; 2 * SIZE]).unwrap();
+    let mut env = UbootEnv::empty(&FwEnvConfig::read(d.path("fw_env.config")).unwrap()).unwrap();
+    env.set("bootdelay", "0").unwrap();
+    env.commit().unwrap();
+    env.commit().unwrap();
+    let config = std::fs::read_to_string(d.path("agent.toml")).unwrap();
+    let config =
+        config.replace("kind = \"grub\"\npath = \"grubenv\"", "kind = \"uboot\"\nfw_env_config = \"fw_env.config\"");
+    std::fs::write(d.path("agent.toml"), config).unwrap();
+    let boot_uboot = || match boot(&mut uboot()).unwrap() {
+        Boot::Slot(s) => {
+            std::fs::write(d.path("cmdline"), format!("rampart.slot={s}\n")).unwrap();
+            s
+        }
+        Boot::Reset => panic!("no slot to boot"),
+    };
+    let after_boot = || d.json(0, &["agent", "after-boot", "--config", "agent.toml", "--health", healthy, "--json"]);
+    let install = || d.json(0, &["agent", "install", "fw.rbundle", "--once", "--config", "agent.toml", "--json"]);
+
+    // 1. The power went while the trial was being armed: the copy written
+    //    last is torn. The older copy (no trial) is in charge, slot A boots,
+    //    and the agent abandons the install cleanly.
+    assert_eq!(install()["outcome"], "reboot-for-trial");
+    let active = uboot().active_copy().unwrap();
+    let mut bytes = std::fs::read(&env_file).unwrap();
+    bytes[active * SIZE + 8..active * SIZE + 12].copy_from_slice(b"TORN");
+    std::fs::write(&env_file, bytes).unwrap();
+    assert_eq!(uboot().get("upgrade_available"), None, "the torn copy is not read");
+    assert_eq!(boot_uboot(), Slot::A);
+    let v = after_boot();
+    assert_eq!((v["outcome"].as_str(), v["reason"]["code"].as_str()), (Some("rolled-back"), Some("trial-not-booted")));
+
+    // 2. Installed again; the power went while the journal recorded `armed`:
+    //    the truncated record is passed over for the one before (`writing`),
+    //    and the armed environment tells the agent the rest.
+    assert_eq!(install()["outcome"], "reboot-for-trial");
+    let newest = newest_journal(&d);
+    let len = std::fs::metadata(&newest).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&newest).unwrap().set_len(len / 2).unwrap();
+    assert_eq!(journal_state(&d), "writing");
+    assert_eq!(boot_uboot(), Slot::B);
+    assert_eq!(after_boot()["outcome"], "committed");
+    assert_eq!(counter(&d), 8);
+    assert_eq!(uboot().get("BOOT_ORDER"), Some("B A"));
+}

@@ -46,6 +46,8 @@ const SOCKET: &str = "agent.sock";
 const DEFERRED: &str = "deferred.json";
 /// Longest request line a client may send.
 const MAX_REQUEST: usize = 64 * 1024;
+/// Shortest pause before a deferred install is retried.
+const MIN_RETRY_SECS: i64 = 1;
 /// Shortest pause between two health-gate questions.
 const MIN_WAIT: Duration = Duration::from_secs(1);
 
@@ -288,7 +290,9 @@ impl Daemon {
         let path = self.state_dir.join(DEFERRED);
         match r {
             Ok(Outcome::Deferred { until, .. }) => {
-                let d = Deferred { bundle: bundle.to_path_buf(), until: *until };
+                // A deferral into the past would retry at once, forever.
+                let earliest = Timestamp(Timestamp::now().0 + MIN_RETRY_SECS);
+                let d = Deferred { bundle: bundle.to_path_buf(), until: (*until).max(earliest) };
                 let bytes = serde_json::to_vec_pretty(&d).expect("a deferral serializes");
                 if let Err(e) = rampart_trust::atomic::write(&path, &bytes) {
                     tracing::error!("{}: could not record the deferral: {e}", path.display());
