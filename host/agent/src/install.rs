@@ -110,6 +110,8 @@ pub enum AgentError {
     BootEnv(#[from] rampart_bootenv::Error),
     #[error("anti-rollback counter: {0}")]
     Counter(#[from] CounterError),
+    #[error("{0}")]
+    CounterStep(String),
     #[error("an install is in progress ({0}); finish it with after_boot first")]
     Busy(String),
 }
@@ -214,6 +216,17 @@ impl<'a> Agent<'a> {
             }
         };
         let release = verified.release();
+        if let Some(max) = self.parts.counter.max_step()
+            && release.security_counter.saturating_sub(stored) > max
+        {
+            let detail = format!(
+                "{path}: security counter {} is more than {max} ahead of the device's {stored}: \
+                 the counter store could not follow at commit",
+                release.security_counter
+            );
+            self.emit(now, "install-failed", Some(&release), None, vec![], Some(detail.clone()));
+            return Err(AgentError::CounterStep(detail));
+        }
         let image =
             Image { size: verified.manifest().payload_size, sha256: hex::encode(verified.manifest().payload_sha256) };
 

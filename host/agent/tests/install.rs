@@ -31,6 +31,23 @@ struct Device {
     trust: TrustStore,
     policy: Policy,
     device_id: String,
+    /// The counter store's largest step (a TPM's), if any.
+    max_step: Option<u64>,
+}
+
+/// A file counter that reports a largest step, as a TPM counter does.
+struct Stepped(FileCounter, Option<u64>);
+
+impl CounterStore for Stepped {
+    fn read(&mut self) -> Result<u64, rampart_trust::counter::CounterError> {
+        self.0.read()
+    }
+    fn advance(&mut self, to: u64) -> Result<(), rampart_trust::counter::CounterError> {
+        self.0.advance(to)
+    }
+    fn max_step(&self) -> Option<u64> {
+        self.1
+    }
 }
 
 fn engine() -> &'static Engine {
@@ -49,7 +66,7 @@ impl Device {
         let key = SoftwareKey::generate();
         let trust = TrustStore::new(&[key.public_key().clone()], 1, 1).unwrap();
         let policy = engine().load_file(Path::new(policy)).unwrap();
-        let d = Device { dir, key, trust, policy, device_id: device_id.into() };
+        let d = Device { dir, key, trust, policy, device_id: device_id.into(), max_step: None };
         // The factory state: slot A good and booted.
         let mut env = d.env();
         rampart_bootenv::ab::mark_good(&mut env, SlotName::A).unwrap();
@@ -106,7 +123,7 @@ impl Device {
     /// Run `f` with an agent that booted `booted`, as a fresh process would.
     fn agent<T>(&self, booted: SlotName, f: impl FnOnce(&mut Agent<'_>) -> T) -> T {
         let mut env = self.env();
-        let mut counter = FileCounter::open(&self.path("counter")).unwrap();
+        let mut counter = Stepped(FileCounter::open(&self.path("counter")).unwrap(), self.max_step);
         let slot = |name, file: &str| Slot { name, path: self.path(file), size: SLOT };
         let mut facts = rampart_tests::device(&self.device_id);
         facts.hardware.model = "gw-4000".into();
@@ -323,4 +340,17 @@ fn restarts_between_the_steps_resume_from_the_journal_and_the_environment() {
     assert_eq!(d.agent(SlotName::B, |a| a.after_boot(NOW, &healthy(5)).unwrap()), Outcome::Idle);
     assert_eq!(d.agent(SlotName::B, |a| a.state().clone()), InstallState::Idle);
     assert_eq!(d.power_on(), SlotName::B);
+}
+
+#[test]
+fn a_release_further_ahead_than_the_counter_can_step_is_refused_before_writing() {
+    let mut d = Device::new(rampart_tests::MINIMAL, "gw-6");
+    d.max_step = Some(2);
+    let far = d.bundle(8);
+    let err = d.agent(SlotName::A, |a| a.install(&far, NOW).unwrap_err());
+    assert!(err.to_string().contains("security counter 8 is more than 2 ahead of the device's 5"), "{err}");
+    assert!(std::fs::read(d.path("slot-b")).unwrap().iter().all(|&b| b == 0xbb), "nothing was written");
+    assert_eq!(d.agent(SlotName::A, |a| a.state().clone()), InstallState::Idle);
+    let near = d.bundle(7);
+    assert_eq!(d.agent(SlotName::A, |a| a.install(&near, NOW).unwrap()), Outcome::RebootForTrial(SlotName::B));
 }

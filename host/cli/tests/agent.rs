@@ -602,8 +602,8 @@ fn newest_journal(d: &Dir) -> std::path::PathBuf {
 
 #[test]
 fn a_torn_environment_copy_and_a_truncated_journal_are_recovered_from() {
-    use rampart_bootenv::uboot::{FwEnvConfig, UbootEnv};
     use rampart_bootenv::ab::Slot;
+    use rampart_bootenv::uboot::{FwEnvConfig, UbootEnv};
     let d = agent_device();
     d.ok(&["policy", "sign", "policy.wasm", "--key", "k1.pem", "--key", "k2.pem"]);
     d.create("fw.rbundle", "8", &["k1.pem", "k2.pem"], &[]);

@@ -31,4 +31,12 @@ pub trait CounterStore {
     /// Move the counter to `to`. Equal is a no-op; lower is refused with
     /// `CounterError::Backwards` and leaves the counter as it was.
     fn advance(&mut self, to: u64) -> Result<(), CounterError>;
+
+    /// The largest step one `advance` can take, if the store has one (a TPM
+    /// counter moves one increment at a time). An installer refuses a
+    /// release further ahead before writing anything, so a commit never
+    /// fails on it after the trial boot.
+    fn max_step(&self) -> Option<u64> {
+        None
+    }
 }

@@ -502,6 +502,10 @@ impl TpmCounter {
 }
 
 impl CounterStore for TpmCounter {
+    fn max_step(&self) -> Option<u64> {
+        Some(MAX_STEP)
+    }
+
     /// `initial + (raw - base.raw)`; an error if the counter is below its base
     /// (not the counter that was provisioned) or past `u64::MAX`.
     fn read(&mut self) -> Result<u64, CounterError> {

@@ -307,8 +307,12 @@ fn with_agent<T>(l: &mut Loaded, f: impl FnOnce(&mut Agent<'_>) -> Result<T, Age
     };
     let mut agent = Agent::open(parts, &l.config.state_dir).map_err(|e| coded(BAD_INPUT, e))?;
     f(&mut agent).map_err(|e| {
-        let refused =
-            matches!(e, AgentError::Bundle { .. } | AgentError::Slot(rampart_agent::slot::SlotError::Bundle { .. }));
+        let refused = matches!(
+            e,
+            AgentError::Bundle { .. }
+                | AgentError::CounterStep(_)
+                | AgentError::Slot(rampart_agent::slot::SlotError::Bundle { .. })
+        );
         let code = if refused { REFUSED } else { AGENT_FAILED };
         coded(code, e)
     })

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Benchmark the gateway agent's install (issue 4, §5 and §8):
+#
+#   scripts/bench-agent.sh [SIZE]        # default 1G
+#
+# On one pseudo-random image of SIZE (anything `numfmt --from=iec` reads),
+# signed into a bundle, with two file-backed slots and a GRUB environment:
+#   1. throughput: `rampart agent install --once` (verify every chunk, write
+#      the inactive slot, fsync, read back and hash it whole, arm the trial)
+#      against the same work done by standard tools in one pipeline run:
+#      `openssl dgst -sha256 bundle` + `dd if=image of=slot bs=1M conv=fsync`
+#      + `openssl dgst -sha256 slot` (the read-back); each timed RUNS times,
+#      interleaved, under `/usr/bin/time` (median wall, largest peak RSS);
+#   2. gentleness: a periodic 1 ms task in another process
+#      (`cargo run --example ticker`), its lateness percentiles while idle,
+#      during an install at the defaults (nice 10, lowest best-effort I/O
+#      class) and during an install capped at CAP bytes/s;
+#   3. footprint: the stripped size of the `rampart` binary and the idle RSS
+#      of `rampart agent run` (VmRSS after it logged "agent running").
+# Slots, bundle and image live in TMPDIR (about 4 x SIZE); page cache warm.
+#
+# Environment: RUNS=3, CAP=100M (bandwidth cap of the third ticker run),
+# TICK_SECS (ticker duration; default: long enough to cover an install).
+# Needs: cargo, openssl, dd, numfmt, grub-editenv, GNU time (Debian: `time`), strip.
+# A benchmark, not a test: CI does not run it. Results: docs/BENCHMARKS.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SIZE=${1:-1G}
+RUNS=${RUNS:-3}
+CAP=${CAP:-100M}
+bytes=$(numfmt --from=iec "$SIZE")
+cap_bytes=$(numfmt --from=iec "$CAP")
+[[ -x /usr/bin/time ]] || { echo "bench-agent: needs GNU time at /usr/bin/time (apt-get install time)" >&2; exit 1; }
+
+cargo build --release --locked -p rampart-cli -p rampart-agent --example ticker >&2
+cargo build --locked --target wasm32-wasip2 --profile guest -p rampart-policy-minimal >&2
+target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+rampart=$target_dir/release/rampart
+ticker=$target_dir/release/examples/ticker
+policy=$target_dir/wasm32-wasip2/guest/rampart_policy_minimal.wasm
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/rampart-agent-bench.XXXXXX")
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+cd "$work"
+for k in k1 k2; do "$rampart" key generate --out $k.pem >/dev/null; done
+"$rampart" trust init --out trust.toml --threshold 2 --key k1.pub.pem --key k2.pub.pem >/dev/null
+cp "$policy" policy.wasm
+"$rampart" policy sign policy.wasm --key k1.pem --key k2.pem >/dev/null
+head -c "$bytes" /dev/urandom > image
+"$rampart" bundle create --image image --version 4.2.0 --security-counter 8 --channel security \
+    --hardware gw-4000 --sbom "$OLDPWD/examples/sbom.cdx.json" --key k1.pem --key k2.pem --out fw.rbundle >/dev/null
+sed 's/"id": "gw-0042"/"id": "gw-bench"/' "$OLDPWD/examples/device.json" > device.json
+mkdir -p sys/power_supply sys/net
+echo "1000.0 1.0" > sys/uptime
+cat > agent.toml <<TOML
+state_dir = "state"
+trust = "trust.toml"
+policy = "policy.wasm"
+counter_store = "counter"
+cmdline = "cmdline"
+device = "device.json"
+reboot_command = ["true"]
+[bootloader]
+kind = "grub"
+path = "grubenv"
+[slots.A]
+path = "slot-a"
+size = $bytes
+[slots.B]
+path = "slot-b"
+size = $bytes
+[sources]
+power_supply = "sys/power_supply"
+net = "sys/net"
+route = "sys/route"
+uptime = "sys/uptime"
+TOML
+sed 's/^\[sources\]/[install]\nbytes_per_sec = '"$cap_bytes"'\n[sources]/' agent.toml > agent-capped.toml
+
+reset_device() {
+    rm -rf state grubenv counter slot-a slot-b
+    truncate -s "$bytes" slot-a slot-b
+    "$rampart" counter init --counter-store counter --value 5 >/dev/null
+    grub-editenv grubenv create
+    echo "rampart.slot=A" > cmdline
+}
+
+timed() { # label, command...: prints "label wall_s rss_kib"
+    local label=$1; shift
+    /usr/bin/time -f "$label %e %M" -o time.out "$@" >/dev/null
+    cat time.out
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+echo "== throughput, $SIZE, $RUNS runs (warm-up first)" >&2
+reset_device; "$rampart" agent install fw.rbundle --once --config agent.toml >/dev/null
+: > results
+for r in $(seq "$RUNS"); do
+    reset_device
+    timed agent "$rampart" agent install fw.rbundle --once --config agent.toml >> results
+    reset_device
+    timed tools sh -c 'openssl dgst -sha256 fw.rbundle && dd if=image of=slot-b bs=1M conv=fsync,notrunc status=none && openssl dgst -sha256 slot-b' >> results
+done
+agent_s=$(awk '$1=="agent"{print $2}' results | median)
+tools_s=$(awk '$1=="tools"{print $2}' results | median)
+agent_rss=$(awk '$1=="agent"{print $3}' results | sort -n | tail -1)
+tools_rss=$(awk '$1=="tools"{print $3}' results | sort -n | tail -1)
+printf '| %s | %s s | %s MiB |\n' "rampart agent install --once" "$agent_s" "$((agent_rss / 1024))"
+printf '| %s | %s s | %s MiB |\n' "openssl dgst + dd conv=fsync + openssl dgst (read-back)" "$tools_s" "$((tools_rss / 1024))"
+echo "throughput ratio (tools time / agent time): $(echo "$tools_s $agent_s" | awk '{printf "%.2f", $1/$2}')"
+
+echo "== gentleness: a 1 ms periodic task's lateness (µs)" >&2
+tick=${TICK_SECS:-$(echo "$agent_s" | awk '{printf "%d", $1 * 1.5 + 3}')}
+echo "| ticker alone ($tick s) | $("$ticker" "$tick") |"
+reset_device
+"$ticker" "$tick" > tick.out & tpid=$!
+sleep 1; "$rampart" agent install fw.rbundle --once --config agent.toml >/dev/null; wait $tpid
+echo "| during an install (nice 10, I/O best-effort 7) | $(cat tick.out) |"
+reset_device
+capped_tick=$(echo "$bytes $cap_bytes" | awk '{printf "%d", 2 * $1 / $2 + 3}')
+"$ticker" "$capped_tick" > tick.out & tpid=$!
+sleep 1; "$rampart" agent install fw.rbundle --once --config agent-capped.toml >/dev/null; wait $tpid
+echo "| during an install capped at $CAP/s ($capped_tick s) | $(cat tick.out) |"
+
+echo "== footprint" >&2
+cp "$rampart" rampart.stripped && strip rampart.stripped
+echo "stripped rampart binary: $(stat -c %s rampart.stripped | numfmt --to=iec) ($(stat -c %s rampart.stripped) bytes)"
+reset_device
+RAMPART_LOG=info "$rampart" agent run --config agent.toml 2> run.log & apid=$!
+for _ in $(seq 200); do grep -q "agent running" run.log && break; sleep 0.05; done
+sleep 1
+echo "idle rampart agent run: $(awk '/VmRSS/{print $2, $3}' /proc/$apid/status) RSS, $(awk '/VmHWM/{print $2, $3}' /proc/$apid/status) peak"
+kill -TERM $apid; wait $apid || true
