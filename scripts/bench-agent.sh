@@ -17,11 +17,18 @@
 #      class) and during an install capped at CAP bytes/s;
 #   3. footprint: the stripped size of the `rampart` binary and the idle RSS
 #      of `rampart agent run` (VmRSS after it logged "agent running").
-# Slots, bundle and image live in TMPDIR (about 4 x SIZE); page cache warm.
+#   4. RAUC (when installed and run as root: it loop-mounts its bundle): the
+#      same image as a plain RAUC bundle (uncompressed squashfs), installed by
+#      `rauc install` through `rauc service --override-boot-slot=A` on a
+#      private D-Bus session bus into the same file-backed slot, U-Boot
+#      backend on a redundant environment file; wall time of `rauc install`
+#      and peak RSS of the service, next to rampart in the same rounds.
+# Slots, bundle and image live in TMPDIR (about 5 x SIZE); page cache warm.
 #
 # Environment: RUNS=3, CAP=100M (bandwidth cap of the third ticker run),
 # TICK_SECS (ticker duration; default: long enough to cover an install).
 # Needs: cargo, openssl, dd, numfmt, grub-editenv, GNU time (Debian: `time`), strip.
+# Optional: rauc, squashfs-tools, dbus-daemon, libubootenv-tool, u-boot-tools (mkenvimage).
 # A benchmark, not a test: CI does not run it. Results: docs/BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -110,6 +117,73 @@ tools_rss=$(awk '$1=="tools"{print $3}' results | sort -n | tail -1)
 printf '| %s | %s s | %s MiB |\n' "rampart agent install --once" "$agent_s" "$((agent_rss / 1024))"
 printf '| %s | %s s | %s MiB |\n' "openssl dgst + dd conv=fsync + openssl dgst (read-back)" "$tools_s" "$((tools_rss / 1024))"
 echo "throughput ratio (tools time / agent time): $(echo "$tools_s $agent_s" | awk '{printf "%.2f", $1/$2}')"
+
+if command -v rauc >/dev/null && command -v mksquashfs >/dev/null && command -v dbus-daemon >/dev/null \
+        && command -v fw_setenv >/dev/null && [[ $(id -u) == 0 ]]; then
+    echo "== RAUC $(rauc --version | awk '{print $2}'): plain bundle into a file-backed raw slot, U-Boot backend, private D-Bus" >&2
+    mkdir -p rauc/content rauc/bin rauc/data
+    openssl req -x509 -newkey rsa:4096 -nodes -keyout rauc/key.pem -out rauc/cert.pem -days 365 \
+        -subj "/O=Rampart bench/CN=rauc bench signer" 2>/dev/null
+    ln image rauc/content/rootfs.img
+    printf '[update]\ncompatible=rampart-bench\nversion=4.2.0\n[bundle]\nformat=plain\n[image.rootfs]\nfilename=rootfs.img\n' \
+        > rauc/content/manifest.raucm
+    rauc bundle --cert=rauc/cert.pem --key=rauc/key.pem "--mksquashfs-args=-noI -noD -noF -noX" \
+        rauc/content rauc/r.raucb >/dev/null 2>&1
+    printf '%s 0x0000 0x4000\n%s 0x4000 0x4000\n' "$PWD/rauc/uboot.env" "$PWD/rauc/uboot.env" > rauc/fw_env.config
+    for t in fw_setenv fw_printenv; do  # RAUC runs them from PATH, with the default config path
+        printf '#!/bin/sh\nexec /usr/bin/%s -c %s "$@"\n' $t "$PWD/rauc/fw_env.config" > rauc/bin/$t
+        chmod +x rauc/bin/$t
+    done
+    cat > rauc/system.conf <<CONF
+[system]
+compatible=rampart-bench
+bootloader=uboot
+data-directory=$PWD/rauc/data
+[keyring]
+path=$PWD/rauc/cert.pem
+[slot.rootfs.0]
+device=$PWD/slot-a
+type=raw
+bootname=A
+[slot.rootfs.1]
+device=$PWD/slot-b
+type=raw
+bootname=B
+CONF
+    cat > rauc/bus.conf <<CONF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig><type>session</type><listen>unix:path=$PWD/rauc/bus</listen><auth>EXTERNAL</auth>
+<policy context="default"><allow send_destination="*"/><allow own="*"/></policy></busconfig>
+CONF
+    dbus_pid=$(dbus-daemon --config-file=rauc/bus.conf --fork --print-pid)
+    export DBUS_SESSION_BUS_ADDRESS=unix:path=$PWD/rauc/bus DBUS_STARTER_BUS_TYPE=session
+    : > rauc-results
+    for r in $(seq 0 "$RUNS"); do
+        reset_device
+        printf 'BOOT_ORDER=A B\nBOOT_A_LEFT=3\nBOOT_B_LEFT=3\n' > rauc/env.txt
+        mkenvimage -r -s 0x4000 -o rauc/env1 rauc/env.txt && cat rauc/env1 rauc/env1 > rauc/uboot.env
+        PATH=$PWD/rauc/bin:$PATH rauc service --conf=rauc/system.conf --override-boot-slot=A >rauc/service.log 2>&1 &
+        spid=$!
+        for _ in $(seq 100); do grep -q "Service" rauc/service.log 2>/dev/null && break; sleep 0.1; done
+        sleep 0.5
+        /usr/bin/time -f "%e" -o time.out rauc install rauc/r.raucb >/dev/null 2>&1
+        hwm=$(awk '/VmHWM/{print $2}' /proc/$spid/status)
+        kill $spid; wait $spid 2>/dev/null || true
+        cmp -n "$bytes" image slot-b || { echo "bench-agent: RAUC did not write slot B" >&2; exit 1; }
+        # The first round is the warm-up.
+        [[ $r == 0 ]] || echo "rauc $(cat time.out) $hwm" >> rauc-results
+        reset_device
+        [[ $r == 0 ]] || timed agent "$rampart" agent install fw.rbundle --once --config agent.toml >> rauc-results
+    done
+    kill "$dbus_pid"
+    printf '| %s | %s s | %s MiB |\n' "rauc install (service peak RSS)" "$(awk '$1=="rauc"{print $2}' rauc-results | median)" \
+        "$(( $(awk '$1=="rauc"{print $3}' rauc-results | sort -n | tail -1) / 1024 ))"
+    printf '| %s | %s s | %s MiB |\n' "rampart agent install --once (same rounds)" \
+        "$(awk '$1=="agent"{print $2}' rauc-results | median)" "$(( $(awk '$1=="agent"{print $3}' rauc-results | sort -n | tail -1) / 1024 ))"
+else
+    echo "bench-agent: rauc, mksquashfs, dbus-daemon or fw_setenv missing, or not root: skipping the RAUC comparison" >&2
+fi
 
 echo "== gentleness: a 1 ms periodic task's lateness (µs)" >&2
 tick=${TICK_SECS:-$(echo "$agent_s" | awk '{printf "%d", $1 * 1.5 + 3}')}

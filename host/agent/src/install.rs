@@ -67,6 +67,66 @@ pub struct Observation {
     pub boots_since_install: u32,
 }
 
+/// What the agent knows of each slot's contents: the release it last wrote
+/// there and how that went (`trial`, `good`, `failed`). Kept in
+/// `<state_dir>/slots.json` for `rampart agent status` and for the
+/// device's firmware fact (the version of the good slot that runs);
+/// informational — the journal and the bootloader environment decide.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SlotRecords {
+    #[serde(rename = "A", default, skip_serializing_if = "Option::is_none")]
+    pub a: Option<SlotRecord>,
+    #[serde(rename = "B", default, skip_serializing_if = "Option::is_none")]
+    pub b: Option<SlotRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlotRecord {
+    pub release: String,
+    pub version: rampart_facts::Version,
+    /// `writing` (an install that did not finish), `trial`, `good` or
+    /// `failed`.
+    pub state: String,
+}
+
+impl SlotRecords {
+    const FILE: &str = "slots.json";
+
+    /// The records in `state_dir` (none yet: empty; unreadable: empty, and
+    /// a warning — they are informational).
+    pub fn read(state_dir: &Path) -> SlotRecords {
+        let path = state_dir.join(Self::FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                tracing::warn!("{}: {e}", path.display());
+                SlotRecords::default()
+            }),
+            Err(_) => SlotRecords::default(),
+        }
+    }
+
+    pub fn get(&self, slot: SlotName) -> Option<&SlotRecord> {
+        match slot {
+            SlotName::A => self.a.as_ref(),
+            SlotName::B => self.b.as_ref(),
+        }
+    }
+
+    fn set(state_dir: &Path, slot: SlotName, release: &Release, state: &str) {
+        let mut all = SlotRecords::read(state_dir);
+        let r = Some(SlotRecord { release: release.id.clone(), version: release.version.clone(), state: state.into() });
+        match slot {
+            SlotName::A => all.a = r,
+            SlotName::B => all.b = r,
+        }
+        let path = state_dir.join(Self::FILE);
+        let bytes = serde_json::to_vec_pretty(&all).expect("slot records serialize");
+        if let Err(e) = rampart_trust::atomic::write(&path, &bytes) {
+            tracing::warn!("{}: {e}", path.display());
+        }
+    }
+}
+
 fn slot_char(s: SlotName) -> char {
     if s == SlotName::A { 'A' } else { 'B' }
 }
@@ -122,6 +182,7 @@ pub struct Agent<'a> {
     journal: Journal<InstallState>,
     state: InstallState,
     events: EventLog,
+    state_dir: std::path::PathBuf,
 }
 
 /// What an agent is built from, besides its journal.
@@ -149,7 +210,8 @@ impl<'a> Agent<'a> {
     /// An agent over `parts`, resuming from the journal in `state_dir`.
     pub fn open(parts: Parts<'a>, state_dir: &Path) -> Result<Agent<'a>, AgentError> {
         let (journal, state) = Journal::open(state_dir)?;
-        Ok(Agent { parts, journal, state: state.unwrap_or(InstallState::Idle), events: EventLog::in_dir(state_dir) })
+        let state = state.unwrap_or(InstallState::Idle);
+        Ok(Agent { parts, journal, state, events: EventLog::in_dir(state_dir), state_dir: state_dir.to_path_buf() })
     }
 
     /// The journaled state.
@@ -260,6 +322,7 @@ impl<'a> Agent<'a> {
         let attempts = self.parts.trial_attempts;
         let (t, image2) = (slot_char(target), image.clone());
         self.record(InstallState::Writing { release: release.clone(), target: t, image: image2, attempts })?;
+        SlotRecords::set(&self.state_dir, target, &release, "writing");
         let mut pace = Pace::new(self.parts.install_rate);
         let written = slot::install(
             verified,
@@ -280,6 +343,7 @@ impl<'a> Agent<'a> {
         }
         ab::arm_trial(self.parts.env, target, attempts)?;
         self.record(InstallState::Armed { release: release.clone(), target: t, image, attempts })?;
+        SlotRecords::set(&self.state_dir, target, &release, "trial");
         self.emit(now, "trial-armed", Some(&release), Some(target), vec![], None);
         Ok(Outcome::RebootForTrial(target))
     }
@@ -348,8 +412,8 @@ impl<'a> Agent<'a> {
 
     /// The trial boot running now, if any: the journal has an armed install
     /// whose slot is the booted one and the bootloader still has it on
-    /// trial. Call once per boot: when the trial slot was booted more than
-    /// once, each extra boot is recorded as an `unexpected-reboot` event.
+    /// trial. Call once per boot: it records a `trial-boot` event, and when
+    /// the trial slot was booted more than once, an `unexpected-reboot`.
     pub fn observe(&mut self, now: Timestamp) -> Result<Option<Observation>, AgentError> {
         let (release, target, image, attempts) = match &self.state {
             InstallState::Armed { release, target, image, attempts }
@@ -363,6 +427,7 @@ impl<'a> Agent<'a> {
             return Ok(None);
         }
         let boots = u32::from(attempts.saturating_sub(env_state.left(target))).max(1);
+        self.emit(now, "trial-boot", Some(&release), Some(target), vec![], Some(format!("boot {boots} of the trial")));
         if boots > 1 {
             let detail = format!("slot {target} booted {boots} times since it was armed");
             self.emit(now, "unexpected-reboot", Some(&release), Some(target), vec![], Some(detail));
@@ -434,6 +499,7 @@ impl<'a> Agent<'a> {
         self.parts.counter.advance(release.security_counter)?;
         let counter = Some(format!("counter {}", release.security_counter));
         self.emit(now, "commit", Some(&release), Some(target), vec![], counter);
+        SlotRecords::set(&self.state_dir, target, &release, "good");
         self.record(InstallState::Committed { release, slot: slot_char(target) })?;
         Ok(Outcome::Committed(target))
     }
@@ -448,6 +514,7 @@ impl<'a> Agent<'a> {
         event: &'static str,
     ) -> Result<Outcome, AgentError> {
         ab::fall_back(self.parts.env, failed)?;
+        SlotRecords::set(&self.state_dir, failed, &release, "failed");
         self.emit(now, event, Some(&release), Some(failed), vec![reason.clone()], None);
         self.record(InstallState::RolledBack { release, slot: slot_char(failed), reason: reason.clone() })?;
         Ok(Outcome::RolledBack { slot: failed.other(), reason, reboot })

@@ -434,8 +434,10 @@ http = "{url}"
     assert_eq!((v["booted"].as_str(), v["counter"].as_u64()), (Some("B"), Some(8)), "{v}");
     assert_eq!(v["install"]["state"], "committed");
     assert_eq!(v["upgrade_available"], false);
+    assert_eq!((v["slots"]["B"]["state"].as_str(), v["slots"]["B"]["version"].as_str()), (Some("good"), Some("4.2.0")));
+    assert_eq!(v["slots"]["A"]["state"], "factory");
     assert!(agent.stop().success());
-    assert_eq!(events(&d), ["install-start", "trial-armed", "commit"]);
+    assert_eq!(events(&d), ["install-start", "trial-armed", "trial-boot", "commit"]);
     assert_eq!(reboots(&d), 1, "no reboot after a commit");
 }
 
@@ -458,7 +460,7 @@ http = "{url}"
     // The agent asks, rolls back and reboots into slot A.
     assert!(start_daemon(&d).exits().success());
     assert_eq!(reboots(&d), 2);
-    assert_eq!(events(&d), ["install-start", "trial-armed", "rollback:critical-probe-failed"]);
+    assert_eq!(events(&d), ["install-start", "trial-armed", "trial-boot", "rollback:critical-probe-failed"]);
     assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::A);
     assert_eq!(counter(&d), 5);
     // Back on A the agent records nothing new and stays up.
@@ -504,7 +506,10 @@ fn a_trial_that_reboots_itself_once_is_rolled_back_by_the_default_gate() {
     // It crashed once before the agent ran; the second boot reaches it.
     assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::B);
     assert!(start_daemon(&d).exits().success());
-    assert_eq!(events(&d), ["install-start", "trial-armed", "unexpected-reboot", "rollback:unexpected-reboot"]);
+    assert_eq!(
+        events(&d),
+        ["install-start", "trial-armed", "trial-boot", "unexpected-reboot", "rollback:unexpected-reboot"]
+    );
     assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::A);
 }
 
@@ -519,7 +524,10 @@ fn a_corrupted_trial_slot_fails_the_integrity_recheck_and_rolls_back() {
     slot[1000] ^= 0x40;
     std::fs::write(d.path("slot-b"), slot).unwrap();
     assert!(start_daemon(&d).exits().success());
-    assert_eq!(events(&d), ["install-start", "trial-armed", "integrity-failure", "rollback:integrity-check-failed"]);
+    assert_eq!(
+        events(&d),
+        ["install-start", "trial-armed", "trial-boot", "integrity-failure", "rollback:integrity-check-failed"]
+    );
     assert_eq!(counter(&d), 5);
 }
 
@@ -531,8 +539,8 @@ fn a_health_gate_that_never_answers_gets_the_safe_default_and_the_agent_lives_on
     assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::B);
     assert!(start_daemon(&d).exits().success(), "the agent survived the endless loop and rebooted");
     let ev = events(&d);
-    assert_eq!(ev.len(), 3, "{ev:?}");
-    assert!(ev[2].starts_with("rollback:"), "{ev:?}");
+    assert_eq!(ev.len(), 4, "{ev:?}");
+    assert!(ev[3].starts_with("rollback:policy-"), "{ev:?}");
     assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::A);
     assert_eq!(counter(&d), 5);
 }
@@ -545,7 +553,7 @@ fn the_observation_window_closes_on_a_policy_that_keeps_waiting() {
     install_and_reboot(&d);
     assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::B);
     assert!(start_daemon(&d).exits().success());
-    assert_eq!(events(&d), ["install-start", "trial-armed", "rollback:observation-window-expired"]);
+    assert_eq!(events(&d), ["install-start", "trial-armed", "trial-boot", "rollback:observation-window-expired"]);
     assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::A);
 }
 

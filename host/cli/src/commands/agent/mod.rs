@@ -251,7 +251,13 @@ fn load(path: &Path) -> anyhow::Result<Loaded> {
         super::policy::load_signed(&engine, &config.policy, &super::policy::signature_path(&config.policy), &trust)?;
     let env = open_env(&config.bootloader)?;
     let counter = super::keyargs::open_counter(&config.counter_store, &config.tcti)?;
-    let device: Device = super::policy::read_facts(&config.device)?;
+    let mut device: Device = super::policy::read_facts(&config.device)?;
+    // The running slot's firmware is the release the agent committed there,
+    // when it did: the configured fact is the factory image's.
+    let records = rampart_agent::install::SlotRecords::read(&config.state_dir);
+    if let Some(r) = records.get(booted).filter(|r| r.state == "good") {
+        device.firmware = r.version.clone();
+    }
     let mut l = Loaded { config, booted, trust, policy, env, counter, device };
     l.refresh_facts()?;
     Ok(l)
@@ -459,8 +465,19 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let (_, state) =
         Journal::<InstallState>::open(&config.state_dir).context("journal").map_err(|e| coded(BAD_INPUT, e))?;
     let state = state.unwrap_or(InstallState::Idle);
+    let records = rampart_agent::install::SlotRecords::read(&config.state_dir);
+    let slot = |s: SlotName| {
+        let r = records.get(s);
+        json!({
+            "booted": s == booted,
+            "release": r.map(|r| r.release.clone()),
+            "version": r.map(|r| r.version.to_string()),
+            "state": r.map_or("factory", |r| r.state.as_str()),
+        })
+    };
     let v = json!({
         "booted": booted.as_str(),
+        "slots": { "A": slot(SlotName::A), "B": slot(SlotName::B) },
         "boot_order": ab.order.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         "attempts_left": { "A": ab.a_left, "B": ab.b_left },
         "upgrade_available": ab.upgrade_available,
@@ -471,6 +488,13 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!("booted:     slot {booted}");
+        for s in [SlotName::A, SlotName::B] {
+            let r = &v["slots"][s.as_str()];
+            let version = r["version"].as_str().map_or("(not installed by the agent)".to_string(), |v| {
+                format!("{v} ({})", r["release"].as_str().unwrap_or_default())
+            });
+            println!("slot {s}:     {} — {version}", r["state"].as_str().unwrap_or_default());
+        }
         println!("boot order: {} (attempts left A {}, B {})", v["boot_order"], ab.a_left, ab.b_left);
         println!("trial:      {}", ab.trial().map_or("none".to_string(), |s| format!("slot {s}")));
         println!("counter:    {counter}");
