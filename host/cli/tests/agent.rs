@@ -271,6 +271,7 @@ fn start_daemon(d: &Dir) -> Daemon {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rampart"))
         .args(["agent", "run", "--config", "agent.toml"])
         .current_dir(d.tmp.path())
+        .envs(d.envs.iter().map(|(k, v)| (k, v)))
         .env("RAMPART_LOG", "info")
         .env("NO_COLOR", "1")
         .stdout(std::process::Stdio::null())
@@ -667,4 +668,32 @@ fn a_torn_environment_copy_and_a_truncated_journal_are_recovered_from() {
     assert_eq!(after_boot()["outcome"], "committed");
     assert_eq!(counter(&d), 8);
     assert_eq!(uboot().get("BOOT_ORDER"), Some("B A"));
+}
+
+#[test]
+fn the_daemon_installs_a_bundle_signed_in_an_hsm_and_commits_to_a_tpm_counter() {
+    let tpm = Swtpm::start();
+    let mut d = agent_device();
+    let (uri, _) = d.with_hsm_release_key();
+    d.ok(&["policy", "sign", "policy.wasm", "--key", "k1.pem", "--key", "k2.pem"]);
+    // One signature from the token, one from a file: 2 of 4 release keys.
+    d.create("fw.rbundle", "8", &["k1.pem", &uri], &["--pin-source", "pin"]);
+    let tcti = format!("swtpm:host=127.0.0.1,port={}", tpm.port);
+    d.ok(&["counter", "init", "--value", "5", "--counter-store", "tpm:0x01500016", "--tcti", &tcti]);
+    let config = std::fs::read_to_string(d.path("agent.toml")).unwrap();
+    let config = config
+        .replace("counter_store = \"counter\"", &format!("counter_store = \"tpm:0x01500016\"\ntcti = \"{tcti}\""));
+    std::fs::write(d.path("agent.toml"), config).unwrap();
+    std::fs::write(d.path("sys/uptime"), "900.0 1.0\n").unwrap();
+
+    install_and_reboot(&d);
+    assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::B);
+    let mut agent = start_daemon(&d);
+    agent.wait_for("\"outcome\":\"committed\"");
+    assert!(agent.stop().success());
+    let v = d.json(0, &["agent", "status", "--config", "agent.toml", "--json"]);
+    assert_eq!((v["booted"].as_str(), v["counter"].as_u64()), (Some("B"), Some(8)), "{v}");
+    let v = d.json(0, &["counter", "show", "--counter-store", "tpm:0x01500016", "--tcti", &tcti, "--json"]);
+    assert_eq!(v["counter"], 8, "the TPM's NV counter moved with the commit");
+    assert_eq!(events(&d), ["install-start", "trial-armed", "trial-boot", "commit"]);
 }

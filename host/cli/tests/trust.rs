@@ -245,97 +245,14 @@ fn a_key_inside_a_pkcs11_token_signs_bundles() {
         assert!(found, "{tool} is missing: run scripts/setup.sh (installs softhsm2 and opensc)");
     }
     let mut d = Dir::new().with_keys();
-    let tokens = d.path("tokens");
-    std::fs::create_dir(&tokens).unwrap();
-    let conf = d.path("softhsm2.conf");
-    std::fs::write(&conf, format!("directories.tokendir = {}\nobjectstore.backend = file\n", tokens.display()))
-        .unwrap();
-    let init = Command::new("softhsm2-util")
-        .args(["--init-token", "--free", "--label", "oem", "--so-pin", "12345678", "--pin", "1234"])
-        .env("SOFTHSM2_CONF", &conf)
-        .output()
-        .unwrap();
-    assert!(init.status.success(), "{}", err(&init));
-    d.envs.push(("SOFTHSM2_CONF".into(), conf.display().to_string()));
-    std::fs::write(d.path("pin"), "1234\n").unwrap();
-    let uri = "pkcs11:token=oem;object=release-hsm";
-    let v = d.json(0, &["key", "generate", "--pkcs11", uri, "--pin-source", "pin", "--json"]);
-    assert_eq!(v["token"], true);
-    std::fs::write(d.path("hsm.pub.pem"), v["public_key"].as_str().unwrap()).unwrap();
-    let again = d.json(0, &["key", "public", uri, "--pin-source", "pin", "--json"]);
-    assert_eq!(again["key_id"], v["key_id"]);
-
-    d.ok(&[
-        "trust",
-        "add-key",
-        "--trust",
-        "trust.toml",
-        "--key",
-        "hsm.pub.pem",
-        "--role",
-        "release",
-        "--out",
-        "next.toml",
-    ]);
-    d.ok(&["trust", "sign-update", "next.toml", "--key", "k1.pem", "--key", "k2.pem", "--out", "next.rtrust"]);
-    d.ok(&["trust", "apply", "next.rtrust", "--trust", "trust.toml"]);
+    let (uri, key_id) = d.with_hsm_release_key();
+    let uri = uri.as_str();
     d.create("fw.rbundle", "3", &["k1.pem", uri], &["--pin-source", "pin"]);
     let v = d.json(0, &["bundle", "verify", "fw.rbundle", "--trust", "trust.toml", "--json"]);
     assert!(v["signers"].as_array().unwrap().contains(&v["signers"][0]));
-    assert!(v["signers"].as_array().unwrap().iter().any(|s| s == &again["key_id"]), "{v}");
+    assert!(v["signers"].as_array().unwrap().iter().any(|s| s == &key_id), "{v}");
     let o = d.run(&["key", "public", uri, "--pin-source", "k1.pem"]);
     assert_eq!(o.status.code(), Some(2), "a wrong PIN is refused");
-}
-
-/// A swtpm child on two free loopback TCP ports, killed on drop.
-struct Swtpm {
-    _state: tempfile::TempDir,
-    child: std::process::Child,
-    port: u16,
-}
-
-impl Swtpm {
-    fn start() -> Swtpm {
-        use std::net::{TcpListener, TcpStream};
-        let state = tempfile::tempdir().unwrap();
-        for _ in 0..10 {
-            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            if port == u16::MAX || TcpListener::bind(("127.0.0.1", port + 1)).is_err() {
-                continue;
-            }
-            let mut child = Command::new("swtpm")
-                .args(["socket", "--tpm2", "--flags", "not-need-init,startup-clear"])
-                .arg(format!("--tpmstate=dir={}", state.path().display()))
-                .arg(format!("--server=type=tcp,port={port},bindaddr=127.0.0.1"))
-                .arg(format!("--ctrl=type=tcp,port={},bindaddr=127.0.0.1", port + 1))
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("swtpm: {e}: run scripts/setup.sh (installs swtpm)"));
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            while std::time::Instant::now() < deadline {
-                if child.try_wait().unwrap().is_some() {
-                    break;
-                }
-                if TcpStream::connect(("127.0.0.1", port)).is_ok()
-                    && TcpStream::connect(("127.0.0.1", port + 1)).is_ok()
-                {
-                    return Swtpm { _state: state, child, port };
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("swtpm did not start");
-    }
-}
-
-impl Drop for Swtpm {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

@@ -101,6 +101,103 @@ impl Dir {
     }
 }
 
+impl Dir {
+    /// A SoftHSM2 token `oem` (PIN in `pin`) holding a generated key
+    /// `release-hsm`, added to `trust.toml` with the release role by a
+    /// signed update. Returns the key's PKCS#11 URI and its key id.
+    pub fn with_hsm_release_key(&mut self) -> (String, serde_json::Value) {
+        for tool in ["softhsm2-util", "pkcs11-tool"] {
+            let found = Command::new(tool).arg("--version").output().is_ok();
+            assert!(found, "{tool} is missing: run scripts/setup.sh (installs softhsm2 and opensc)");
+        }
+        let tokens = self.path("tokens");
+        std::fs::create_dir(&tokens).unwrap();
+        let conf = self.path("softhsm2.conf");
+        std::fs::write(&conf, format!("directories.tokendir = {}\nobjectstore.backend = file\n", tokens.display()))
+            .unwrap();
+        let init = Command::new("softhsm2-util")
+            .args(["--init-token", "--free", "--label", "oem", "--so-pin", "12345678", "--pin", "1234"])
+            .env("SOFTHSM2_CONF", &conf)
+            .output()
+            .unwrap();
+        assert!(init.status.success(), "{}", err(&init));
+        self.envs.push(("SOFTHSM2_CONF".into(), conf.display().to_string()));
+        std::fs::write(self.path("pin"), "1234\n").unwrap();
+        let uri = "pkcs11:token=oem;object=release-hsm";
+        let v = self.json(0, &["key", "generate", "--pkcs11", uri, "--pin-source", "pin", "--json"]);
+        assert_eq!(v["token"], true);
+        std::fs::write(self.path("hsm.pub.pem"), v["public_key"].as_str().unwrap()).unwrap();
+        let again = self.json(0, &["key", "public", uri, "--pin-source", "pin", "--json"]);
+        assert_eq!(again["key_id"], v["key_id"]);
+        self.ok(&[
+            "trust",
+            "add-key",
+            "--trust",
+            "trust.toml",
+            "--key",
+            "hsm.pub.pem",
+            "--role",
+            "release",
+            "--out",
+            "next.toml",
+        ]);
+        self.ok(&["trust", "sign-update", "next.toml", "--key", "k1.pem", "--key", "k2.pem", "--out", "next.rtrust"]);
+        self.ok(&["trust", "apply", "next.rtrust", "--trust", "trust.toml"]);
+        (uri.to_string(), v["key_id"].clone())
+    }
+}
+
+/// A swtpm child on two free loopback TCP ports, killed on drop.
+pub struct Swtpm {
+    _state: tempfile::TempDir,
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl Swtpm {
+    pub fn start() -> Swtpm {
+        use std::net::{TcpListener, TcpStream};
+        let state = tempfile::tempdir().unwrap();
+        for _ in 0..10 {
+            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            if port == u16::MAX || TcpListener::bind(("127.0.0.1", port + 1)).is_err() {
+                continue;
+            }
+            let mut child = Command::new("swtpm")
+                .args(["socket", "--tpm2", "--flags", "not-need-init,startup-clear"])
+                .arg(format!("--tpmstate=dir={}", state.path().display()))
+                .arg(format!("--server=type=tcp,port={port},bindaddr=127.0.0.1"))
+                .arg(format!("--ctrl=type=tcp,port={},bindaddr=127.0.0.1", port + 1))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("swtpm: {e}: run scripts/setup.sh (installs swtpm)"));
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while std::time::Instant::now() < deadline {
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                if TcpStream::connect(("127.0.0.1", port)).is_ok()
+                    && TcpStream::connect(("127.0.0.1", port + 1)).is_ok()
+                {
+                    return Swtpm { _state: state, child, port };
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("swtpm did not start");
+    }
+}
+
+impl Drop for Swtpm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
