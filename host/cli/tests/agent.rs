@@ -1,5 +1,6 @@
 //! The gateway agent through the command line: an install that trial-boots
-//! and commits, and SIGKILL at hundreds of instants of install and after-boot.
+//! and commits, the daemon end to end, and SIGKILL at hundreds of instants
+//! of install, after-boot and the daemon's observation of a trial.
 
 mod common;
 
@@ -203,6 +204,9 @@ fn check_and_recover(d: &Dir, image: &[u8], healthy: &str) -> &'static str {
 
 #[test]
 fn sigkill_at_hundreds_of_instants_never_breaks_the_device() {
+    // 120 kills spread over `install --once`, 90 over `after-boot` (commit
+    // and rollback), 40 over the daemon observing a trial (probes, health
+    // gate, commit or rollback).
     let d = agent_device();
     d.ok(&["policy", "sign", "policy.wasm", "--key", "k1.pem", "--key", "k2.pem"]);
     d.create("fw.rbundle", "8", &["k1.pem", "k2.pem"], &[]);
@@ -215,6 +219,18 @@ fn sigkill_at_hundreds_of_instants_never_breaks_the_device() {
     let after =
         |report: &str| ["agent", "after-boot", "--config", "agent.toml", "--health", report].map(str::to_string);
 
+    // The daemon's observation of the trial: probes that take a moment,
+    // passing (commit) or failing (rollback, then the reboot command).
+    let base = std::fs::read_to_string(d.path("agent.toml")).unwrap();
+    for (name, probe) in [("daemon-ok.toml", "sleep 0.2"), ("daemon-sick.toml", "sleep 0.2; false")] {
+        let health = format!(
+            "\n[health]\n[[health.probes]]\nname = \"app\"\ncritical = true\ncommand = [\"sh\", \"-c\", \"{probe}\"]\n"
+        );
+        std::fs::write(d.path(name), format!("{base}{health}")).unwrap();
+    }
+    std::fs::write(d.path("sys/uptime"), "900.0 1.0\n").unwrap();
+    let run = |config: &str| ["agent", "run", "--config", config].map(str::to_string);
+
     // How long each command runs here, to spread the kills over it.
     let t = std::time::Instant::now();
     d.ok(&install);
@@ -223,9 +239,17 @@ fn sigkill_at_hundreds_of_instants_never_breaks_the_device() {
     let t = std::time::Instant::now();
     d.ok(&after(healthy).iter().map(String::as_str).collect::<Vec<_>>());
     let after_span = t.elapsed();
+    factory_reset(&d);
+    d.ok(&install);
+    power_on(&d);
+    let t = std::time::Instant::now();
+    let mut agent = start_daemon_with(&d, "daemon-ok.toml");
+    agent.wait_for("\"outcome\":\"committed\"");
+    let daemon_span = t.elapsed();
+    agent.stop();
 
     let mut seen = std::collections::BTreeMap::<(String, String), u32>::new();
-    let rounds = 210u32;
+    let rounds = 250u32;
     for r in 0..rounds {
         factory_reset(&d);
         let phase = if r < 120 {
@@ -233,15 +257,25 @@ fn sigkill_at_hundreds_of_instants_never_breaks_the_device() {
             let delay = install_span.mul_f64(1.1 * f64::from(r) / 120.0);
             kill_after(&d, &install, delay);
             "install"
-        } else {
+        } else if r < 210 {
             // After the trial boot: commit (healthy) or rollback (sick).
             d.ok(&install);
             power_on(&d);
             let report = if r % 2 == 0 { healthy.to_string() } else { d.path("sick.json").display().to_string() };
-            let delay = after_span.mul_f64(1.1 * f64::from(r - 120) / f64::from(rounds - 120));
+            let delay = after_span.mul_f64(1.1 * f64::from(r - 120) / 90.0);
             let args = after(&report);
             kill_after(&d, &args.iter().map(String::as_str).collect::<Vec<_>>(), delay);
             if r % 2 == 0 { "after-boot-commit" } else { "after-boot-rollback" }
+        } else {
+            // The daemon observing the trial: probes, health gate, commit or
+            // rollback and the reboot command.
+            d.ok(&install);
+            power_on(&d);
+            let config = if r % 2 == 0 { "daemon-ok.toml" } else { "daemon-sick.toml" };
+            let delay = daemon_span.mul_f64(1.2 * f64::from(r - 210) / f64::from(rounds - 210));
+            let args = run(config);
+            kill_after(&d, &args.iter().map(String::as_str).collect::<Vec<_>>(), delay);
+            if r % 2 == 0 { "daemon-commit" } else { "daemon-rollback" }
         };
         let at_kill = journal_state(&d);
         *seen.entry((phase.to_string(), at_kill)).or_default() += 1;
@@ -267,9 +301,13 @@ struct Daemon {
 const PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
 
 fn start_daemon(d: &Dir) -> Daemon {
+    start_daemon_with(d, "agent.toml")
+}
+
+fn start_daemon_with(d: &Dir, config: &str) -> Daemon {
     use std::io::BufRead;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rampart"))
-        .args(["agent", "run", "--config", "agent.toml"])
+        .args(["agent", "run", "--config", config])
         .current_dir(d.tmp.path())
         .envs(d.envs.iter().map(|(k, v)| (k, v)))
         .env("RAMPART_LOG", "info")
