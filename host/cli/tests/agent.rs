@@ -467,6 +467,10 @@ http = "{url}"
 
     let mut agent = start_daemon(&d);
     agent.wait_for("health gate: wait");
+    // While it observes, another install is turned away at once.
+    let o = d.run(&["agent", "install", "fw.rbundle", "--config", "agent.toml"]);
+    assert_eq!(o.status.code(), Some(6), "{}", err(&o));
+    assert!(err(&o).contains("a trial boot is being observed"), "{}", err(&o));
     std::fs::write(d.path("sys/uptime"), "700.0 1.0\n").unwrap();
     agent.wait_for("\"outcome\":\"committed\"");
     let v = d.json(0, &["agent", "status", "--config", "agent.toml", "--json"]);

@@ -210,10 +210,20 @@ impl Daemon {
         let next = match worker.call(Job::Start).await.map_err(fail)? {
             Start::Done(outcome) => self.after(&outcome),
             Start::Observe(obs) => {
-                tokio::select! {
-                    r = self.observe(&worker, obs) => r?,
-                    _ = term.recv() => return Ok(ExitCode::SUCCESS),
-                    _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+                let observing = self.observe(&worker, obs);
+                tokio::pin!(observing);
+                loop {
+                    tokio::select! {
+                        r = &mut observing => break r?,
+                        accepted = listener.accept() => {
+                            if let Ok((stream, _)) = accepted {
+                                let message = "a trial boot is being observed: install again once it is committed or rolled back";
+                                reply(stream, &json!({ "error": message, "exit": AGENT_FAILED })).await;
+                            }
+                        }
+                        _ = term.recv() => return Ok(ExitCode::SUCCESS),
+                        _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+                    }
                 }
             }
         };
@@ -275,12 +285,7 @@ impl Daemon {
                 (v, next)
             }
         };
-        let mut text = reply.to_string();
-        text.push('\n');
-        if let Err(e) = write.write_all(text.as_bytes()).await {
-            tracing::warn!("control socket: could not answer: {e}");
-        }
-        let _ = write.shutdown().await;
+        answer_with(&mut write, &reply).await;
         next
     }
 
@@ -392,6 +397,21 @@ impl Daemon {
             Err(e) => Err(coded(AGENT_FAILED, anyhow::anyhow!("reboot command {:?}: {e}", self.reboot))),
         }
     }
+}
+
+/// Answer a client without reading its request.
+async fn reply(stream: tokio::net::UnixStream, v: &serde_json::Value) {
+    let (_, mut write) = stream.into_split();
+    answer_with(&mut write, v).await;
+}
+
+async fn answer_with(write: &mut tokio::net::unix::OwnedWriteHalf, v: &serde_json::Value) {
+    let mut text = v.to_string();
+    text.push('\n');
+    if let Err(e) = write.write_all(text.as_bytes()).await {
+        tracing::warn!("control socket: could not answer: {e}");
+    }
+    let _ = write.shutdown().await;
 }
 
 fn fail(f: Failure) -> anyhow::Error {
