@@ -68,7 +68,7 @@ pub struct Observation {
 }
 
 /// What the agent knows of each slot's contents: the release it last wrote
-/// there and how that went (`trial`, `good`, `failed`). Kept in
+/// there and how that went. Kept in
 /// `<state_dir>/slots.json` for `rampart agent status` and for the
 /// device's firmware fact (the version of the good slot that runs);
 /// informational — the journal and the bootloader environment decide.
@@ -84,9 +84,22 @@ pub struct SlotRecords {
 pub struct SlotRecord {
     pub release: String,
     pub version: rampart_facts::Version,
-    /// `writing` (an install that did not finish), `trial`, `good` or
-    /// `failed`.
-    pub state: String,
+    pub state: SlotState,
+}
+
+/// How the install of a slot's release went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SlotState {
+    /// Being written, or the write never finished: the slot holds no
+    /// bootable image.
+    Writing,
+    /// Verified and armed for a trial boot.
+    Trial,
+    /// Committed: the health gate passed.
+    Good,
+    /// Rolled back: the trial failed.
+    Failed,
 }
 
 impl SlotRecords {
@@ -112,9 +125,9 @@ impl SlotRecords {
         }
     }
 
-    fn set(state_dir: &Path, slot: SlotName, release: &Release, state: &str) {
+    fn set(state_dir: &Path, slot: SlotName, release: &Release, state: SlotState) {
         let mut all = SlotRecords::read(state_dir);
-        let r = Some(SlotRecord { release: release.id.clone(), version: release.version.clone(), state: state.into() });
+        let r = Some(SlotRecord { release: release.id.clone(), version: release.version.clone(), state });
         match slot {
             SlotName::A => all.a = r,
             SlotName::B => all.b = r,
@@ -320,9 +333,9 @@ impl<'a> Agent<'a> {
         let target = self.parts.booted.other();
         self.emit(now, "install-start", Some(&release), Some(target), vec![], None);
         let attempts = self.parts.trial_attempts;
-        let (t, image2) = (slot_char(target), image.clone());
-        self.record(InstallState::Writing { release: release.clone(), target: t, image: image2, attempts })?;
-        SlotRecords::set(&self.state_dir, target, &release, "writing");
+        let t = slot_char(target);
+        self.record(InstallState::Writing { release: release.clone(), target: t, image: image.clone(), attempts })?;
+        SlotRecords::set(&self.state_dir, target, &release, SlotState::Writing);
         let mut pace = Pace::new(self.parts.install_rate);
         let written = slot::install(
             verified,
@@ -343,7 +356,7 @@ impl<'a> Agent<'a> {
         }
         ab::arm_trial(self.parts.env, target, attempts)?;
         self.record(InstallState::Armed { release: release.clone(), target: t, image, attempts })?;
-        SlotRecords::set(&self.state_dir, target, &release, "trial");
+        SlotRecords::set(&self.state_dir, target, &release, SlotState::Trial);
         self.emit(now, "trial-armed", Some(&release), Some(target), vec![], None);
         Ok(Outcome::RebootForTrial(target))
     }
@@ -499,7 +512,7 @@ impl<'a> Agent<'a> {
         self.parts.counter.advance(release.security_counter)?;
         let counter = Some(format!("counter {}", release.security_counter));
         self.emit(now, "commit", Some(&release), Some(target), vec![], counter);
-        SlotRecords::set(&self.state_dir, target, &release, "good");
+        SlotRecords::set(&self.state_dir, target, &release, SlotState::Good);
         self.record(InstallState::Committed { release, slot: slot_char(target) })?;
         Ok(Outcome::Committed(target))
     }
@@ -514,7 +527,7 @@ impl<'a> Agent<'a> {
         event: &'static str,
     ) -> Result<Outcome, AgentError> {
         ab::fall_back(self.parts.env, failed)?;
-        SlotRecords::set(&self.state_dir, failed, &release, "failed");
+        SlotRecords::set(&self.state_dir, failed, &release, SlotState::Failed);
         self.emit(now, event, Some(&release), Some(failed), vec![reason.clone()], None);
         self.record(InstallState::RolledBack { release, slot: slot_char(failed), reason: reason.clone() })?;
         Ok(Outcome::RolledBack { slot: failed.other(), reason, reboot })

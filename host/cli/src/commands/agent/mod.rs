@@ -255,7 +255,7 @@ fn load(path: &Path) -> anyhow::Result<Loaded> {
     // The running slot's firmware is the release the agent committed there,
     // when it did: the configured fact is the factory image's.
     let records = rampart_agent::install::SlotRecords::read(&config.state_dir);
-    if let Some(r) = records.get(booted).filter(|r| r.state == "good") {
+    if let Some(r) = records.get(booted).filter(|r| r.state == rampart_agent::install::SlotState::Good) {
         device.firmware = r.version.clone();
     }
     let mut l = Loaded { config, booted, trust, policy, env, counter, device };
@@ -472,7 +472,7 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             "booted": s == booted,
             "release": r.map(|r| r.release.clone()),
             "version": r.map(|r| r.version.to_string()),
-            "state": r.map_or("factory", |r| r.state.as_str()),
+            "state": r.map_or(json!("factory"), |r| json!(r.state)),
         })
     };
     let v = json!({
