@@ -399,9 +399,13 @@ impl Daemon {
     }
 }
 
-/// Answer a client without reading its request.
+/// Answer a client whatever it asked (its request is read, within a
+/// second, so that it is not cut off while sending).
 async fn reply(stream: tokio::net::UnixStream, v: &serde_json::Value) {
-    let (_, mut write) = stream.into_split();
+    let (read, mut write) = stream.into_split();
+    let mut reader = tokio::io::BufReader::new(tokio::io::AsyncReadExt::take(read, MAX_REQUEST as u64));
+    let mut line = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(1), reader.read_line(&mut line)).await;
     answer_with(&mut write, v).await;
 }
 
@@ -436,9 +440,13 @@ pub fn hand_over(state_dir: &Path, bundle: &Path) -> anyhow::Result<serde_json::
     })?;
     let mut line = serde_json::to_string(&Request { install: bundle })?;
     line.push('\n');
-    stream.write_all(line.as_bytes())?;
+    // A busy agent answers without reading: its answer still counts.
+    let sent = stream.write_all(line.as_bytes());
     let mut answer = String::new();
     std::io::BufReader::new(stream).read_line(&mut answer)?;
+    if answer.is_empty() {
+        sent?;
+    }
     let v: serde_json::Value = serde_json::from_str(&answer)
         .map_err(|e| coded(AGENT_FAILED, anyhow::anyhow!("the agent's answer is not JSON ({e}): {answer:?}")))?;
     if let Some(message) = v.get("error").and_then(|m| m.as_str()) {
