@@ -40,7 +40,8 @@ bytes=$(numfmt --from=iec "$SIZE")
 cap_bytes=$(numfmt --from=iec "$CAP")
 [[ -x /usr/bin/time ]] || { echo "bench-agent: needs GNU time at /usr/bin/time (apt-get install time)" >&2; exit 1; }
 
-cargo build --release --locked -p rampart-cli -p rampart-agent --example ticker >&2
+cargo build --release --locked -p rampart-cli >&2
+cargo build --release --locked -p rampart-agent --example ticker >&2
 cargo build --locked --target wasm32-wasip2 --profile guest -p rampart-policy-minimal >&2
 target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 rampart=$target_dir/release/rampart

@@ -345,6 +345,10 @@ impl Daemon {
 
     /// Wait for the daemon to exit on its own (after the reboot command).
     fn exits(mut self) -> std::process::ExitStatus {
+        self.wait_exit()
+    }
+
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
         let start = std::time::Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -363,6 +367,16 @@ impl Daemon {
         let pid = self.child.id().to_string();
         assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
         self.exits()
+    }
+}
+
+/// A failing test must not leave its daemon running.
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
