@@ -20,7 +20,7 @@
 #   4. RAUC (when installed and run as root: it loop-mounts its bundle): the
 #      same image as a plain RAUC bundle (uncompressed squashfs), installed by
 #      `rauc install` through `rauc service --override-boot-slot=A` on a
-#      private D-Bus session bus into the same file-backed slot, U-Boot
+#      private D-Bus session bus (`dbus-run-session`) into the same file-backed slot, U-Boot
 #      backend on a redundant environment file; wall time of `rauc install`
 #      and peak RSS of the service, next to rampart in the same rounds.
 # Slots, bundle and image live in TMPDIR (about 5 x SIZE); page cache warm.
@@ -119,7 +119,7 @@ printf '| %s | %s s | %s MiB |\n' "rampart agent install --once" "$agent_s" "$((
 printf '| %s | %s s | %s MiB |\n' "openssl dgst + dd conv=fsync + openssl dgst (read-back)" "$tools_s" "$((tools_rss / 1024))"
 echo "throughput ratio (tools time / agent time): $(echo "$tools_s $agent_s" | awk '{printf "%.2f", $1/$2}')"
 
-if command -v rauc >/dev/null && command -v mksquashfs >/dev/null && command -v dbus-daemon >/dev/null \
+if command -v rauc >/dev/null && command -v mksquashfs >/dev/null && command -v dbus-run-session >/dev/null \
         && command -v fw_setenv >/dev/null && [[ $(id -u) == 0 ]]; then
     echo "== RAUC $(rauc --version | awk '{print $2}'): plain bundle into a file-backed raw slot, U-Boot backend, private D-Bus" >&2
     mkdir -p rauc/content rauc/bin rauc/data
@@ -151,39 +151,45 @@ device=$PWD/slot-b
 type=raw
 bootname=B
 CONF
-    cat > rauc/bus.conf <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig><type>session</type><listen>unix:path=$PWD/rauc/bus</listen><auth>EXTERNAL</auth>
-<policy context="default"><allow send_destination="*"/><allow own="*"/></policy></busconfig>
-CONF
-    dbus_pid=$(dbus-daemon --config-file=rauc/bus.conf --fork --print-pid)
-    export DBUS_SESSION_BUS_ADDRESS=unix:path=$PWD/rauc/bus DBUS_STARTER_BUS_TYPE=session
+    # One round on a private session bus: start the service, time the
+    # install, read the service's peak RSS, stop it. Prints "wall_s rss_kib".
+    rauc_round() {
+        WORK=$PWD dbus-run-session -- bash -c '
+            set -euo pipefail
+            cd "$WORK"
+            export DBUS_STARTER_BUS_TYPE=session
+            PATH=$WORK/rauc/bin:$PATH rauc service --conf=rauc/system.conf --override-boot-slot=A \
+                >rauc/service.log 2>&1 &
+            spid=$!
+            for _ in $(seq 100); do
+                busctl --user status de.pengutronix.rauc >/dev/null 2>&1 && break
+                dbus-send --session --print-reply --dest=de.pengutronix.rauc / \
+                    org.freedesktop.DBus.Peer.Ping >/dev/null 2>&1 && break
+                sleep 0.1
+            done
+            /usr/bin/time -f "%e" -o rauc/time.out rauc install rauc/r.raucb >/dev/null 2>&1
+            echo "$(cat rauc/time.out) $(awk "/VmHWM/{print \$2}" /proc/$spid/status)"
+            kill $spid; wait $spid || true
+        ' 2>/dev/null
+    }
     : > rauc-results
     for r in $(seq 0 "$RUNS"); do
         reset_device
         printf 'BOOT_ORDER=A B\nBOOT_A_LEFT=3\nBOOT_B_LEFT=3\n' > rauc/env.txt
         mkenvimage -r -s 0x4000 -o rauc/env1 rauc/env.txt && cat rauc/env1 rauc/env1 > rauc/uboot.env
-        PATH=$PWD/rauc/bin:$PATH rauc service --conf=rauc/system.conf --override-boot-slot=A >rauc/service.log 2>&1 &
-        spid=$!
-        for _ in $(seq 100); do grep -q "Service" rauc/service.log 2>/dev/null && break; sleep 0.1; done
-        sleep 0.5
-        /usr/bin/time -f "%e" -o time.out rauc install rauc/r.raucb >/dev/null 2>&1
-        hwm=$(awk '/VmHWM/{print $2}' /proc/$spid/status)
-        kill $spid; wait $spid 2>/dev/null || true
+        line=$(rauc_round)
         cmp -n "$bytes" image slot-b || { echo "bench-agent: RAUC did not write slot B" >&2; exit 1; }
         # The first round is the warm-up.
-        [[ $r == 0 ]] || echo "rauc $(cat time.out) $hwm" >> rauc-results
+        [[ $r == 0 ]] || echo "rauc $line" >> rauc-results
         reset_device
         [[ $r == 0 ]] || timed agent "$rampart" agent install fw.rbundle --once --config agent.toml >> rauc-results
     done
-    kill "$dbus_pid"
     printf '| %s | %s s | %s MiB |\n' "rauc install (service peak RSS)" "$(awk '$1=="rauc"{print $2}' rauc-results | median)" \
         "$(( $(awk '$1=="rauc"{print $3}' rauc-results | sort -n | tail -1) / 1024 ))"
     printf '| %s | %s s | %s MiB |\n' "rampart agent install --once (same rounds)" \
         "$(awk '$1=="agent"{print $2}' rauc-results | median)" "$(( $(awk '$1=="agent"{print $3}' rauc-results | sort -n | tail -1) / 1024 ))"
 else
-    echo "bench-agent: rauc, mksquashfs, dbus-daemon or fw_setenv missing, or not root: skipping the RAUC comparison" >&2
+    echo "bench-agent: rauc, mksquashfs, dbus-run-session or fw_setenv missing, or not root: skipping the RAUC comparison" >&2
 fi
 
 echo "== gentleness: a 1 ms periodic task's lateness (µs)" >&2

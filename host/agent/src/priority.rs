@@ -1,7 +1,8 @@
 //! Keeping an install out of the way of the device's own work (issue 4,
 //! §5): the thread that verifies and writes runs at a lower CPU priority
 //! (a higher nice value) and in the idle or lowest best-effort I/O class.
-//! On Linux both are attributes of the calling thread only.
+//! On Linux both are attributes of the calling thread only. And a
+//! long-running agent hands freed heap back to the system ([`trim_heap`]).
 
 /// Lower the calling thread's CPU priority to `nice` (0..=19; raising
 /// priority is not this function's business) and its I/O priority to the
@@ -33,4 +34,15 @@ pub fn this_thread_nice() -> i32 {
     // SAFETY: getpriority reads only its integer arguments. -1 is also a
     // valid result; for a thread we lowered it never is.
     unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
+}
+
+/// Give the heap memory freed so far back to the operating system (glibc
+/// keeps it otherwise): a long-running agent calls it once it has loaded
+/// its policy, so the compiler's scratch memory does not stay resident.
+pub fn trim_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }

@@ -97,6 +97,7 @@ enum Start {
 
 /// The worker's end: owns everything the agent borrows.
 fn worker(mut l: Loaded, jobs: std::sync::mpsc::Receiver<Job>) {
+    rampart_agent::priority::trim_heap();
     for problem in rampart_agent::priority::lower_this_thread(l.config.install.nice) {
         tracing::warn!("could not lower the agent's install priority: {problem}");
     }
