@@ -16,7 +16,8 @@
 #      during an install at the defaults (nice 10, lowest best-effort I/O
 #      class) and during an install capped at CAP bytes/s;
 #   3. footprint: the stripped size of the `rampart` binary and the idle RSS
-#      of `rampart agent run` (VmRSS after it logged "agent running").
+#      of `rampart agent run` (VmRSS a second after it logged "agent
+#      running"), on its first start and on a start with the policy cached.
 #   4. RAUC (when installed and run as root: it loop-mounts its bundle): the
 #      same image as a plain RAUC bundle (uncompressed squashfs), installed by
 #      `rauc install` through `rauc service --override-boot-slot=A` on a
@@ -209,8 +210,14 @@ echo "== footprint" >&2
 cp "$rampart" rampart.stripped && strip rampart.stripped
 echo "stripped rampart binary: $(stat -c %s rampart.stripped | numfmt --to=iec) ($(stat -c %s rampart.stripped) bytes)"
 reset_device
-RAMPART_LOG=info "$rampart" agent run --config agent.toml 2> run.log & apid=$!
-for _ in $(seq 200); do grep -q "agent running" run.log && break; sleep 0.05; done
-sleep 1
-echo "idle rampart agent run: $(awk '/VmRSS/{print $2, $3}' /proc/$apid/status) RSS, $(awk '/VmHWM/{print $2, $3}' /proc/$apid/status) peak"
-kill -TERM $apid; wait $apid || true
+idle_rss() { # start the daemon, wait until it serves, print its memory, stop it
+    RAMPART_LOG=info "$rampart" agent run --config agent.toml 2> run.log & apid=$!
+    for _ in $(seq 200); do grep -q "agent running" run.log && break; sleep 0.05; done
+    sleep 1
+    echo "$1: $(awk '/VmRSS/{print $2, $3}' /proc/$apid/status) RSS" \
+        "($(awk '/^Anonymous/{print $2, $3}' /proc/$apid/smaps_rollup) anonymous)," \
+        "$(awk '/VmHWM/{print $2, $3}' /proc/$apid/status) peak"
+    kill -TERM $apid; wait $apid || true
+}
+idle_rss "idle rampart agent run, first start (compiles the policy)"
+idle_rss "idle rampart agent run, later starts (policy from the compiled-code cache)"
