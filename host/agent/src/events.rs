@@ -1,7 +1,8 @@
 //! Telemetry: one JSON line per event in `<state_dir>/events.jsonl`, appended
 //! and synced, so the backend (and a person on the device) can see at once
 //! what happened and why: integrity failures, policy denials and deferrals,
-//! install start and finish, failed trial boots, commits and rollbacks.
+//! install start and finish, trial boots, unexpected reboots, failed trial
+//! boots, commits and rollbacks.
 //!
 //! Each line carries the time, the event name, the bundle id and version,
 //! the digest of the policy that decided, the decision and its reasons.
@@ -16,7 +17,9 @@ use std::path::{Path, PathBuf};
 pub struct Event {
     pub time: Timestamp,
     /// `install-start`, `integrity-failure`, `policy-deny`, `policy-defer`,
-    /// `trial-armed`, `trial-boot-failed`, `commit`, `rollback`.
+    /// `install-failed`, `trial-armed` (the install finished: the slot is
+    /// verified and armed), `trial-boot` (the agent runs on the trial slot),
+    /// `unexpected-reboot`, `trial-boot-failed`, `commit`, `rollback`.
     pub event: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bundle_id: Option<String>,
