@@ -56,3 +56,20 @@ pub fn release() -> Release {
 pub fn rollout() -> Rollout {
     Rollout { id: "r1".into(), started_at: Timestamp(NOW.0 - 7 * 86_400), now: Some(NOW), waves: Vec::new() }
 }
+
+/// A local HTTP endpoint on a free loopback port that answers every request
+/// with `status` and an empty body; its URL (`http://127.0.0.1:PORT/health`).
+/// It serves until the test process ends.
+pub fn http_status_server(status: u16) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let addr = listener.local_addr().expect("its address");
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().map_while(Result::ok) {
+            let mut buf = [0u8; 1024];
+            let _ = conn.read(&mut buf);
+            let _ = write!(conn, "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    format!("http://{addr}/health")
+}

@@ -12,21 +12,6 @@ fn cmd(args: &[&str]) -> Check {
     Check::Command(args.iter().map(|s| s.to_string()).collect())
 }
 
-/// A local HTTP endpoint answering every request with `status`.
-fn server(status: u16) -> String {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for mut conn in listener.incoming().map_while(Result::ok) {
-            let mut buf = [0u8; 1024];
-            let _ = conn.read(&mut buf);
-            let _ = write!(conn, "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        }
-    });
-    format!("http://{addr}/health")
-}
-
 /// A local TCP endpoint that accepts and never answers.
 fn silent() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -48,8 +33,8 @@ async fn each_kind_of_probe_passes_and_fails_for_the_right_reason() {
         probe("exit-3", cmd(&["sh", "-c", "echo broken >&2; exit 3"]), 5),
         probe("missing", cmd(&["/nonexistent/selftest"]), 5),
         probe("slow", cmd(&["sleep", "30"]), 1),
-        probe("http-ok", Check::Http(server(204)), 5),
-        probe("http-503", Check::Http(server(503)), 5),
+        probe("http-ok", Check::Http(rampart_tests::http_status_server(204)), 5),
+        probe("http-503", Check::Http(rampart_tests::http_status_server(503)), 5),
         probe("http-refused", Check::Http(refused), 5),
         probe("http-silent", Check::Http(silent()), 1),
         probe("unit", Check::Systemd("rampart-test-nonexistent.service".into()), 5),

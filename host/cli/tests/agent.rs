@@ -433,24 +433,9 @@ fn install_and_reboot(d: &Dir) {
     assert_eq!(reboots(d), 1, "the reboot command ran once");
 }
 
-/// A local HTTP health endpoint answering every request with `status`.
-fn health_server(status: u16) -> String {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for mut conn in listener.incoming().map_while(Result::ok) {
-            let mut buf = [0u8; 1024];
-            let _ = conn.read(&mut buf);
-            let _ = write!(conn, "HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-        }
-    });
-    format!("http://{addr}/health")
-}
-
 #[test]
 fn the_daemon_installs_reboots_observes_the_trial_and_commits() {
-    let url = health_server(200);
+    let url = rampart_tests::http_status_server(200);
     let health = format!(
         r#"
 [health]
@@ -500,7 +485,7 @@ http = "{url}"
 
 #[test]
 fn a_failing_probe_rolls_back_to_the_old_slot_and_leaves_the_counter() {
-    let url = health_server(503);
+    let url = rampart_tests::http_status_server(503);
     let health = format!(
         r#"
 [health]
