@@ -97,3 +97,17 @@ pub fn progress_bar(total: u64, what: &str) -> indicatif::ProgressBar {
     bar.set_message(what.to_string());
     bar
 }
+
+/// A progress bar on stderr for `total` items (`None`: unknown); hidden
+/// when stderr is not a terminal.
+pub fn count_bar(total: Option<u64>, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(total, indicatif::ProgressDrawTarget::stderr());
+    let template = if total.is_some() {
+        "{msg:>10} [{bar:40}] {human_pos}/{human_len} {per_sec} eta {eta}"
+    } else {
+        "{msg:>10} {human_pos} {per_sec} {elapsed}"
+    };
+    bar.set_style(indicatif::ProgressStyle::with_template(template).expect("a valid template").progress_chars("=> "));
+    bar.set_message(what.to_string());
+    bar
+}

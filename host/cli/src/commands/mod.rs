@@ -3,6 +3,8 @@
 pub mod agent;
 pub mod bundle;
 pub mod counter;
+pub mod dryrun;
+pub mod fleet;
 pub mod key;
 mod keyargs;
 pub mod policy;
@@ -30,6 +32,11 @@ pub enum Command {
     /// The gateway agent: install a bundle, finish it after the reboot, show status.
     #[command(subcommand)]
     Agent(agent::AgentCommand),
+    /// Fleet data for dry-runs: `fleet synth` makes a synthetic fleet.
+    #[command(subcommand)]
+    Fleet(fleet::FleetCommand),
+    /// Evaluate a policy over a whole fleet before a rollout: who gets the release, and why not.
+    DryRun(dryrun::Args),
 }
 
 impl Command {
@@ -41,6 +48,8 @@ impl Command {
             Command::Trust(cmd) => cmd.run(),
             Command::Counter(cmd) => cmd.run(),
             Command::Agent(cmd) => cmd.run(),
+            Command::Fleet(cmd) => cmd.run(),
+            Command::DryRun(a) => dryrun::run(a),
         }
     }
 }

@@ -89,6 +89,18 @@ impl Policy for Hostile {
                 deny("wasi-probe", seen)
             }
             "now" => deny("now", rollout.now.to_string()),
+            // State kept between devices of one instance: the first two
+            // devices an instance sees are allowed, later ones denied. Alone
+            // (a fresh instance per device, as at the edge) every one is
+            // allowed; in a batch most are not.
+            id if id.starts_with("stateful-") => {
+                static SEEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                if SEEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 2 {
+                    Eligibility::Allow
+                } else {
+                    deny("quota", "this instance already allowed two devices")
+                }
+            }
             // Not an attack: a deferral until the time in the `until` label
             // (Unix seconds), then allow — for the agent's retry tests.
             "defer-until" => match device.label("until").and_then(|u| u.parse::<Timestamp>().ok()) {

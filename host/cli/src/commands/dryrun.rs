@@ -1,0 +1,217 @@
+//! `rampart dry-run`: a policy over a whole fleet, before a rollout.
+
+use super::policy::{EngineArgs, load_policy, read_facts};
+use crate::exit::{BAD_INPUT, coded};
+use rampart_facts::{Device, Release, Rollout, Timestamp};
+use rampart_fleet::dryrun::{self, Decision, Options, Sink, Summary};
+use rampart_fleet::read::JsonLines;
+use std::io::{BufWriter, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Ask a policy's eligibility question for every device of a fleet, as the
+/// gateways would, and summarise who gets the release and why not.
+///
+/// Every device is evaluated with the same engine, limits and fail-closed
+/// rules as a gateway: a policy failure counts as a deny with its cause and
+/// is reported apart. Devices are asked in batches on every core; a sample
+/// (one in --verify-one-in) is asked again in a fresh instance, as a gateway
+/// asks, and a policy that answers differently (it keeps state between
+/// devices) is reported and the whole fleet evaluated again one device per
+/// fresh instance.
+///
+/// The fleet is JSON Lines, one device per line (the JSON of `policy eval
+/// --device`; `rampart fleet synth` makes one); it is read as a stream.
+///
+/// Exit status: 0 when every device was answered; 2 for bad input (the
+/// message names the file, line and field; --skip-invalid counts bad rows
+/// instead); 3 when the policy is refused at load.
+///
+/// Example:
+///   rampart fleet synth --devices 100000 --out fleet.jsonl
+///   rampart dry-run --policy staged-rollout.wasm --release examples/release.json \
+///       --fleet fleet.jsonl --rollout examples/rollout.json --out decisions.jsonl
+#[derive(clap::Args)]
+pub struct Args {
+    /// The policy component (.wasm).
+    #[arg(long, value_name = "POLICY.wasm")]
+    policy: PathBuf,
+    /// Release facts (JSON).
+    #[arg(long, value_name = "RELEASE.json")]
+    release: PathBuf,
+    /// The fleet (JSON Lines; `-` for standard input).
+    #[arg(long, value_name = "FLEET.jsonl")]
+    fleet: PathBuf,
+    /// Rollout context (JSON). Without it, an ad-hoc rollout starting at --now.
+    #[arg(long, value_name = "ROLLOUT.json")]
+    rollout: Option<PathBuf>,
+    /// The time of the question (RFC 3339). Defaults to the rollout's `now`,
+    /// else the host clock.
+    #[arg(long, value_name = "RFC3339", value_parser = Timestamp::parse)]
+    now: Option<Timestamp>,
+    /// Write one decision per device (JSON Lines: id, decision, reasons,
+    /// until, fuel when asked alone, policy_failed).
+    #[arg(long, value_name = "DECISIONS.jsonl")]
+    out: Option<PathBuf>,
+    /// Count and report rows that are not valid devices instead of stopping.
+    #[arg(long)]
+    skip_invalid: bool,
+    /// Evaluate only the devices at positions I, I+N, I+2N, … of the fleet
+    /// (0 ≤ I < N), to split a fleet over machines.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    shard: Option<(u64, u64)>,
+    /// Worker threads (default: every core).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Re-ask one device in this many (by cohort seed) in a fresh instance.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    verify_one_in: u64,
+    /// Ask every device in its own fresh instance (slower; what a gateway does).
+    #[arg(long)]
+    isolated: bool,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+fn parse_shard(s: &str) -> Result<(u64, u64), String> {
+    let (i, n) = s.split_once('/').ok_or("expected I/N, e.g. 0/4")?;
+    let (i, n): (u64, u64) = (i.parse().map_err(|_| "I is not a number")?, n.parse().map_err(|_| "N is not a number")?);
+    if n == 0 || i >= n {
+        return Err(format!("shard {i}/{n}: need 0 ≤ I < N"));
+    }
+    Ok((i, n))
+}
+
+/// `--out`: decisions as JSON Lines, rewound when the run starts over.
+struct OutFile {
+    file: BufWriter<std::fs::File>,
+}
+
+impl Sink for OutFile {
+    fn decision(&mut self, _: &Device, d: &Decision) -> std::io::Result<()> {
+        serde_json::to_writer(&mut self.file, d)?;
+        self.file.write_all(b"\n")
+    }
+    fn restart(&mut self) -> std::io::Result<()> {
+        self.file.flush()?;
+        let f = self.file.get_mut();
+        f.set_len(0)?;
+        f.rewind()?;
+        Ok(())
+    }
+}
+
+fn open_fleet(path: &Path) -> anyhow::Result<Box<dyn std::io::BufRead + Send>> {
+    if path == Path::new("-") {
+        return Ok(Box::new(std::io::BufReader::new(std::io::stdin())));
+    }
+    let f = std::fs::File::open(path).map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", path.display())))?;
+    Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, f)))
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let release: Release = read_facts(&args.release)?;
+    let rollout: Option<Rollout> = args.rollout.as_deref().map(read_facts).transpose()?;
+    let now = args.now.or_else(|| rollout.as_ref().and_then(|r| r.now)).unwrap_or_else(Timestamp::now);
+    let rollout = rollout.unwrap_or_else(|| Rollout::adhoc(now));
+    let engine = args.engine.engine()?;
+    let policy = load_policy(&engine, &args.engine, &args.policy)?;
+    let ctx = rampart_engine::Context::new(&rollout, now, &release);
+    let origin = args.fleet.display().to_string();
+    // Standard input can be read once: no second, isolated pass from it.
+    let from_stdin = args.fleet == Path::new("-");
+    let bar = super::keyargs::count_bar(None, "devices");
+    let opts = Options {
+        threads: args.threads.unwrap_or_else(|| Options::default().threads).max(1),
+        verify_one_in: args.verify_one_in.max(1),
+        skip_invalid: args.skip_invalid,
+        isolated: args.isolated || from_stdin,
+        shard: args.shard,
+        ..Options::default()
+    };
+    open_fleet(&args.fleet)?; // fail early, naming the file
+    let open = || {
+        let reader = open_fleet(&args.fleet).expect("the fleet opened a moment ago");
+        JsonLines::new(reader, origin.clone())
+    };
+    let mut out = match &args.out {
+        Some(p) => {
+            let f = std::fs::File::create(p).map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", p.display())))?;
+            Some(OutFile { file: BufWriter::new(f) })
+        }
+        None => None,
+    };
+    let mut discard = dryrun::Discard;
+    let sink: &mut dyn Sink = match out.as_mut() {
+        Some(o) => o,
+        None => &mut discard,
+    };
+    let summary =
+        dryrun::run(&policy, &ctx, open, &opts, sink, &|n| bar.set_position(n)).map_err(|e| coded(BAD_INPUT, e))?;
+    bar.finish_and_clear();
+    if let Some(mut o) = out {
+        o.file.flush()?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary_json(&summary, &policy, &release, now))?);
+    } else {
+        print_summary(&summary, &release, now);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn summary_json(s: &Summary, policy: &rampart_engine::Policy, release: &Release, now: Timestamp) -> serde_json::Value {
+    let mut v = serde_json::to_value(s).expect("a summary serializes");
+    for (name, count) in &s.decisions {
+        v[name.as_str()] = (*count).into();
+    }
+    v["policy"] = policy.digest().to_string().into();
+    v["release"] = release.id.clone().into();
+    v["now"] = serde_json::to_value(now).expect("a time serializes");
+    v["top_reasons"] =
+        s.top_reasons(10).into_iter().map(|(c, n)| serde_json::json!({"code": c, "devices": n})).collect();
+    v
+}
+
+fn pct(n: u64, of: u64) -> String {
+    if of == 0 { "-".into() } else { format!("{:.1} %", 100.0 * n as f64 / of as f64) }
+}
+
+fn print_summary(s: &Summary, release: &Release, now: Timestamp) {
+    println!("release {} at {now}: {} devices ({} evaluation)", release.id, s.devices, s.mode);
+    for (name, n) in &s.decisions {
+        println!("  {name:<8} {n:>10}  {}", pct(*n, s.devices));
+    }
+    if s.stateful {
+        println!(
+            "the policy is stateful: it answered differently in a batch than alone ({}); every device was asked again in a fresh instance",
+            s.stateful_example.as_deref().unwrap_or_default()
+        );
+    }
+    if !s.policy_failures.is_empty() {
+        println!("policy failures (counted as deny):");
+        for (cause, n) in &s.policy_failures {
+            println!("  {cause:<30} {n:>10}");
+        }
+    }
+    if s.invalid_rows > 0 {
+        println!("invalid rows skipped: {}", s.invalid_rows);
+        for e in &s.invalid_examples {
+            println!("  {e}");
+        }
+    }
+    println!("top reasons:");
+    for (code, n) in s.top_reasons(10) {
+        println!("  {code:<30} {n:>10}  {}", pct(n, s.devices));
+    }
+    for (title, map) in [("hardware model", &s.by_model), ("region", &s.by_region), ("firmware", &s.by_firmware)] {
+        println!("{:<22} {:>10} {:>10} {:>10}", format!("by {title}:"), "allow", "deny", "defer");
+        for (key, counts) in map {
+            let get = |d: &str| counts.get(d).copied().unwrap_or(0);
+            println!("  {key:<20} {:>10} {:>10} {:>10}", get("allow"), get("deny"), get("defer"));
+        }
+    }
+}

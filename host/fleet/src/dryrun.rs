@@ -1,0 +1,401 @@
+//! A policy's eligibility question over a whole fleet.
+//!
+//! Devices stream in from a reader, in batches, to one worker per core.
+//! Each worker asks the policy for a batch at once on one instance
+//! (`Policy::eligibility_batch_in`): the rollout and release cross into the
+//! sandbox once per batch, which is what makes millions of devices cheap.
+//!
+//! Invariant 3 (the same answer here and at the edge, where every question
+//! runs in a fresh instance) holds for a policy that keeps no state between
+//! devices. A policy that does could answer differently in a batch, so a
+//! deterministic sample of devices (one in [`Options::verify_one_in`], by
+//! cohort seed) is asked again in a fresh instance, as the gateway would
+//! ask it. On any difference the run stops, the policy is reported as
+//! stateful, and the whole fleet is evaluated again one device per fresh
+//! instance. A batch that fails (a trap, a timeout) is also evaluated again
+//! device by device, so each failure lands on the device that caused it.
+//!
+//! Failures are fail-closed denials ([`rampart_engine::fail_closed`]), counted
+//! apart in the summary.
+
+use crate::read::RowError;
+use rampart_engine::{Context, Policy, PolicyError, fail_closed};
+use rampart_facts::{Device, Eligibility, Timestamp};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+
+/// How a dry-run runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Worker threads (at least 1).
+    pub threads: usize,
+    /// Devices per batch.
+    pub batch: usize,
+    /// One device in this many (by cohort seed) is re-asked in a fresh
+    /// instance to check the batched answers; 1 checks every device.
+    pub verify_one_in: u64,
+    /// Count and report invalid rows instead of stopping at the first.
+    pub skip_invalid: bool,
+    /// Evaluate every device in its own fresh instance from the start.
+    pub isolated: bool,
+    /// Only the devices whose position in the input is `index % count`.
+    pub shard: Option<(u64, u64)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            batch: 256,
+            verify_one_in: 64,
+            skip_invalid: false,
+            isolated: false,
+            shard: None,
+        }
+    }
+}
+
+/// One device's answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    pub id: String,
+    /// `allow`, `deny` or `defer`.
+    pub decision: &'static str,
+    /// The reason code (none for `allow`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<Timestamp>,
+    /// Fuel the policy used, when the device was asked in its own instance
+    /// (a batch shares its fuel among its devices).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+    /// The policy failed for this device: the decision is a fail-closed deny.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub policy_failed: bool,
+}
+
+impl Decision {
+    fn new(id: &str, answer: &Eligibility, fuel: Option<u64>, policy_failed: bool) -> Decision {
+        let (decision, reasons, until) = match answer {
+            Eligibility::Allow => ("allow", vec![], None),
+            Eligibility::Deny { reason } => ("deny", vec![reason.code.clone()], None),
+            Eligibility::Defer { until, reason } => ("defer", vec![reason.code.clone()], Some(*until)),
+        };
+        Decision { id: id.to_string(), decision, reasons, until, fuel, policy_failed }
+    }
+}
+
+/// What a dry-run found. Its size depends on the number of distinct models,
+/// regions, versions and reason codes, never on the number of devices.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Summary {
+    pub devices: u64,
+    /// Count per decision name (`allow`, `deny`, `defer`; all present).
+    pub decisions: BTreeMap<String, u64>,
+    /// Count per reason code, every decision.
+    pub reasons: BTreeMap<String, u64>,
+    /// Decisions per hardware model, region (country) and firmware version.
+    pub by_model: BTreeMap<String, BTreeMap<String, u64>>,
+    pub by_region: BTreeMap<String, BTreeMap<String, u64>>,
+    pub by_firmware: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Devices whose evaluation failed (counted as denials too), by cause.
+    pub policy_failures: BTreeMap<String, u64>,
+    /// Rows that were not valid devices (only with `skip_invalid`).
+    pub invalid_rows: u64,
+    /// The first few invalid rows, named.
+    pub invalid_examples: Vec<String>,
+    /// How the answers were obtained: `batched` (sampled against fresh
+    /// instances) or `isolated` (a fresh instance per device).
+    pub mode: &'static str,
+    /// Devices re-asked in a fresh instance to check the batched answers.
+    pub verified: u64,
+    /// The policy answered differently in a batch than alone: it keeps
+    /// state between devices. The run was redone isolated.
+    pub stateful: bool,
+    /// The first device whose batched and isolated answers differed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stateful_example: Option<String>,
+}
+
+const MAX_INVALID_EXAMPLES: usize = 5;
+
+impl Summary {
+    fn new(mode: &'static str) -> Summary {
+        let mut s = Summary { mode, ..Summary::default() };
+        for d in ["allow", "deny", "defer"] {
+            s.decisions.insert(d.into(), 0);
+        }
+        s
+    }
+
+    fn add(&mut self, device: &Device, d: &Decision) {
+        self.devices += 1;
+        *self.decisions.entry(d.decision.into()).or_default() += 1;
+        for r in &d.reasons {
+            *self.reasons.entry(r.clone()).or_default() += 1;
+        }
+        let by = |map: &mut BTreeMap<String, BTreeMap<String, u64>>, key: &str| {
+            *map.entry(key.to_string()).or_default().entry(d.decision.into()).or_default() += 1;
+        };
+        by(&mut self.by_model, &device.hardware.model);
+        by(&mut self.by_region, &device.location.country);
+        by(&mut self.by_firmware, &device.firmware.to_string());
+        if d.policy_failed {
+            let cause = d.reasons.first().cloned().unwrap_or_default();
+            *self.policy_failures.entry(cause).or_default() += 1;
+        }
+    }
+
+    /// The `n` most frequent reason codes, most frequent first.
+    pub fn top_reasons(&self, n: usize) -> Vec<(String, u64)> {
+        let mut v: Vec<_> = self.reasons.iter().map(|(k, c)| (k.clone(), *c)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v.truncate(n);
+        v
+    }
+}
+
+/// Why a dry-run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DryRunError {
+    #[error(transparent)]
+    Row(#[from] RowError),
+    #[error("a dry-run worker stopped unexpectedly")]
+    Worker,
+    #[error("writing decisions: {0}")]
+    Sink(std::io::Error),
+}
+
+type Row = Result<(u64, Device), RowError>;
+
+/// Where per-device decisions go, in input order.
+pub trait Sink {
+    fn decision(&mut self, device: &Device, decision: &Decision) -> std::io::Result<()>;
+    /// The batched answers were wrong (a stateful policy): forget every
+    /// decision so far; they all come again.
+    fn restart(&mut self) -> std::io::Result<()>;
+}
+
+/// A sink that keeps nothing.
+pub struct Discard;
+
+impl Sink for Discard {
+    fn decision(&mut self, _: &Device, _: &Decision) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn restart(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Ask `policy` about every device `open()` yields (it is called again
+/// when the run has to be redone isolated). `sink` gets every device with
+/// its decision, in input order; `progress` the number of devices done.
+pub fn run<I, F>(
+    policy: &Policy,
+    ctx: &Context,
+    open: F,
+    opts: &Options,
+    sink: &mut dyn Sink,
+    progress: &dyn Fn(u64),
+) -> Result<Summary, DryRunError>
+where
+    I: Iterator<Item = Row> + Send,
+    F: Fn() -> I,
+{
+    match pass(policy, ctx, open(), opts, opts.isolated, sink, progress)? {
+        Pass::Done(summary) => Ok(*summary),
+        Pass::Stateful(example) => {
+            sink.restart().map_err(DryRunError::Sink)?;
+            let Pass::Done(mut summary) = pass(policy, ctx, open(), opts, true, sink, progress)? else {
+                unreachable!("an isolated pass is never found stateful")
+            };
+            summary.stateful = true;
+            summary.stateful_example = Some(example);
+            Ok(*summary)
+        }
+    }
+}
+
+enum Pass {
+    Done(Box<Summary>),
+    Stateful(String),
+}
+
+struct BatchResult {
+    seq: u64,
+    devices: Vec<Device>,
+    decisions: Vec<Decision>,
+    verified: u64,
+    mismatch: Option<String>,
+}
+
+fn pass<I: Iterator<Item = Row> + Send>(
+    policy: &Policy,
+    ctx: &Context,
+    rows: I,
+    opts: &Options,
+    isolated: bool,
+    sink: &mut dyn Sink,
+    progress: &dyn Fn(u64),
+) -> Result<Pass, DryRunError> {
+    let mut summary = Summary::new(if isolated { "isolated" } else { "batched" });
+    let stop = AtomicBool::new(false);
+    let threads = opts.threads.max(1);
+    let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Vec<Device>)>(threads * 2);
+    let work_rx = std::sync::Mutex::new(work_rx);
+    let (done_tx, done_rx) = mpsc::sync_channel::<BatchResult>(threads * 2);
+    std::thread::scope(|scope| -> Result<Pass, DryRunError> {
+        for _ in 0..threads {
+            let (work_rx, done_tx, stop) = (&work_rx, done_tx.clone(), &stop);
+            scope.spawn(move || {
+                loop {
+                    let next = work_rx.lock().expect("the work queue is never poisoned").recv();
+                    let Ok((seq, devices)) = next else { break };
+                    if stop.load(Ordering::Relaxed) {
+                        continue;
+                    }
+                    let r = evaluate(policy, ctx, seq, devices, isolated, opts.verify_one_in);
+                    if done_tx.send(r).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        // The reader feeds the workers from its own thread; this thread
+        // collects results in input order.
+        let batch = opts.batch.max(1);
+        let shard = opts.shard;
+        let skip_invalid = opts.skip_invalid;
+        let stop_ref = &stop;
+        let reader = scope.spawn(move || -> Result<(u64, Vec<String>), RowError> {
+            let (mut seq, mut current, mut position, mut invalid, mut examples) =
+                (0u64, Vec::new(), 0u64, 0u64, Vec::new());
+            for row in rows {
+                if stop_ref.load(Ordering::Relaxed) {
+                    break;
+                }
+                let index = position;
+                position += 1;
+                if let Some((i, n)) = shard
+                    && index % n != i
+                {
+                    continue;
+                }
+                match row {
+                    Ok((_, device)) => current.push(device),
+                    Err(e) if skip_invalid && !e.is_io() => {
+                        invalid += 1;
+                        if examples.len() < MAX_INVALID_EXAMPLES {
+                            examples.push(e.to_string());
+                        }
+                    }
+                    Err(e) => {
+                        stop_ref.store(true, Ordering::Relaxed);
+                        return Err(e);
+                    }
+                }
+                if current.len() == batch {
+                    if work_tx.send((seq, std::mem::take(&mut current))).is_err() {
+                        break;
+                    }
+                    seq += 1;
+                }
+            }
+            if !current.is_empty() {
+                let _ = work_tx.send((seq, current));
+            }
+            drop(work_tx);
+            Ok((invalid, examples))
+        });
+        let mut pending: BTreeMap<u64, BatchResult> = BTreeMap::new();
+        let mut next = 0u64;
+        let mut mismatch = None;
+        let mut rows_done = 0u64;
+        for r in done_rx.iter() {
+            if r.mismatch.is_some() && mismatch.is_none() {
+                mismatch = r.mismatch.clone();
+                stop.store(true, Ordering::Relaxed);
+            }
+            pending.insert(r.seq, r);
+            while let Some(r) = pending.remove(&next) {
+                next += 1;
+                summary.verified += r.verified;
+                rows_done += r.devices.len() as u64;
+                progress(rows_done);
+                if mismatch.is_none() {
+                    for (d, dec) in r.devices.iter().zip(&r.decisions) {
+                        summary.add(d, dec);
+                        if let Err(e) = sink.decision(d, dec) {
+                            stop.store(true, Ordering::Relaxed);
+                            return Err(DryRunError::Sink(e));
+                        }
+                    }
+                }
+            }
+        }
+        let (invalid, examples) = reader.join().map_err(|_| DryRunError::Worker)??;
+        if let Some(example) = mismatch {
+            return Ok(Pass::Stateful(example));
+        }
+        summary.invalid_rows = invalid;
+        summary.invalid_examples = examples;
+        Ok(Pass::Done(Box::new(summary)))
+    })
+}
+
+fn isolated_decision(policy: &Policy, ctx: &Context, d: &Device) -> Decision {
+    match policy.eligibility_in(ctx, d) {
+        Ok(e) => Decision::new(&d.id, &e.answer, Some(e.audit.fuel), false),
+        Err(e) => failed(&d.id, &e),
+    }
+}
+
+fn failed(id: &str, e: &PolicyError) -> Decision {
+    Decision::new(id, &fail_closed::eligibility(e), None, true)
+}
+
+fn evaluate(
+    policy: &Policy,
+    ctx: &Context,
+    seq: u64,
+    devices: Vec<Device>,
+    isolated: bool,
+    verify_one_in: u64,
+) -> BatchResult {
+    if isolated {
+        let decisions = devices.iter().map(|d| isolated_decision(policy, ctx, d)).collect();
+        return BatchResult { seq, devices, decisions, verified: 0, mismatch: None };
+    }
+    let decisions: Vec<Decision> = match policy.eligibility_batch_in(ctx, &devices) {
+        Ok(answers) => devices.iter().zip(&answers).map(|(d, a)| Decision::new(&d.id, a, None, false)).collect(),
+        // One failure fails a batch: ask each device alone, so the failure
+        // is the device's that caused it.
+        Err(_) => {
+            let decisions = devices.iter().map(|d| isolated_decision(policy, ctx, d)).collect();
+            return BatchResult { seq, devices, decisions, verified: 0, mismatch: None };
+        }
+    };
+    let (mut verified, mut mismatch) = (0, None);
+    for (d, batched) in devices.iter().zip(&decisions) {
+        if d.cohort_seed() % verify_one_in.max(1) != 0 {
+            continue;
+        }
+        verified += 1;
+        let alone = isolated_decision(policy, ctx, d);
+        let same =
+            alone.decision == batched.decision && alone.reasons == batched.reasons && alone.until == batched.until;
+        if !same {
+            mismatch = Some(format!(
+                "device {}: {} {:?} in a batch, {} {:?} in a fresh instance",
+                d.id, batched.decision, batched.reasons, alone.decision, alone.reasons
+            ));
+            break;
+        }
+    }
+    BatchResult { seq, devices, decisions, verified, mismatch }
+}
