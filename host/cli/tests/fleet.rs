@@ -240,3 +240,31 @@ fn shards_cover_the_fleet_once() {
     assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("need 0 ≤ I < N"), "{}", err(&o));
 }
+
+#[test]
+fn a_baseline_policy_shows_who_flips() {
+    let d = Dir::new();
+    d.ok(&["fleet", "synth", "--devices", "800", "--out", "fleet.jsonl"]);
+    let v = dry_run(
+        &d,
+        rampart_tests::STAGED_ROLLOUT,
+        "fleet.jsonl",
+        &["--baseline", rampart_tests::MINIMAL, "--out", "out.jsonl"],
+    );
+    let diff = &v["diff"];
+    // The baseline allows everyone: every device the candidate does not
+    // allow flips, grouped by its new decision and reason.
+    assert_eq!(diff["baseline_decisions"]["allow"], 800, "{v}");
+    assert_eq!(diff["changed"].as_u64(), Some(800 - v["allow"].as_u64().unwrap()), "{v}");
+    let transitions = diff["transitions"].as_object().unwrap();
+    assert!(transitions.keys().all(|k| k.starts_with("allow → ")), "{transitions:?}");
+    assert!(transitions.contains_key("allow → deny:incompatible-hardware"), "{transitions:?}");
+    assert_eq!(transitions.values().map(|n| n.as_u64().unwrap()).sum::<u64>(), diff["changed"].as_u64().unwrap());
+    let out = lines(&d, "out.jsonl");
+    let flipped = out.iter().filter(|l| l["was"] == "allow").count() as u64;
+    assert_eq!(flipped, diff["changed"].as_u64().unwrap());
+    // Against itself nothing changes.
+    let same =
+        dry_run(&d, rampart_tests::STAGED_ROLLOUT, "fleet.jsonl", &["--baseline", rampart_tests::STAGED_ROLLOUT]);
+    assert_eq!(same["diff"]["changed"], 0);
+}

@@ -57,6 +57,19 @@ impl Default for Options {
     }
 }
 
+/// The policy asked, and optionally the policy in force to compare with.
+#[derive(Clone, Copy)]
+pub struct Policies<'a> {
+    pub candidate: &'a Policy,
+    pub baseline: Option<&'a Policy>,
+}
+
+impl<'a> From<&'a Policy> for Policies<'a> {
+    fn from(candidate: &'a Policy) -> Self {
+        Policies { candidate, baseline: None }
+    }
+}
+
 /// One device's answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Decision {
@@ -75,6 +88,10 @@ pub struct Decision {
     /// The policy failed for this device: the decision is a fail-closed deny.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub policy_failed: bool,
+    /// With a baseline policy whose answer differs: its answer, as
+    /// `decision` or `decision:reason`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub was: Option<String>,
 }
 
 impl Decision {
@@ -84,8 +101,28 @@ impl Decision {
             Eligibility::Deny { reason } => ("deny", vec![reason.code.clone()], None),
             Eligibility::Defer { until, reason } => ("defer", vec![reason.code.clone()], Some(*until)),
         };
-        Decision { id: id.to_string(), decision, reasons, until, fuel, policy_failed }
+        Decision { id: id.to_string(), decision, reasons, until, fuel, policy_failed, was: None }
     }
+
+    /// `decision` or `decision:reason`.
+    pub fn label(&self) -> String {
+        match self.reasons.first() {
+            Some(r) => format!("{}:{r}", self.decision),
+            None => self.decision.to_string(),
+        }
+    }
+}
+
+/// What changes between the policy in force and the candidate.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Diff {
+    /// Devices whose decision or reason differs.
+    pub changed: u64,
+    /// Devices per transition, `old → new` with their reasons, e.g.
+    /// `"deny:battery-low → allow"`.
+    pub transitions: BTreeMap<String, u64>,
+    /// Devices per decision under the baseline policy.
+    pub baseline_decisions: BTreeMap<String, u64>,
 }
 
 /// What a dry-run found. Its size depends on the number of distinct models,
@@ -118,6 +155,9 @@ pub struct Summary {
     /// The first device whose batched and isolated answers differed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stateful_example: Option<String>,
+    /// With a baseline policy: what changes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<Diff>,
 }
 
 const MAX_INVALID_EXAMPLES: usize = 5;
@@ -129,6 +169,16 @@ impl Summary {
             s.decisions.insert(d.into(), 0);
         }
         s
+    }
+
+    fn add_baseline(&mut self, old: &Decision, new: &Decision) {
+        let diff = self.diff.get_or_insert_with(Diff::default);
+        *diff.baseline_decisions.entry(old.decision.into()).or_default() += 1;
+        let (o, n) = (old.label(), new.label());
+        if o != n {
+            diff.changed += 1;
+            *diff.transitions.entry(format!("{o} → {n}")).or_default() += 1;
+        }
     }
 
     fn add(&mut self, device: &Device, d: &Decision) {
@@ -194,8 +244,8 @@ impl Sink for Discard {
 /// Ask `policy` about every device `open()` yields (it is called again
 /// when the run has to be redone isolated). `sink` gets every device with
 /// its decision, in input order; `progress` the number of devices done.
-pub fn run<I, F>(
-    policy: &Policy,
+pub fn run<'p, I, F>(
+    policies: impl Into<Policies<'p>>,
     ctx: &Context,
     open: F,
     opts: &Options,
@@ -206,11 +256,12 @@ where
     I: Iterator<Item = Row> + Send,
     F: Fn() -> I,
 {
-    match pass(policy, ctx, open(), opts, opts.isolated, sink, progress)? {
+    let policies = policies.into();
+    match pass(policies, ctx, open(), opts, opts.isolated, sink, progress)? {
         Pass::Done(summary) => Ok(*summary),
         Pass::Stateful(example) => {
             sink.restart().map_err(DryRunError::Sink)?;
-            let Pass::Done(mut summary) = pass(policy, ctx, open(), opts, true, sink, progress)? else {
+            let Pass::Done(mut summary) = pass(policies, ctx, open(), opts, true, sink, progress)? else {
                 unreachable!("an isolated pass is never found stateful")
             };
             summary.stateful = true;
@@ -229,12 +280,13 @@ struct BatchResult {
     seq: u64,
     devices: Vec<Device>,
     decisions: Vec<Decision>,
+    baseline: Option<Vec<Decision>>,
     verified: u64,
     mismatch: Option<String>,
 }
 
 fn pass<I: Iterator<Item = Row> + Send>(
-    policy: &Policy,
+    policies: Policies<'_>,
     ctx: &Context,
     rows: I,
     opts: &Options,
@@ -258,7 +310,7 @@ fn pass<I: Iterator<Item = Row> + Send>(
                     if stop.load(Ordering::Relaxed) {
                         continue;
                     }
-                    let r = evaluate(policy, ctx, seq, devices, isolated, opts.verify_one_in);
+                    let r = evaluate(policies, ctx, seq, devices, isolated, opts.verify_one_in);
                     if done_tx.send(r).is_err() {
                         break;
                     }
@@ -328,7 +380,15 @@ fn pass<I: Iterator<Item = Row> + Send>(
                 rows_done += r.devices.len() as u64;
                 progress(rows_done);
                 if mismatch.is_none() {
-                    for (d, dec) in r.devices.iter().zip(&r.decisions) {
+                    for (i, (d, dec)) in r.devices.iter().zip(r.decisions).enumerate() {
+                        let mut dec = dec;
+                        if let Some(old) = r.baseline.as_ref().map(|b| &b[i]) {
+                            summary.add_baseline(old, &dec);
+                            if old.label() != dec.label() {
+                                dec.was = Some(old.label());
+                            }
+                        }
+                        let dec = &dec;
                         summary.add(d, dec);
                         if let Err(e) = sink.decision(d, dec) {
                             stop.store(true, Ordering::Relaxed);
@@ -359,26 +419,24 @@ fn failed(id: &str, e: &PolicyError) -> Decision {
     Decision::new(id, &fail_closed::eligibility(e), None, true)
 }
 
-fn evaluate(
+/// The decisions of one policy for a batch: batched (and sampled against
+/// fresh instances) or isolated.
+fn decide(
     policy: &Policy,
     ctx: &Context,
-    seq: u64,
-    devices: Vec<Device>,
+    devices: &[Device],
     isolated: bool,
     verify_one_in: u64,
-) -> BatchResult {
+) -> (Vec<Decision>, u64, Option<String>) {
+    let alone = || devices.iter().map(|d| isolated_decision(policy, ctx, d)).collect();
     if isolated {
-        let decisions = devices.iter().map(|d| isolated_decision(policy, ctx, d)).collect();
-        return BatchResult { seq, devices, decisions, verified: 0, mismatch: None };
+        return (alone(), 0, None);
     }
-    let decisions: Vec<Decision> = match policy.eligibility_batch_in(ctx, &devices) {
+    let decisions: Vec<Decision> = match policy.eligibility_batch_in(ctx, devices) {
         Ok(answers) => devices.iter().zip(&answers).map(|(d, a)| Decision::new(&d.id, a, None, false)).collect(),
         // One failure fails a batch: ask each device alone, so the failure
         // is the device's that caused it.
-        Err(_) => {
-            let decisions = devices.iter().map(|d| isolated_decision(policy, ctx, d)).collect();
-            return BatchResult { seq, devices, decisions, verified: 0, mismatch: None };
-        }
+        Err(_) => return (alone(), 0, None),
     };
     let (mut verified, mut mismatch) = (0, None);
     for (d, batched) in devices.iter().zip(&decisions) {
@@ -391,11 +449,34 @@ fn evaluate(
             alone.decision == batched.decision && alone.reasons == batched.reasons && alone.until == batched.until;
         if !same {
             mismatch = Some(format!(
-                "device {}: {} {:?} in a batch, {} {:?} in a fresh instance",
-                d.id, batched.decision, batched.reasons, alone.decision, alone.reasons
+                "policy {}, device {}: {} {:?} in a batch, {} {:?} in a fresh instance",
+                policy.digest(),
+                d.id,
+                batched.decision,
+                batched.reasons,
+                alone.decision,
+                alone.reasons
             ));
             break;
         }
     }
-    BatchResult { seq, devices, decisions, verified, mismatch }
+    (decisions, verified, mismatch)
+}
+
+fn evaluate(
+    policies: Policies<'_>,
+    ctx: &Context,
+    seq: u64,
+    devices: Vec<Device>,
+    isolated: bool,
+    verify_one_in: u64,
+) -> BatchResult {
+    let (decisions, mut verified, mut mismatch) = decide(policies.candidate, ctx, &devices, isolated, verify_one_in);
+    let baseline = policies.baseline.map(|b| {
+        let (decisions, v, m) = decide(b, ctx, &devices, isolated, verify_one_in);
+        verified += v;
+        mismatch = mismatch.take().or(m);
+        decisions
+    });
+    BatchResult { seq, devices, decisions, baseline, verified, mismatch }
 }

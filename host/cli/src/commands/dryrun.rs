@@ -49,6 +49,11 @@ pub struct Args {
     /// else the host clock.
     #[arg(long, value_name = "RFC3339", value_parser = Timestamp::parse)]
     now: Option<Timestamp>,
+    /// The policy in force: every device is asked both, and the summary
+    /// groups the devices whose answer changes by old → new decision and
+    /// reason (`--out` lines carry `was` for them).
+    #[arg(long, value_name = "OLD_POLICY.wasm")]
+    baseline: Option<PathBuf>,
     /// Write one decision per device (JSON Lines: id, decision, reasons,
     /// until, fuel when asked alone, policy_failed).
     #[arg(long, value_name = "DECISIONS.jsonl")]
@@ -119,6 +124,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let rollout = rollout.unwrap_or_else(|| Rollout::adhoc(now));
     let engine = args.engine.engine()?;
     let policy = load_policy(&engine, &args.engine, &args.policy)?;
+    let baseline = args.baseline.as_deref().map(|p| load_policy(&engine, &args.engine, p)).transpose()?;
+    let policies = dryrun::Policies { candidate: &policy, baseline: baseline.as_ref() };
     let ctx = rampart_engine::Context::new(&rollout, now, &release);
     let origin = args.fleet.display().to_string();
     // Standard input can be read once: no second, isolated pass from it.
@@ -150,7 +157,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => &mut discard,
     };
     let summary =
-        dryrun::run(&policy, &ctx, open, &opts, sink, &|n| bar.set_position(n)).map_err(|e| coded(BAD_INPUT, e))?;
+        dryrun::run(policies, &ctx, open, &opts, sink, &|n| bar.set_position(n)).map_err(|e| coded(BAD_INPUT, e))?;
     bar.finish_and_clear();
     if let Some(mut o) = out {
         o.file.flush()?;
@@ -201,6 +208,14 @@ fn print_summary(s: &Summary, release: &Release, now: Timestamp) {
         println!("invalid rows skipped: {}", s.invalid_rows);
         for e in &s.invalid_examples {
             println!("  {e}");
+        }
+    }
+    if let Some(diff) = &s.diff {
+        println!("against the baseline policy: {} devices change ({})", diff.changed, pct(diff.changed, s.devices));
+        let mut t: Vec<_> = diff.transitions.iter().collect();
+        t.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (transition, n) in t.into_iter().take(15) {
+            println!("  {transition:<60} {n:>10}");
         }
     }
     println!("top reasons:");
