@@ -13,6 +13,9 @@ use rampart_policy_staged_rollout::StagedRollout;
 use rampart_sdk as sdk;
 use rampart_sdk::Policy as _;
 use std::hint::black_box;
+
+mod native;
+use native::{sdk_device, sdk_release, sdk_rollout};
 use std::time::{Duration, Instant};
 
 const DEVICES: usize = 1_000;
@@ -41,66 +44,6 @@ fn rollout() -> facts::Rollout {
 }
 
 // ---- native: the policy crate linked into the host, on SDK types ----------
-
-fn semver(v: &facts::Version) -> sdk::Semver {
-    sdk::Semver { major: v.0.major, minor: v.0.minor, patch: v.0.patch, pre: v.0.pre.to_string() }
-}
-
-fn sdk_device(d: &facts::Device) -> sdk::Device {
-    sdk::Device {
-        id: d.id.clone(),
-        cohort_seed: d.cohort_seed(),
-        hardware: sdk::Hardware { model: d.hardware.model.clone(), revision: d.hardware.revision.clone() },
-        firmware: semver(&d.firmware),
-        security_counter: d.security_counter,
-        location: sdk::Location {
-            country: d.location.country.clone(),
-            geo: d.location.geo.map(|g| sdk::GeoPoint { lat: g.lat, lon: g.lon }),
-        },
-        credential: sdk::Credential {
-            not_after: d.credential.not_after.0,
-            revoked: d.credential.revoked,
-            last_attestation: d.credential.last_attestation.map(|t| t.0),
-        },
-        power: sdk::Power { battery_percent: d.power.battery_percent, on_mains: d.power.on_mains },
-        link: sdk::Link {
-            kind: match d.link.kind {
-                facts::LinkKind::Ethernet => sdk::LinkKind::Ethernet,
-                facts::LinkKind::Wifi => sdk::LinkKind::Wifi,
-                facts::LinkKind::Cellular => sdk::LinkKind::Cellular,
-                facts::LinkKind::Satellite => sdk::LinkKind::Satellite,
-                facts::LinkKind::Unknown => sdk::LinkKind::Unknown,
-            },
-            metered: d.link.metered,
-            signal_quality: d.link.signal_quality,
-        },
-        utc_offset_minutes: d.utc_offset_minutes,
-        uptime_secs: d.uptime_secs,
-        updates: sdk::UpdateHistory {
-            last_outcome: sdk::UpdateOutcome::None,
-            consecutive_failures: d.updates.consecutive_failures,
-        },
-        labels: d.labels.iter().map(|(k, v)| sdk::Label { key: k.clone(), value: v.clone() }).collect(),
-    }
-}
-
-fn sdk_release(r: &facts::Release) -> sdk::Release {
-    sdk::Release {
-        id: r.id.clone(),
-        version: semver(&r.version),
-        security_counter: r.security_counter,
-        channel: sdk::Channel::Feature,
-        payload_kind: sdk::PayloadKind::Full,
-        payload_size: r.payload_size,
-        compatible_hardware: r.compatible_hardware.clone(),
-        sbom: Vec::new(),
-        released_at: r.released_at.0,
-    }
-}
-
-fn sdk_rollout(r: &facts::Rollout, now: facts::Timestamp) -> sdk::Rollout {
-    sdk::Rollout { id: r.id.clone(), started_at: r.started_at.0, now: now.0, waves: Vec::new() }
-}
 
 /// (name, reason code, until) of an answer, comparable across engines.
 type Summary = (String, String, i64);
