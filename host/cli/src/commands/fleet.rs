@@ -68,7 +68,11 @@ fn synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
         // Written beside the target and renamed: an interrupted run leaves
         // no half fleet behind.
         let dir = args.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(bad)?;
+        use std::os::unix::fs::PermissionsExt;
+        let mut tmp = tempfile::Builder::new()
+            .permissions(std::fs::Permissions::from_mode(0o644))
+            .tempfile_in(dir)
+            .map_err(bad)?;
         write(&mut std::io::BufWriter::new(tmp.as_file_mut())).map_err(bad)?;
         tmp.persist(&args.out).map_err(|e| bad(e.error))?;
     }
