@@ -40,7 +40,7 @@ if "$rampart" bundle verify "$work/fw-4.2.0.rbundle" --trust "$work/trust.toml" 
 fi
 
 # A dry-run before the rollout: who among 20,000 synthetic devices gets the
-# release, why not, and what changes against a policy that allows everyone.
+# release, and why not.
 "$rampart" fleet synth --devices 20000 --seed 7 --out "$work/fleet.jsonl"
 "$rampart" dry-run --policy "$policy" --release examples/release.json --rollout examples/rollout.json \
     --fleet "$work/fleet.jsonl" --out "$work/decisions.jsonl"
