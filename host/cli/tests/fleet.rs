@@ -227,6 +227,7 @@ fn shards_cover_the_fleet_once() {
         let out = format!("s{i}.jsonl");
         let v = dry_run(&d, policy, "fleet.jsonl", &["--shard", &shard, "--out", &out]);
         assert_eq!(v["devices"], 333);
+        std::fs::write(d.path(&format!("s{i}.json")), v.to_string()).unwrap();
         allow += v["allow"].as_u64().unwrap();
         ids.extend(lines(&d, &out).into_iter().map(|l| l["id"].as_str().unwrap().to_string()));
     }
@@ -236,6 +237,17 @@ fn shards_cover_the_fleet_once() {
         lines(&d, "all.jsonl").into_iter().map(|l| l["id"].as_str().unwrap().to_string()).collect();
     all.sort();
     assert_eq!(ids, all);
+    // The shards' summaries merge into the whole run's, exactly.
+    let merged = d.json(0, &["dry-run", "merge", "s0.json", "s1.json", "s2.json", "--json"]);
+    assert_eq!(merged, whole);
+    let text = d.ok(&["dry-run", "merge", "s0.json", "s1.json", "s2.json"]);
+    assert!(text.contains("999 devices"), "{text}");
+    // Summaries of different runs do not merge.
+    let other = dry_run(&d, rampart_tests::MINIMAL, "fleet.jsonl", &["--shard", "1/3"]);
+    std::fs::write(d.path("other.json"), other.to_string()).unwrap();
+    let o = d.run(&["dry-run", "merge", "s0.json", "other.json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("other.json: another dry-run"), "{}", err(&o));
     let o = d.run(&["dry-run", "--policy", policy, "--release", "x", "--fleet", "fleet.jsonl", "--shard", "3/3"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("need 0 ≤ I < N"), "{}", err(&o));

@@ -21,7 +21,7 @@
 use crate::read::RowError;
 use rampart_engine::{Context, Policy, PolicyError, fail_closed};
 use rampart_facts::{Device, Eligibility, Timestamp};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -114,7 +114,7 @@ impl Decision {
 }
 
 /// What changes between the policy in force and the candidate.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Diff {
     /// Devices whose decision or reason differs.
     pub changed: u64,
@@ -127,7 +127,7 @@ pub struct Diff {
 
 /// What a dry-run found. Its size depends on the number of distinct models,
 /// regions, versions and reason codes, never on the number of devices.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub devices: u64,
     /// Count per decision name (`allow`, `deny`, `defer`; all present).
@@ -146,7 +146,7 @@ pub struct Summary {
     pub invalid_examples: Vec<String>,
     /// How the answers were obtained: `batched` (sampled against fresh
     /// instances) or `isolated` (a fresh instance per device).
-    pub mode: &'static str,
+    pub mode: String,
     /// Devices re-asked in a fresh instance to check the batched answers.
     pub verified: u64,
     /// The policy answered differently in a batch than alone: it keeps
@@ -164,7 +164,7 @@ const MAX_INVALID_EXAMPLES: usize = 5;
 
 impl Summary {
     fn new(mode: &'static str) -> Summary {
-        let mut s = Summary { mode, ..Summary::default() };
+        let mut s = Summary { mode: mode.into(), ..Summary::default() };
         for d in ["allow", "deny", "defer"] {
             s.decisions.insert(d.into(), 0);
         }
@@ -196,6 +196,48 @@ impl Summary {
         if d.policy_failed {
             let cause = d.reasons.first().cloned().unwrap_or_default();
             *self.policy_failures.entry(cause).or_default() += 1;
+        }
+    }
+
+    /// Add another summary of the same policies, release and time (a shard
+    /// of the same fleet): the result is the summary of the union.
+    pub fn merge(&mut self, o: &Summary) {
+        fn add(a: &mut BTreeMap<String, u64>, b: &BTreeMap<String, u64>) {
+            for (k, v) in b {
+                *a.entry(k.clone()).or_default() += v;
+            }
+        }
+        fn add2(a: &mut BTreeMap<String, BTreeMap<String, u64>>, b: &BTreeMap<String, BTreeMap<String, u64>>) {
+            for (k, v) in b {
+                add(a.entry(k.clone()).or_default(), v);
+            }
+        }
+        self.devices += o.devices;
+        add(&mut self.decisions, &o.decisions);
+        add(&mut self.reasons, &o.reasons);
+        add2(&mut self.by_model, &o.by_model);
+        add2(&mut self.by_region, &o.by_region);
+        add2(&mut self.by_firmware, &o.by_firmware);
+        add(&mut self.policy_failures, &o.policy_failures);
+        self.invalid_rows += o.invalid_rows;
+        for e in &o.invalid_examples {
+            if self.invalid_examples.len() < MAX_INVALID_EXAMPLES {
+                self.invalid_examples.push(e.clone());
+            }
+        }
+        if self.mode != o.mode {
+            self.mode = "mixed".into();
+        }
+        self.verified += o.verified;
+        if o.stateful && !self.stateful {
+            self.stateful = true;
+            self.stateful_example = o.stateful_example.clone();
+        }
+        if let Some(od) = &o.diff {
+            let d = self.diff.get_or_insert_with(Diff::default);
+            d.changed += od.changed;
+            add(&mut d.transitions, &od.transitions);
+            add(&mut d.baseline_decisions, &od.baseline_decisions);
         }
     }
 

@@ -32,16 +32,19 @@ use std::process::ExitCode;
 ///   rampart dry-run --policy staged-rollout.wasm --release examples/release.json \
 ///       --fleet fleet.jsonl --rollout examples/rollout.json --out decisions.jsonl
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Args {
+    #[command(subcommand)]
+    command: Option<Sub>,
     /// The policy component (.wasm).
-    #[arg(long, value_name = "POLICY.wasm")]
-    policy: PathBuf,
+    #[arg(long, value_name = "POLICY.wasm", required = true)]
+    policy: Option<PathBuf>,
     /// Release facts (JSON).
-    #[arg(long, value_name = "RELEASE.json")]
-    release: PathBuf,
+    #[arg(long, value_name = "RELEASE.json", required = true)]
+    release: Option<PathBuf>,
     /// The fleet (JSON Lines; `-` for standard input).
-    #[arg(long, value_name = "FLEET.jsonl")]
-    fleet: PathBuf,
+    #[arg(long, value_name = "FLEET.jsonl", required = true)]
+    fleet: Option<PathBuf>,
     /// Rollout context (JSON). Without it, an ad-hoc rollout starting at --now.
     #[arg(long, value_name = "ROLLOUT.json")]
     rollout: Option<PathBuf>,
@@ -81,6 +84,63 @@ pub struct Args {
     engine: EngineArgs,
 }
 
+#[derive(clap::Subcommand)]
+enum Sub {
+    Merge(MergeArgs),
+}
+
+/// Combine the `--json` summaries of the shards of one dry-run (`--shard
+/// I/N`, same policy, release and time) into the summary of the whole fleet,
+/// identical to a single run's.
+///
+///   rampart dry-run merge shard-0.json shard-1.json shard-2.json --json
+#[derive(clap::Args)]
+struct MergeArgs {
+    /// The shards' summaries (`rampart dry-run … --shard I/N --json`).
+    #[arg(required = true, value_name = "SUMMARY.json")]
+    summaries: Vec<PathBuf>,
+    /// Print the merged summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
+    let mut merged: Option<(Summary, serde_json::Value)> = None;
+    for path in &args.summaries {
+        let bad = |what: String| coded(BAD_INPUT, anyhow::anyhow!("{}: {what}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let s: Summary = serde_json::from_value(v.clone()).map_err(|e| bad(format!("not a dry-run summary: {e}")))?;
+        let key = |v: &serde_json::Value| ["policy", "baseline", "release", "now"].map(|k| v[k].clone());
+        match &mut merged {
+            None => merged = Some((s, v)),
+            Some((m, first)) => {
+                if key(first) != key(&v) {
+                    return Err(bad(format!(
+                        "another dry-run: policy, baseline, release and time must match {} ({:?} here)",
+                        args.summaries[0].display(),
+                        key(&v)
+                    )));
+                }
+                m.merge(&s);
+            }
+        }
+    }
+    let (s, first) = merged.expect("clap requires one summary at least");
+    if args.json {
+        let mut v = summary_json_of(&s);
+        for k in ["policy", "baseline", "release", "now"] {
+            v[k] = first[k].clone();
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        let release = first["release"].as_str().unwrap_or_default();
+        let now = first["now"].as_str().unwrap_or_default();
+        print_summary(&s, release, now);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn parse_shard(s: &str) -> Result<(u64, u64), String> {
     let (i, n) = s.split_once('/').ok_or("expected I/N, e.g. 0/4")?;
     let (i, n): (u64, u64) = (i.parse().map_err(|_| "I is not a number")?, n.parse().map_err(|_| "N is not a number")?);
@@ -118,18 +178,23 @@ fn open_fleet(path: &Path) -> anyhow::Result<Box<dyn std::io::BufRead + Send>> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let release: Release = read_facts(&args.release)?;
+    if let Some(Sub::Merge(m)) = args.command {
+        return merge(m);
+    }
+    let required = |p: &Option<PathBuf>| p.clone().expect("clap requires it without a subcommand");
+    let (policy_path, release_path, fleet) = (required(&args.policy), required(&args.release), required(&args.fleet));
+    let release: Release = read_facts(&release_path)?;
     let rollout: Option<Rollout> = args.rollout.as_deref().map(read_facts).transpose()?;
     let now = args.now.or_else(|| rollout.as_ref().and_then(|r| r.now)).unwrap_or_else(Timestamp::now);
     let rollout = rollout.unwrap_or_else(|| Rollout::adhoc(now));
     let engine = args.engine.engine()?;
-    let policy = load_policy(&engine, &args.engine, &args.policy)?;
+    let policy = load_policy(&engine, &args.engine, &policy_path)?;
     let baseline = args.baseline.as_deref().map(|p| load_policy(&engine, &args.engine, p)).transpose()?;
     let policies = dryrun::Policies { candidate: &policy, baseline: baseline.as_ref() };
     let ctx = rampart_engine::Context::new(&rollout, now, &release);
-    let origin = args.fleet.display().to_string();
+    let origin = fleet.display().to_string();
     // Standard input can be read once: no second, isolated pass from it.
-    let from_stdin = args.fleet == Path::new("-");
+    let from_stdin = fleet == Path::new("-");
     let bar = super::keyargs::count_bar(None, "devices");
     let opts = Options {
         threads: args.threads.unwrap_or_else(|| Options::default().threads).max(1),
@@ -139,9 +204,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         shard: args.shard,
         ..Options::default()
     };
-    open_fleet(&args.fleet)?; // fail early, naming the file
+    open_fleet(&fleet)?; // fail early, naming the file
     let open = || {
-        let reader = open_fleet(&args.fleet).expect("the fleet opened a moment ago");
+        let reader = open_fleet(&fleet).expect("the fleet opened a moment ago");
         JsonLines::new(reader, origin.clone())
     };
     let mut out = match &args.out {
@@ -163,21 +228,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         o.file.flush()?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary_json(&summary, &policy, &release, now))?);
+        let mut v = summary_json_of(&summary);
+        v["policy"] = policy.digest().to_string().into();
+        v["baseline"] = baseline.as_ref().map(|b| b.digest().to_string()).into();
+        v["release"] = release.id.clone().into();
+        v["now"] = serde_json::to_value(now)?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        print_summary(&summary, &release, now);
+        print_summary(&summary, &release.id, &now.to_string());
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn summary_json(s: &Summary, policy: &rampart_engine::Policy, release: &Release, now: Timestamp) -> serde_json::Value {
+/// The JSON form of a summary: its fields, a top-level count per decision
+/// name and the ten top reasons.
+fn summary_json_of(s: &Summary) -> serde_json::Value {
     let mut v = serde_json::to_value(s).expect("a summary serializes");
     for (name, count) in &s.decisions {
         v[name.as_str()] = (*count).into();
     }
-    v["policy"] = policy.digest().to_string().into();
-    v["release"] = release.id.clone().into();
-    v["now"] = serde_json::to_value(now).expect("a time serializes");
     v["top_reasons"] =
         s.top_reasons(10).into_iter().map(|(c, n)| serde_json::json!({"code": c, "devices": n})).collect();
     v
@@ -187,8 +256,8 @@ fn pct(n: u64, of: u64) -> String {
     if of == 0 { "-".into() } else { format!("{:.1} %", 100.0 * n as f64 / of as f64) }
 }
 
-fn print_summary(s: &Summary, release: &Release, now: Timestamp) {
-    println!("release {} at {now}: {} devices ({} evaluation)", release.id, s.devices, s.mode);
+fn print_summary(s: &Summary, release: &str, now: &str) {
+    println!("release {release} at {now}: {} devices ({} evaluation)", s.devices, s.mode);
     for (name, n) in &s.decisions {
         println!("  {name:<8} {n:>10}  {}", pct(*n, s.devices));
     }
