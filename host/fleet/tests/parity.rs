@@ -53,7 +53,7 @@ fn the_gateway_and_the_dry_run_give_the_same_answers() {
         let rows = || devices.iter().cloned().enumerate().map(|(i, d)| Ok((i as u64 + 1, d)));
         let opts = Options { threads: 2, ..Options::default() };
         let summary = dryrun::run(&policy, &ctx, rows, &opts, &mut out, &|_| {}).unwrap();
-        assert_eq!((summary.mode, summary.stateful), ("batched", false));
+        assert_eq!((summary.mode.as_str(), summary.stateful), ("batched", false));
         assert_eq!(out.0.len(), devices.len());
         for ((d, g), b) in devices.iter().zip(&gateway).zip(&out.0) {
             assert_eq!((b.decision, &b.reasons, b.until), (g.0, &g.1, g.2), "device {}", d.id);
