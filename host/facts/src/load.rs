@@ -29,6 +29,11 @@ fn field_of(path: &serde_path_to_error::Path) -> String {
 
 /// Parse and validate facts from JSON text; `origin` names the source in errors.
 pub fn from_json_str<T: DeserializeOwned + Validate>(origin: &str, text: &str) -> Result<T, FactsError> {
+    // The fast path parses without tracking where it is; only a document
+    // that fails is parsed again to name the field.
+    if let Ok(value) = serde_json::from_str::<T>(text) {
+        return finish(origin, value);
+    }
     let de = &mut serde_json::Deserializer::from_str(text);
     let value: T = serde_path_to_error::deserialize(de).map_err(|e| {
         let field = field_of(e.path());
