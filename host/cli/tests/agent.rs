@@ -738,3 +738,21 @@ fn the_daemon_installs_a_bundle_signed_in_an_hsm_and_commits_to_a_tpm_counter() 
     assert_eq!(v["counter"], 8, "the TPM's NV counter moved with the commit");
     assert_eq!(events(&d), ["install-start", "trial-armed", "trial-boot", "commit"]);
 }
+
+#[test]
+fn a_deferred_install_whose_bundle_vanished_is_dropped_at_its_retry() {
+    let d = daemon_device(rampart_tests::HOSTILE, "gw-0042", "");
+    let until = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 2;
+    set_device(&d, "defer-until", &[("until", &until.to_string())]);
+    let mut agent = start_daemon(&d);
+    agent.wait_for("agent running");
+    let v = d.json(0, &["agent", "install", "fw.rbundle", "--config", "agent.toml", "--json"]);
+    assert_eq!(v["outcome"], "deferred", "{v}");
+    assert!(d.path("state/deferred.json").exists());
+    std::fs::remove_file(d.path("fw.rbundle")).unwrap();
+    agent.wait_for("retrying the deferred install");
+    agent.wait_for("install of");
+    assert!(agent.stop().success());
+    assert!(!d.path("state/deferred.json").exists(), "a bundle that is gone is not retried again");
+    assert_eq!(reboots(&d), 0);
+}

@@ -46,6 +46,9 @@ const SOCKET: &str = "agent.sock";
 const DEFERRED: &str = "deferred.json";
 /// Longest request line a client may send.
 const MAX_REQUEST: usize = 64 * 1024;
+/// Pause before an install whose step failed (storage, environment,
+/// counter) is tried again.
+const RETRY_AFTER_FAILURE_SECS: i64 = 300;
 /// Shortest pause before a deferred install is retried.
 const MIN_RETRY_SECS: i64 = 1;
 /// Shortest pause between two health-gate questions.
@@ -253,7 +256,7 @@ impl Daemon {
                     let d = deferred.expect("the timer runs only for a deferral");
                     tracing::info!(bundle = %d.bundle.display(), "retrying the deferred install");
                     let r = worker.call(|r| Job::Install(d.bundle.clone(), r)).await;
-                    self.settle(&d.bundle, &r)
+                    self.settle(&d.bundle, &r, true)
                 }
                 _ = term.recv() => return Ok(ExitCode::SUCCESS),
                 _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
@@ -278,7 +281,7 @@ impl Daemon {
             Err(message) => (json!({ "error": message, "exit": BAD_INPUT }), Next::Serve),
             Ok(req) => {
                 let r = worker.call(|r| Job::Install(req.install.clone(), r)).await;
-                let next = self.settle(&req.install, &r);
+                let next = self.settle(&req.install, &r, false);
                 let v = match r {
                     Ok(o) => outcome_json(&o),
                     Err(f) => json!({ "error": f.message, "exit": f.code }),
@@ -290,34 +293,41 @@ impl Daemon {
         next
     }
 
-    /// Book-keeping after an install attempt: a deferral is recorded for
-    /// its retry, anything else clears the record.
-    fn settle(&self, bundle: &Path, r: &Result<Outcome, Failure>) -> Next {
-        let path = self.state_dir.join(DEFERRED);
+    /// Book-keeping after an install attempt: a deferral is recorded for its
+    /// retry, an answer clears the record. A failed retry of a deferral is
+    /// tried again later when the step failed, dropped when the bundle was
+    /// refused; a client's failed request leaves the record alone.
+    fn settle(&self, bundle: &Path, r: &Result<Outcome, Failure>, retry: bool) -> Next {
         match r {
-            Ok(Outcome::Deferred { until, .. }) => {
-                // A deferral into the past would retry at once, forever.
-                let earliest = Timestamp(Timestamp::now().0 + MIN_RETRY_SECS);
-                let d = Deferred { bundle: bundle.to_path_buf(), until: (*until).max(earliest) };
-                let bytes = serde_json::to_vec_pretty(&d).expect("a deferral serializes");
-                if let Err(e) = rampart_trust::atomic::write(&path, &bytes) {
-                    tracing::error!("{}: could not record the deferral: {e}", path.display());
-                }
-                Next::Serve
-            }
+            // A deferral into the past would retry at once, forever.
+            Ok(Outcome::Deferred { until, .. }) => self.defer(bundle, (*until).max(later(MIN_RETRY_SECS))),
             Ok(outcome) => {
-                let _ = std::fs::remove_file(&path);
-                self.after(outcome)
+                let _ = std::fs::remove_file(self.state_dir.join(DEFERRED));
+                return self.after(outcome);
             }
             Err(f) => {
-                // A busy agent keeps the deferral for later; a refused or
-                // vanished bundle does not come back by waiting.
-                if f.code != AGENT_FAILED {
-                    let _ = std::fs::remove_file(&path);
-                }
                 tracing::error!("install of {}: {}", bundle.display(), f.message);
-                Next::Serve
+                // A step that failed (storage, environment, counter) is
+                // tried again later, not at once; a refused or vanished
+                // bundle does not come back by waiting. A client's failed
+                // request leaves the record alone: the client has the error.
+                if retry && f.code == AGENT_FAILED {
+                    self.defer(bundle, later(RETRY_AFTER_FAILURE_SECS));
+                } else if retry {
+                    let _ = std::fs::remove_file(self.state_dir.join(DEFERRED));
+                }
             }
+        }
+        Next::Serve
+    }
+
+    /// Record `bundle` for an install attempt at `until`.
+    fn defer(&self, bundle: &Path, until: Timestamp) {
+        let path = self.state_dir.join(DEFERRED);
+        let bytes = serde_json::to_vec_pretty(&Deferred { bundle: bundle.to_path_buf(), until })
+            .expect("a deferral serializes");
+        if let Err(e) = rampart_trust::atomic::write(&path, &bytes) {
+            tracing::error!("{}: could not record the deferral: {e}", path.display());
         }
     }
 
@@ -417,6 +427,11 @@ async fn answer_with(write: &mut tokio::net::unix::OwnedWriteHalf, v: &serde_jso
         tracing::warn!("control socket: could not answer: {e}");
     }
     let _ = write.shutdown().await;
+}
+
+/// `secs` from now.
+fn later(secs: i64) -> Timestamp {
+    Timestamp(Timestamp::now().0 + secs)
 }
 
 fn fail(f: Failure) -> anyhow::Error {

@@ -336,7 +336,12 @@ fn with_agent<T>(l: &mut Loaded, f: impl FnOnce(&mut Agent<'_>) -> Result<T, Age
                 | AgentError::CounterStep(_)
                 | AgentError::Slot(rampart_agent::slot::SlotError::Bundle { .. })
         );
-        let code = if refused { REFUSED } else { AGENT_FAILED };
+        let code = match e {
+            _ if refused => REFUSED,
+            // The bundle file itself could not be read: bad input.
+            AgentError::Read { .. } => BAD_INPUT,
+            _ => AGENT_FAILED,
+        };
         coded(code, e)
     })
 }
