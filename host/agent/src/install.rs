@@ -424,8 +424,8 @@ impl<'a> Agent<'a> {
     }
 
     /// The trial boot running now, if any: the journal has an armed install
-    /// whose slot is the booted one and the bootloader still has it on
-    /// trial. Call once per boot: it records a `trial-boot` event, and when
+    /// whose slot is the booted one and the bootloader environment still
+    /// says `upgrade_available`. Call once per boot: it records a `trial-boot` event, and when
     /// the trial slot was booted more than once, an `unexpected-reboot`.
     pub fn observe(&mut self, now: Timestamp) -> Result<Option<Observation>, AgentError> {
         let (release, target, image, attempts) = match &self.state {
@@ -436,7 +436,9 @@ impl<'a> Agent<'a> {
             _ => return Ok(None),
         };
         let env_state = AbState::read(self.parts.env)?;
-        if self.parts.booted != target || env_state.trial() != Some(target) {
+        // The same test as `after_boot` asking the health gate: whenever it
+        // would ask, the daemon has observed first.
+        if self.parts.booted != target || !env_state.upgrade_available {
             return Ok(None);
         }
         let boots = u32::from(attempts.saturating_sub(env_state.left(target))).max(1);
@@ -486,7 +488,7 @@ impl<'a> Agent<'a> {
         let InstallState::Armed { release, target, .. } = &self.state else { return Ok(None) };
         let env_state = AbState::read(self.parts.env)?;
         let target = slot_of(*target);
-        Ok((self.parts.booted == target && env_state.trial() == Some(target)).then(|| (release.clone(), target)))
+        Ok((self.parts.booted == target && env_state.upgrade_available).then(|| (release.clone(), target)))
     }
 
     /// On a boot with no trial in progress, confirm the running slot in the
