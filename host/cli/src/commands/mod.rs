@@ -29,7 +29,7 @@ pub enum Command {
     /// Provision and read the anti-rollback counter.
     #[command(subcommand)]
     Counter(counter::CounterCommand),
-    /// The gateway agent: install a bundle, finish it after the reboot, show status.
+    /// The gateway agent: the daemon (run), installs, the step after a reboot, status.
     #[command(subcommand)]
     Agent(agent::AgentCommand),
     /// Fleet data for dry-runs: `fleet synth` makes a synthetic fleet.
