@@ -341,18 +341,40 @@ fn pass<I: Iterator<Item = Row> + Send>(
     let threads = opts.threads.max(1);
     let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Vec<Device>)>(threads * 2);
     let work_rx = std::sync::Mutex::new(work_rx);
-    let (done_tx, done_rx) = mpsc::sync_channel::<BatchResult>(threads * 2);
+    // At most `in_flight` batches between the reader and the in-order
+    // output: a slow batch (a policy timing out) holds the others back
+    // instead of letting finished ones pile up in memory.
+    let in_flight = threads * 4;
+    let (done_tx, done_rx) = mpsc::sync_channel::<BatchResult>(in_flight);
+    let (permit_tx, permit_rx) = mpsc::sync_channel::<()>(in_flight);
+    for _ in 0..in_flight {
+        permit_tx.send(()).expect("the permit channel has room for every permit");
+    }
     std::thread::scope(|scope| -> Result<Pass, DryRunError> {
+        // Owned here, so that leaving early (a sink error) drops them: the
+        // reader and the workers then see closed channels and stop.
+        let (done_rx, permit_tx) = (done_rx, permit_tx);
         for _ in 0..threads {
             let (work_rx, done_tx, stop) = (&work_rx, done_tx.clone(), &stop);
             scope.spawn(move || {
                 loop {
                     let next = work_rx.lock().expect("the work queue is never poisoned").recv();
                     let Ok((seq, devices)) = next else { break };
-                    if stop.load(Ordering::Relaxed) {
-                        continue;
-                    }
-                    let r = evaluate(policies, ctx, seq, devices, isolated, opts.verify_one_in);
+                    let r = if stop.load(Ordering::Relaxed) {
+                        // Skipped, but still reported: the output order
+                        // and the reader's permits go on.
+                        BatchResult {
+                            seq,
+                            devices: Vec::new(),
+                            decisions: Vec::new(),
+                            baseline: None,
+                            verified: 0,
+                            mismatch: None,
+                        }
+                    } else {
+                        evaluate(policies, ctx, seq, devices, isolated, opts.verify_one_in)
+                    };
+
                     if done_tx.send(r).is_err() {
                         break;
                     }
@@ -394,13 +416,13 @@ fn pass<I: Iterator<Item = Row> + Send>(
                     }
                 }
                 if current.len() == batch {
-                    if work_tx.send((seq, std::mem::take(&mut current))).is_err() {
+                    if permit_rx.recv().is_err() || work_tx.send((seq, std::mem::take(&mut current))).is_err() {
                         break;
                     }
                     seq += 1;
                 }
             }
-            if !current.is_empty() {
+            if !current.is_empty() && permit_rx.recv().is_ok() {
                 let _ = work_tx.send((seq, current));
             }
             drop(work_tx);
@@ -418,6 +440,7 @@ fn pass<I: Iterator<Item = Row> + Send>(
             pending.insert(r.seq, r);
             while let Some(r) = pending.remove(&next) {
                 next += 1;
+                let _ = permit_tx.send(());
                 summary.verified += r.verified;
                 rows_done += r.devices.len() as u64;
                 progress(rows_done);
