@@ -40,7 +40,11 @@ if "$rampart" bundle verify "$work/fw-4.2.0.rbundle" --trust "$work/trust.toml" 
 fi
 
 # A dry-run before the rollout: who among 20,000 synthetic devices gets the
-# release, and why not.
+# release, when (the wave projection), and why not; the same as an HTML
+# report that opens offline.
+report_dir=target/demo
+mkdir -p "$report_dir"
 "$rampart" fleet synth --devices 20000 --seed 7 --out "$work/fleet.jsonl"
 "$rampart" dry-run --policy "$policy" --release examples/release.json --rollout examples/rollout.json \
-    --fleet "$work/fleet.jsonl" --out "$work/decisions.jsonl"
+    --fleet "$work/fleet.jsonl" --out "$work/decisions.jsonl" --report "$report_dir/report.html"
+echo "report: $report_dir/report.html"

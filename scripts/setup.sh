@@ -2,7 +2,8 @@
 # Installs what building and testing Rampart needs on a fresh machine with
 # Rust from rustup: the wasm32-wasip2 target (policies are built for it), the
 # lint components, and Debian packages the tests use as real peers:
-# SoftHSM2 + OpenSC (PKCS#11 tokens), swtpm + tpm2-tools and the TSS
+# SoftHSM2 + OpenSC (PKCS#11 tokens), chromium (renders the dry-run HTML
+# report in its test), swtpm + tpm2-tools and the TSS
 # libraries (TPM 2.0 NV counters), libubootenv-tool + u-boot-tools
 # (fw_printenv/fw_setenv, mkenvimage) and grub2-common (grub-editenv) for the
 # bootloader environments, openssl (benchmark peer). Safe to run again:
@@ -11,7 +12,7 @@ set -euo pipefail
 rustup target add wasm32-wasip2
 rustup component add clippy rustfmt
 
-packages=(softhsm2 opensc swtpm swtpm-tools tpm2-tools libtss2-dev pkg-config openssl libubootenv-tool u-boot-tools grub2-common)
+packages=(softhsm2 opensc swtpm swtpm-tools tpm2-tools libtss2-dev pkg-config openssl libubootenv-tool u-boot-tools grub2-common chromium)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

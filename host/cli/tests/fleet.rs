@@ -1,6 +1,7 @@
 //! Fleet dry-runs through the command line: synthetic fleets, the summary,
 //! per-device decisions equal to the gateway's, bad rows, stateful and
-//! failing policies, shards.
+//! failing policies, shards, CSV fleets, the wave projection and the HTML
+//! report rendered by a real browser.
 
 mod common;
 
@@ -219,13 +220,14 @@ fn shards_cover_the_fleet_once() {
     let d = Dir::new();
     d.ok(&["fleet", "synth", "--devices", "999", "--out", "fleet.jsonl"]);
     let policy = rampart_tests::STAGED_ROLLOUT;
-    let whole = dry_run(&d, policy, "fleet.jsonl", &["--out", "all.jsonl"]);
+    let whole = dry_run(&d, policy, "fleet.jsonl", &["--out", "all.jsonl", "--project", "48"]);
+    assert!(whole["projection"]["newly_eligible"].as_array().unwrap().iter().any(|n| n.as_u64() > Some(0)));
     let mut ids = Vec::new();
     let mut allow = 0;
     for i in 0..3 {
         let shard = format!("{i}/3");
         let out = format!("s{i}.jsonl");
-        let v = dry_run(&d, policy, "fleet.jsonl", &["--shard", &shard, "--out", &out]);
+        let v = dry_run(&d, policy, "fleet.jsonl", &["--shard", &shard, "--out", &out, "--project", "48"]);
         assert_eq!(v["devices"], 333);
         std::fs::write(d.path(&format!("s{i}.json")), v.to_string()).unwrap();
         allow += v["allow"].as_u64().unwrap();
@@ -243,7 +245,7 @@ fn shards_cover_the_fleet_once() {
     let text = d.ok(&["dry-run", "merge", "s0.json", "s1.json", "s2.json"]);
     assert!(text.contains("999 devices"), "{text}");
     // Summaries of different runs do not merge.
-    let other = dry_run(&d, rampart_tests::MINIMAL, "fleet.jsonl", &["--shard", "1/3"]);
+    let other = dry_run(&d, rampart_tests::MINIMAL, "fleet.jsonl", &["--shard", "1/3", "--project", "48"]);
     std::fs::write(d.path("other.json"), other.to_string()).unwrap();
     let o = d.run(&["dry-run", "merge", "s0.json", "other.json"]);
     assert_eq!(o.status.code(), Some(2));
@@ -279,4 +281,204 @@ fn a_baseline_policy_shows_who_flips() {
     let same =
         dry_run(&d, rampart_tests::STAGED_ROLLOUT, "fleet.jsonl", &["--baseline", rampart_tests::STAGED_ROLLOUT]);
     assert_eq!(same["diff"]["changed"], 0);
+}
+
+#[test]
+fn a_csv_fleet_gives_the_same_answers_as_json_lines() {
+    let d = Dir::new();
+    d.ok(&["fleet", "synth", "--devices", "1200", "--seed", "3", "--out", "fleet.jsonl"]);
+    d.ok(&["fleet", "synth", "--devices", "1200", "--seed", "3", "--out", "fleet.csv"]);
+    let csv = std::fs::read_to_string(d.path("fleet.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    assert!(header.starts_with("id,hardware.model,hardware.revision,firmware,"), "{header}");
+    assert!(header.ends_with(",labels.ring,labels.site"), "{header}");
+    assert_eq!(csv.lines().count(), 1201);
+    let policy = rampart_tests::STAGED_ROLLOUT;
+    let a = dry_run(&d, policy, "fleet.jsonl", &["--out", "a.jsonl"]);
+    let b = dry_run(&d, policy, "fleet.csv", &["--out", "b.jsonl"]);
+    assert_eq!(a, b);
+    assert_eq!(lines(&d, "a.jsonl"), lines(&d, "b.jsonl"));
+    // Standard input needs --fleet-format.
+    let ex = root().join("examples");
+    let release = ex.join("release.json");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .current_dir(d.path("."))
+        .args(["dry-run", "--policy", policy, "--release", release.to_str().unwrap(), "--fleet", "-"])
+        .args(["--rollout", ex.join("rollout.json").to_str().unwrap(), "--fleet-format", "csv", "--json"])
+        .stdin(std::fs::File::open(d.path("fleet.csv")).unwrap())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let c: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(c["allow"], a["allow"]);
+
+    // Bad cells and headers are named by line and column.
+    let rows: Vec<&str> = csv.lines().collect();
+    let cols: Vec<&str> = header.split(',').collect();
+    let battery = cols.iter().position(|c| *c == "power.battery_percent").unwrap();
+    let mut row10: Vec<String> = rows[9].split(',').map(String::from).collect();
+    row10[battery] = "full".into();
+    let mut bad: Vec<String> = rows.iter().take(30).map(|r| r.to_string()).collect();
+    bad[9] = row10.join(",");
+    let kind = cols.iter().position(|c| *c == "link.kind").unwrap();
+    let mut row20: Vec<String> = rows[19].split(',').map(String::from).collect();
+    row20[kind] = "fiber".into();
+    bad[19] = row20.join(",");
+    std::fs::write(d.path("bad.csv"), bad.join("\n") + "\n").unwrap();
+    let args = ["dry-run", "--policy", policy, "--release", release.to_str().unwrap(), "--fleet", "bad.csv"];
+    let o = d.run(&args);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(
+        err(&o).contains("bad.csv:10: column `power.battery_percent`: `full` is not a whole number"),
+        "{}",
+        err(&o)
+    );
+    let v = dry_run(&d, policy, "bad.csv", &["--skip-invalid"]);
+    assert_eq!((v["devices"].as_u64(), v["invalid_rows"].as_u64()), (Some(27), Some(2)), "{v}");
+    let second = v["invalid_examples"][1].as_str().unwrap();
+    assert!(second.contains("bad.csv:20: column `link.kind`") && second.contains("fiber"), "{second}");
+    for (header, cause) in [
+        (header.replace("hardware.model", "hardware.modle"), "unknown column `hardware.modle`"),
+        (header.replace("firmware,", ""), "required column `firmware` is missing"),
+        (header.replace("labels.site", "labels.ring"), "column `labels.ring` appears twice"),
+    ] {
+        std::fs::write(d.path("head.csv"), format!("{header}\n{}\n", rows[1])).unwrap();
+        let o = d.run(&["dry-run", "--policy", policy, "--release", release.to_str().unwrap(), "--fleet", "head.csv"]);
+        assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+        assert!(err(&o).contains("head.csv:1: header: ") && err(&o).contains(cause), "{}", err(&o));
+    }
+}
+
+#[test]
+fn the_wave_projection_says_when_each_device_gets_the_release() {
+    let d = Dir::new();
+    d.ok(&["fleet", "synth", "--devices", "1500", "--seed", "8", "--out", "fleet.jsonl"]);
+    let policy = rampart_tests::STAGED_ROLLOUT;
+    let v = dry_run(&d, policy, "fleet.jsonl", &["--project", "--out", "out.jsonl"]);
+    let p = &v["projection"];
+    assert_eq!(p["start"], "2026-11-21T00:00:00Z", "hour 0 is the rollout's start");
+    let newly: Vec<u64> = p["newly_eligible"].as_array().unwrap().iter().map(|n| n.as_u64().unwrap()).collect();
+    assert_eq!(newly.len(), 169, "a week by default");
+    let never: u64 = p["not_eligible"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
+    assert_eq!(newly.iter().sum::<u64>() + never, 1500);
+    assert!(newly.iter().filter(|n| **n > 0).count() > 5, "devices join over many hours: {newly:?}");
+    // Each decision line carries its hour, and they add up to the series.
+    let out = lines(&d, "out.jsonl");
+    let start = 1_795_219_200i64; // 2026-11-21T00:00:00Z
+    let mut series = vec![0u64; 169];
+    for l in &out {
+        if let Some(t) = l["eligible_at"].as_str() {
+            let t = rampart_facts::Timestamp::parse(t).unwrap();
+            series[((t.0 - start) / 3600) as usize] += 1;
+        }
+    }
+    assert_eq!(series, newly);
+    // A device allowed now was eligible at or before now (hour 75).
+    assert!(out.iter().filter(|l| l["decision"] == "allow").all(|l| l["eligible_at"].is_string()));
+    let text = d.ok(&[
+        "dry-run",
+        "--policy",
+        policy,
+        "--release",
+        root().join("examples/release.json").to_str().unwrap(),
+        "--rollout",
+        root().join("examples/rollout.json").to_str().unwrap(),
+        "--fleet",
+        "fleet.jsonl",
+        "--project",
+        "24",
+    ]);
+    assert!(text.contains("wave projection from 2026-11-21T00:00:00Z (24 hours"), "{text}");
+    let o = d.run(&["dry-run", "--policy", policy, "--release", "x", "--fleet", "fleet.jsonl", "--project", "5000"]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("5000"), "{}", err(&o));
+}
+
+/// A screenshot's pixels (RGB or RGBA, 8 bits) with its channel count.
+struct Shot {
+    pixels: Vec<u8>,
+    channels: usize,
+}
+
+/// Headless Chromium: the page's DOM after rendering, and a screenshot.
+fn chromium(d: &Dir, page: &std::path::Path) -> (String, Shot) {
+    let bin = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|b| std::process::Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .expect("Chromium is needed to test the HTML report: scripts/setup.sh installs Debian's `chromium`");
+    let url = format!("file://{}", page.display());
+    let profile = d.path("chromium-profile");
+    let shot = d.path("report.png");
+    let run = |extra: &[&str]| {
+        let o = std::process::Command::new(bin)
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars"])
+            .args(["--disable-dev-shm-usage", "--disable-background-networking"])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(extra)
+            .arg(&url)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "chromium: {}", String::from_utf8_lossy(&o.stderr));
+        o
+    };
+    let dom = String::from_utf8(run(&["--dump-dom"]).stdout).unwrap();
+    run(&[&format!("--screenshot={}", shot.display()), "--window-size=1100,2600"]);
+    let file = std::io::BufReader::new(std::fs::File::open(&shot).unwrap());
+    let mut reader = png::Decoder::new(file).read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    pixels.truncate(info.buffer_size());
+    assert_eq!(info.bit_depth, png::BitDepth::Eight);
+    (dom, Shot { pixels, channels: info.color_type.samples() })
+}
+
+#[test]
+fn the_html_report_is_self_contained_and_renders_in_a_browser() {
+    let d = Dir::new();
+    d.ok(&["fleet", "synth", "--devices", "3000", "--seed", "6", "--out", "fleet.jsonl"]);
+    let v = dry_run(
+        &d,
+        rampart_tests::STAGED_ROLLOUT,
+        "fleet.jsonl",
+        &["--baseline", rampart_tests::MINIMAL, "--report", "report.html"],
+    );
+    let html = std::fs::read_to_string(d.path("report.html")).unwrap();
+    // Nothing fetched from elsewhere: no scripts, links, images or fonts.
+    for banned in ["<script", "<link", "<img", "<iframe", "@import", "url(", "http://", "https://"] {
+        assert!(!html.contains(banned), "the report contains {banned}");
+    }
+    assert!(v["projection"].is_object(), "--report turns the projection on: {v}");
+    let reached = v["projection"]["newly_eligible"].as_array().unwrap().iter().map(|n| n.as_u64().unwrap()).sum();
+
+    let (dom, shot) = chromium(&d, &d.path("report.html"));
+    let group = rampart_fleet::report::group;
+    for (what, n) in [
+        ("allow", v["allow"].as_u64().unwrap()),
+        ("defer", v["defer"].as_u64().unwrap()),
+        ("deny", v["deny"].as_u64().unwrap()),
+        ("reached", reached),
+    ] {
+        let needle = format!("id=\"{what}\">{}<", group(n));
+        assert!(dom.contains(&needle), "{needle} is not in the rendered page");
+    }
+    assert!(dom.contains(&format!("<b>{}</b>", group(3000))), "the device count");
+    assert!(dom.contains(&format!("<b>{}</b> devices", group(v["diff"]["changed"].as_u64().unwrap()))));
+    let top = v["top_reasons"][0]["code"].as_str().unwrap();
+    assert!(dom.contains(top), "top reason {top}");
+    for section in ["decisions", "projection", "diff", "reasons", "by-model", "by-region", "by-firmware"] {
+        assert!(dom.contains(&format!("id=\"{section}\"")), "section {section}");
+    }
+    // The screenshot is not blank: most of it is background, but the
+    // charts paint the decision colours over many pixels.
+    let pixels: Vec<&[u8]> = shot.pixels.chunks(shot.channels).collect();
+    let near = |p: &[u8], rgb: [u8; 3]| p.iter().zip(rgb).all(|(a, b)| a.abs_diff(b) < 12);
+    let allow = pixels.iter().filter(|p| near(p, [0x2e, 0x7d, 0x32])).count();
+    let deny = pixels.iter().filter(|p| near(p, [0xc6, 0x28, 0x28])).count();
+    let distinct: std::collections::BTreeSet<&[u8]> = pixels.iter().copied().collect();
+    assert!(allow > 2000 && deny > 2000, "chart colours: {allow} allow, {deny} deny pixels");
+    assert!(distinct.len() > 50, "{} distinct colours", distinct.len());
+    if let Ok(keep) = std::env::var("RAMPART_KEEP_REPORT") {
+        std::fs::copy(d.path("report.png"), format!("{keep}.png")).unwrap();
+        std::fs::copy(d.path("report.html"), format!("{keep}.html")).unwrap();
+    }
 }

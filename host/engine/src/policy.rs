@@ -68,6 +68,8 @@ pub struct Context {
     release: wit::Release,
     /// SHA-256 state after the context's canonical JSON.
     hasher: Sha256,
+    /// The facts it was made of, for [`Context::at`].
+    source: std::sync::Arc<(Rollout, Release)>,
 }
 
 impl Context {
@@ -78,7 +80,23 @@ impl Context {
             hasher.update(doc);
             hasher.update(b"\n");
         }
-        Context { now, rollout: convert::rollout(rollout, now), release: convert::release(release), hasher }
+        Context {
+            now,
+            rollout: convert::rollout(rollout, now),
+            release: convert::release(release),
+            hasher,
+            source: std::sync::Arc::new((rollout.clone(), release.clone())),
+        }
+    }
+
+    /// The same rollout and release asked at another time.
+    pub fn at(&self, now: Timestamp) -> Context {
+        Context::new(&self.source.0, now, &self.source.1)
+    }
+
+    /// When the rollout started.
+    pub fn rollout_start(&self) -> Timestamp {
+        self.source.0.started_at
     }
 
     /// The time of the questions.
@@ -167,7 +185,11 @@ impl Policy {
     }
 
     /// [`Policy::eligibility_batch`] with the shared facts prepared once.
-    pub fn eligibility_batch_in(&self, ctx: &Context, devices: &[Device]) -> Result<Vec<Eligibility>, PolicyError> {
+    pub fn eligibility_batch_in<D: std::borrow::Borrow<Device>>(
+        &self,
+        ctx: &Context,
+        devices: &[D],
+    ) -> Result<Vec<Eligibility>, PolicyError> {
         let limits = self.engine.limits();
         let digest = self.digest();
         let fail = |failure| PolicyError { policy: digest, failure };
@@ -176,9 +198,9 @@ impl Policy {
             // Seeds the batch's WASI randomness only (a batch has no audit
             // record): the device ids are enough and cost far less to hash
             // than every device's facts.
-            let ids: Vec<Vec<u8>> = chunk.iter().map(|d| d.id.as_bytes().to_vec()).collect();
+            let ids: Vec<Vec<u8>> = chunk.iter().map(|d| d.borrow().id.as_bytes().to_vec()).collect();
             let inputs = ctx.digest(Question::Eligibility, &ids);
-            let wit_devices: Vec<_> = chunk.iter().map(convert::device).collect();
+            let wit_devices: Vec<_> = chunk.iter().map(|d| convert::device(d.borrow())).collect();
             let out = self
                 .run(Question::Eligibility, ctx.now, inputs, |guest, store| {
                     guest.call_eligibility_batch(store, &ctx.rollout, &ctx.release, &wit_devices).map_err(Err)

@@ -17,11 +17,24 @@
 //!
 //! Failures are fail-closed denials ([`rampart_engine::fail_closed`]), counted
 //! apart in the summary.
+//!
+//! **Wave projection** ([`Options::project_hours`]): when does each device
+//! first become eligible, hour by hour from the rollout's start? Asking
+//! every device at every hour would cost a decision per device per hour.
+//! Instead each device is asked at hour 0 and then only at the hour marks
+//! the policy itself names: a deferral `until T` is asked again at the first
+//! hour mark at or after `T` (the gateway agent too asks again at `T`, not
+//! before); an allow is the device's hour; a denial or a failure is final,
+//! as facts do not change in a projection. Deferrals at the same hour are
+//! asked together, batched like every other question. For a policy whose
+//! deferrals do not end before they say (every reference policy), this
+//! gives exactly the answer of asking at every hour (a test compares both).
 
 use crate::read::RowError;
 use rampart_engine::{Context, Policy, PolicyError, fail_closed};
 use rampart_facts::{Device, Eligibility, Timestamp};
 use serde::{Deserialize, Serialize};
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -42,7 +55,15 @@ pub struct Options {
     pub isolated: bool,
     /// Only the devices whose position in the input is `index % count`.
     pub shard: Option<(u64, u64)>,
+    /// Project the waves: for how many hours after the rollout's start.
+    pub project_hours: Option<u32>,
 }
+
+/// Longest wave projection, in hours (60 days).
+pub const MAX_PROJECT_HOURS: u32 = 24 * 60;
+
+/// Seconds between two projected hour marks.
+const HOUR: i64 = 3600;
 
 impl Default for Options {
     fn default() -> Self {
@@ -53,6 +74,7 @@ impl Default for Options {
             skip_invalid: false,
             isolated: false,
             shard: None,
+            project_hours: None,
         }
     }
 }
@@ -92,6 +114,10 @@ pub struct Decision {
     /// `decision` or `decision:reason`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub was: Option<String>,
+    /// With a wave projection: the hour mark at which the device first
+    /// becomes eligible (absent when it does not within the horizon).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eligible_at: Option<Timestamp>,
 }
 
 impl Decision {
@@ -101,7 +127,7 @@ impl Decision {
             Eligibility::Deny { reason } => ("deny", vec![reason.code.clone()], None),
             Eligibility::Defer { until, reason } => ("defer", vec![reason.code.clone()], Some(*until)),
         };
-        Decision { id: id.to_string(), decision, reasons, until, fuel, policy_failed, was: None }
+        Decision { id: id.to_string(), decision, reasons, until, fuel, policy_failed, was: None, eligible_at: None }
     }
 
     /// `decision` or `decision:reason`.
@@ -123,6 +149,65 @@ pub struct Diff {
     pub transitions: BTreeMap<String, u64>,
     /// Devices per decision under the baseline policy.
     pub baseline_decisions: BTreeMap<String, u64>,
+}
+
+/// When devices become eligible, hour by hour from the rollout's start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Projection {
+    /// Hour 0: the rollout's start.
+    pub start: Timestamp,
+    /// Devices first eligible at each hour (index = hours since the start).
+    pub newly_eligible: Vec<u64>,
+    /// Devices not eligible within the horizon, by their last answer
+    /// (`deny:reason`, `defer:reason`).
+    pub not_eligible: BTreeMap<String, u64>,
+    /// Questions the projection asked (at most one per device per hour).
+    pub evaluations: u64,
+}
+
+impl Projection {
+    fn new(start: Timestamp, hours: u32) -> Projection {
+        Projection { start, newly_eligible: vec![0; hours as usize + 1], not_eligible: BTreeMap::new(), evaluations: 0 }
+    }
+
+    /// Devices eligible at each hour (running total).
+    pub fn cumulative(&self) -> Vec<u64> {
+        self.newly_eligible
+            .iter()
+            .scan(0u64, |total, n| {
+                *total += n;
+                Some(*total)
+            })
+            .collect()
+    }
+
+    /// The last hour at which more devices become eligible: where the
+    /// release reaches its whole audience. `None` when no device ever does.
+    pub fn last_growth_hour(&self) -> Option<usize> {
+        self.newly_eligible.iter().rposition(|&n| n > 0)
+    }
+
+    /// Devices never eligible within the horizon.
+    pub fn never(&self) -> u64 {
+        self.not_eligible.values().sum()
+    }
+
+    fn merge(&mut self, o: &Projection) {
+        if self.newly_eligible.len() < o.newly_eligible.len() {
+            self.newly_eligible.resize(o.newly_eligible.len(), 0);
+        }
+        for (a, b) in self.newly_eligible.iter_mut().zip(&o.newly_eligible) {
+            *a += b;
+        }
+        add_counts(&mut self.not_eligible, &o.not_eligible);
+        self.evaluations += o.evaluations;
+    }
+}
+
+fn add_counts(a: &mut BTreeMap<String, u64>, b: &BTreeMap<String, u64>) {
+    for (k, v) in b {
+        *a.entry(k.clone()).or_default() += v;
+    }
 }
 
 /// What a dry-run found. Its size depends on the number of distinct models,
@@ -158,6 +243,9 @@ pub struct Summary {
     /// With a baseline policy: what changes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<Diff>,
+    /// With [`Options::project_hours`]: the wave projection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub projection: Option<Projection>,
 }
 
 const MAX_INVALID_EXAMPLES: usize = 5;
@@ -202,14 +290,10 @@ impl Summary {
     /// Add another summary of the same policies, release and time (a shard
     /// of the same fleet): the result is the summary of the union.
     pub fn merge(&mut self, o: &Summary) {
-        fn add(a: &mut BTreeMap<String, u64>, b: &BTreeMap<String, u64>) {
-            for (k, v) in b {
-                *a.entry(k.clone()).or_default() += v;
-            }
-        }
+        let add = add_counts;
         fn add2(a: &mut BTreeMap<String, BTreeMap<String, u64>>, b: &BTreeMap<String, BTreeMap<String, u64>>) {
             for (k, v) in b {
-                add(a.entry(k.clone()).or_default(), v);
+                add_counts(a.entry(k.clone()).or_default(), v);
             }
         }
         self.devices += o.devices;
@@ -238,6 +322,12 @@ impl Summary {
             d.changed += od.changed;
             add(&mut d.transitions, &od.transitions);
             add(&mut d.baseline_decisions, &od.baseline_decisions);
+        }
+        if let Some(op) = &o.projection {
+            match &mut self.projection {
+                Some(p) => p.merge(op),
+                None => self.projection = Some(op.clone()),
+            }
         }
     }
 
@@ -323,8 +413,15 @@ struct BatchResult {
     devices: Vec<Device>,
     decisions: Vec<Decision>,
     baseline: Option<Vec<Decision>>,
+    /// Per device: the hour it becomes eligible, or its last answer.
+    projected: Option<Projected>,
     verified: u64,
     mismatch: Option<String>,
+}
+
+struct Projected {
+    hours: Vec<Result<u32, String>>,
+    evaluations: u64,
 }
 
 fn pass<I: Iterator<Item = Row> + Send>(
@@ -337,6 +434,16 @@ fn pass<I: Iterator<Item = Row> + Send>(
     progress: &dyn Fn(u64),
 ) -> Result<Pass, DryRunError> {
     let mut summary = Summary::new(if isolated { "isolated" } else { "batched" });
+    // One context per projected hour mark.
+    let start = ctx.rollout_start();
+    let hour_contexts: Vec<Context> = match opts.project_hours {
+        Some(h) => {
+            summary.projection = Some(Projection::new(start, h));
+            (0..=i64::from(h)).map(|i| ctx.at(Timestamp(start.0 + i * HOUR))).collect()
+        }
+        None => Vec::new(),
+    };
+    let hours = &hour_contexts[..];
     let stop = AtomicBool::new(false);
     let threads = opts.threads.max(1);
     let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Vec<Device>)>(threads * 2);
@@ -368,11 +475,12 @@ fn pass<I: Iterator<Item = Row> + Send>(
                             devices: Vec::new(),
                             decisions: Vec::new(),
                             baseline: None,
+                            projected: None,
                             verified: 0,
                             mismatch: None,
                         }
                     } else {
-                        evaluate(policies, ctx, seq, devices, isolated, opts.verify_one_in)
+                        evaluate(policies, ctx, hours, seq, devices, isolated, opts.verify_one_in)
                     };
 
                     if done_tx.send(r).is_err() {
@@ -442,6 +550,9 @@ fn pass<I: Iterator<Item = Row> + Send>(
                 next += 1;
                 let _ = permit_tx.send(());
                 summary.verified += r.verified;
+                if let (Some(p), Some(sp)) = (&r.projected, summary.projection.as_mut()) {
+                    sp.evaluations += p.evaluations;
+                }
                 rows_done += r.devices.len() as u64;
                 progress(rows_done);
                 if mismatch.is_none() {
@@ -451,6 +562,16 @@ fn pass<I: Iterator<Item = Row> + Send>(
                             summary.add_baseline(old, &dec);
                             if old.label() != dec.label() {
                                 dec.was = Some(old.label());
+                            }
+                        }
+                        if let Some(p) = &r.projected {
+                            let sp = summary.projection.as_mut().expect("a projection was asked for");
+                            match &p.hours[i] {
+                                Ok(h) => {
+                                    sp.newly_eligible[*h as usize] += 1;
+                                    dec.eligible_at = Some(Timestamp(start.0 + i64::from(*h) * HOUR));
+                                }
+                                Err(label) => *sp.not_eligible.entry(label.clone()).or_default() += 1,
                             }
                         }
                         let dec = &dec;
@@ -486,25 +607,28 @@ fn failed(id: &str, e: &PolicyError) -> Decision {
 
 /// The decisions of one policy for a batch: batched (and sampled against
 /// fresh instances) or isolated.
-fn decide(
+fn decide<D: Borrow<Device>>(
     policy: &Policy,
     ctx: &Context,
-    devices: &[Device],
+    devices: &[D],
     isolated: bool,
     verify_one_in: u64,
 ) -> (Vec<Decision>, u64, Option<String>) {
-    let alone = || devices.iter().map(|d| isolated_decision(policy, ctx, d)).collect();
+    let alone = || devices.iter().map(|d| isolated_decision(policy, ctx, d.borrow())).collect();
     if isolated {
         return (alone(), 0, None);
     }
     let decisions: Vec<Decision> = match policy.eligibility_batch_in(ctx, devices) {
-        Ok(answers) => devices.iter().zip(&answers).map(|(d, a)| Decision::new(&d.id, a, None, false)).collect(),
+        Ok(answers) => {
+            devices.iter().zip(&answers).map(|(d, a)| Decision::new(&d.borrow().id, a, None, false)).collect()
+        }
         // One failure fails a batch: ask each device alone, so the failure
         // is the device's that caused it.
         Err(_) => return (alone(), 0, None),
     };
     let (mut verified, mut mismatch) = (0, None);
     for (d, batched) in devices.iter().zip(&decisions) {
+        let d = d.borrow();
         if d.cohort_seed() % verify_one_in.max(1) != 0 {
             continue;
         }
@@ -528,20 +652,78 @@ fn decide(
     (decisions, verified, mismatch)
 }
 
+/// The wave projection of a batch (see the module's documentation). `first`
+/// are the decisions at hour 0 when they are already known.
+fn project(
+    policy: &Policy,
+    hours: &[Context],
+    devices: &[Device],
+    first: Option<&[Decision]>,
+    isolated: bool,
+    verify_one_in: u64,
+) -> (Projected, u64, Option<String>) {
+    let start = hours[0].now();
+    let mut out: Vec<Result<u32, String>> = vec![Err(String::new()); devices.len()];
+    let (mut evaluations, mut verified, mut mismatch) = (0u64, 0u64, None);
+    let mut due: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    due.insert(0, (0..devices.len()).collect());
+    while let Some((h, which)) = due.pop_first() {
+        let decisions = match first {
+            Some(first) if h == 0 => first.to_vec(),
+            _ => {
+                let subset: Vec<&Device> = which.iter().map(|&i| &devices[i]).collect();
+                let (decisions, v, m) = decide(policy, &hours[h], &subset, isolated, verify_one_in);
+                evaluations += subset.len() as u64;
+                verified += v;
+                if m.is_some() {
+                    mismatch = m;
+                    break;
+                }
+                decisions
+            }
+        };
+        for (i, d) in which.into_iter().zip(decisions) {
+            out[i] = match (d.decision, d.until) {
+                ("allow", _) => Ok(h as u32),
+                ("defer", Some(until)) if !d.policy_failed => {
+                    // The first hour mark at or after `until`, and later than this one.
+                    let next = ((until.0 - start.0).max(0) + HOUR - 1) / HOUR;
+                    let next = (next as usize).max(h + 1);
+                    if next < hours.len() {
+                        due.entry(next).or_default().push(i);
+                        continue;
+                    }
+                    Err(d.label())
+                }
+                _ => Err(d.label()),
+            };
+        }
+    }
+    (Projected { hours: out, evaluations }, verified, mismatch)
+}
+
 fn evaluate(
     policies: Policies<'_>,
     ctx: &Context,
+    hours: &[Context],
     seq: u64,
     devices: Vec<Device>,
     isolated: bool,
     verify_one_in: u64,
 ) -> BatchResult {
     let (decisions, mut verified, mut mismatch) = decide(policies.candidate, ctx, &devices, isolated, verify_one_in);
+    let projected = (!hours.is_empty() && mismatch.is_none()).then(|| {
+        let first = (hours[0].now() == ctx.now()).then_some(&decisions[..]);
+        let (p, v, m) = project(policies.candidate, hours, &devices, first, isolated, verify_one_in);
+        verified += v;
+        mismatch = mismatch.take().or(m);
+        p
+    });
     let baseline = policies.baseline.map(|b| {
         let (decisions, v, m) = decide(b, ctx, &devices, isolated, verify_one_in);
         verified += v;
         mismatch = mismatch.take().or(m);
         decisions
     });
-    BatchResult { seq, devices, decisions, baseline, verified, mismatch }
+    BatchResult { seq, devices, decisions, baseline, projected, verified, mismatch }
 }

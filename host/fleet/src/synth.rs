@@ -13,6 +13,9 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 /// Hardware models with their revisions and share of the fleet (percent).
+/// The label keys every synthetic device carries.
+pub const LABEL_KEYS: &[&str] = &["ring", "site"];
+
 const MODELS: &[(&str, &[&str], u32)] = &[
     ("gw-4000", &["a1", "b2", "b3"], 45),
     ("gw-4000-lte", &["b2", "c1"], 25),

@@ -3,8 +3,10 @@
 use super::policy::{EngineArgs, load_policy, read_facts};
 use crate::exit::{BAD_INPUT, coded};
 use rampart_facts::{Device, Release, Rollout, Timestamp};
+use rampart_fleet::csv_format::CsvDevices;
 use rampart_fleet::dryrun::{self, Decision, Options, Sink, Summary};
-use rampart_fleet::read::JsonLines;
+use rampart_fleet::read::{JsonLines, RowError};
+use rampart_fleet::report;
 use std::io::{BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -21,7 +23,14 @@ use std::process::ExitCode;
 /// fresh instance.
 ///
 /// The fleet is JSON Lines, one device per line (the JSON of `policy eval
-/// --device`; `rampart fleet synth` makes one); it is read as a stream.
+/// --device`; `rampart fleet synth` makes one), or CSV with a header row of
+/// field paths (`hardware.model`, `labels.site`; see docs/inputs.md). It is
+/// read as a stream: memory does not grow with the fleet.
+///
+/// --project answers "when?": from the rollout's start, hour by hour, how
+/// many devices become eligible. Each device is asked at hour 0, then again
+/// only at the hour its deferral ends, so a week costs a few questions per
+/// device, not 169.
 ///
 /// Exit status: 0 when every device was answered; 2 for bad input (the
 /// message names the file, line and field; --skip-invalid counts bad rows
@@ -30,7 +39,8 @@ use std::process::ExitCode;
 /// Example:
 ///   rampart fleet synth --devices 100000 --out fleet.jsonl
 ///   rampart dry-run --policy staged-rollout.wasm --release examples/release.json \
-///       --fleet fleet.jsonl --rollout examples/rollout.json --out decisions.jsonl
+///       --fleet fleet.jsonl --rollout examples/rollout.json --out decisions.jsonl \
+///       --report report.html
 #[derive(clap::Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Args {
@@ -42,9 +52,13 @@ pub struct Args {
     /// Release facts (JSON).
     #[arg(long, value_name = "RELEASE.json", required = true)]
     release: Option<PathBuf>,
-    /// The fleet (JSON Lines; `-` for standard input).
+    /// The fleet (JSON Lines, or CSV when the name ends in `.csv`; `-` for
+    /// standard input).
     #[arg(long, value_name = "FLEET.jsonl", required = true)]
     fleet: Option<PathBuf>,
+    /// The fleet's format, when its name does not tell.
+    #[arg(long, value_name = "FORMAT")]
+    fleet_format: Option<FleetFormat>,
     /// Rollout context (JSON). Without it, an ad-hoc rollout starting at --now.
     #[arg(long, value_name = "ROLLOUT.json")]
     rollout: Option<PathBuf>,
@@ -61,6 +75,17 @@ pub struct Args {
     /// until, fuel when asked alone, policy_failed).
     #[arg(long, value_name = "DECISIONS.jsonl")]
     out: Option<PathBuf>,
+    /// Write the summary as a self-contained HTML page with charts
+    /// (decisions, reasons, breakdowns, the wave projection, the diff). Turns
+    /// on --project for a week unless --project says otherwise.
+    #[arg(long, value_name = "REPORT.html")]
+    report: Option<PathBuf>,
+    /// Project the waves for HOURS hours from the rollout's start (default
+    /// 168, a week; at most 1440): when each device first becomes eligible,
+    /// with today's facts. `--out` lines carry `eligible_at`.
+    #[arg(long, value_name = "HOURS", num_args = 0..=1, default_missing_value = "168",
+          value_parser = clap::value_parser!(u32).range(1..=dryrun::MAX_PROJECT_HOURS as i64))]
+    project: Option<u32>,
     /// Count and report rows that are not valid devices instead of stopping.
     #[arg(long)]
     skip_invalid: bool,
@@ -84,6 +109,15 @@ pub struct Args {
     engine: EngineArgs,
 }
 
+/// Fleet file formats.
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+enum FleetFormat {
+    /// JSON Lines: one device per line.
+    Jsonl,
+    /// CSV with a header row of field paths.
+    Csv,
+}
+
 #[derive(clap::Subcommand)]
 enum Sub {
     Merge(MergeArgs),
@@ -102,6 +136,9 @@ struct MergeArgs {
     /// Print the merged summary as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Write the merged summary as a self-contained HTML page.
+    #[arg(long, value_name = "REPORT.html")]
+    report: Option<PathBuf>,
 }
 
 fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
@@ -111,13 +148,21 @@ fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
         let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
         let s: Summary = serde_json::from_value(v.clone()).map_err(|e| bad(format!("not a dry-run summary: {e}")))?;
-        let key = |v: &serde_json::Value| ["policy", "baseline", "release", "now"].map(|k| v[k].clone());
+        let key = |v: &serde_json::Value| {
+            {
+                ["policy", "baseline", "release", "now"].map(|k| v[k].clone()).into_iter().chain([
+                    v["projection"]["start"].clone(),
+                    v["projection"]["newly_eligible"].as_array().map(Vec::len).into(),
+                ])
+            }
+            .collect::<Vec<_>>()
+        };
         match &mut merged {
             None => merged = Some((s, v)),
             Some((m, first)) => {
                 if key(first) != key(&v) {
                     return Err(bad(format!(
-                        "another dry-run: policy, baseline, release and time must match {} ({:?} here)",
+                        "another dry-run: policy, baseline, release, time and projection must match {} ({:?} here)",
                         args.summaries[0].display(),
                         key(&v)
                     )));
@@ -127,6 +172,17 @@ fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let (s, first) = merged.expect("clap requires one summary at least");
+    if let Some(path) = &args.report {
+        let text = |k: &str| first[k].as_str().unwrap_or_default().to_string();
+        let about = report::About {
+            policy: text("policy"),
+            baseline: first["baseline"].as_str().map(String::from),
+            release: text("release"),
+            now: text("now"),
+            fleet: format!("{} shards", args.summaries.len()),
+        };
+        write_report(path, &s, &about)?;
+    }
     if args.json {
         let mut v = summary_json_of(&s);
         for k in ["policy", "baseline", "release", "now"] {
@@ -169,6 +225,28 @@ impl Sink for OutFile {
     }
 }
 
+/// Write the HTML report beside its target and rename it into place.
+fn write_report(path: &Path, s: &Summary, about: &report::About) -> anyhow::Result<()> {
+    let bad = |e: std::io::Error| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", path.display()));
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(bad)?;
+    tmp.write_all(report::html(s, about).as_bytes()).map_err(bad)?;
+    use std::os::unix::fs::PermissionsExt;
+    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(bad)?;
+    tmp.persist(path).map_err(|e| bad(e.error))?;
+    Ok(())
+}
+
+type Rows = Box<dyn Iterator<Item = Result<(u64, Device), RowError>> + Send>;
+
+fn read_fleet(path: &Path, format: FleetFormat, origin: &str) -> anyhow::Result<Rows> {
+    let reader = open_fleet(path)?;
+    Ok(match format {
+        FleetFormat::Jsonl => Box::new(JsonLines::new(reader, origin)),
+        FleetFormat::Csv => Box::new(CsvDevices::new(reader, origin)),
+    })
+}
+
 fn open_fleet(path: &Path) -> anyhow::Result<Box<dyn std::io::BufRead + Send>> {
     if path == Path::new("-") {
         return Ok(Box::new(std::io::BufReader::new(std::io::stdin())));
@@ -196,19 +274,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Standard input can be read once: no second, isolated pass from it.
     let from_stdin = fleet == Path::new("-");
     let bar = super::keyargs::count_bar(None, "devices");
+    let format = args.fleet_format.unwrap_or(if fleet.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+        FleetFormat::Csv
+    } else {
+        FleetFormat::Jsonl
+    });
+    let project = args.project.or(args.report.is_some().then_some(168));
     let opts = Options {
         threads: args.threads.unwrap_or_else(|| Options::default().threads).max(1),
         verify_one_in: args.verify_one_in.max(1),
         skip_invalid: args.skip_invalid,
         isolated: args.isolated || from_stdin,
         shard: args.shard,
+        project_hours: project,
         ..Options::default()
     };
     open_fleet(&fleet)?; // fail early, naming the file
-    let open = || {
-        let reader = open_fleet(&fleet).expect("the fleet opened a moment ago");
-        JsonLines::new(reader, origin.clone())
-    };
+    let open = || read_fleet(&fleet, format, &origin).expect("the fleet opened a moment ago");
     let mut out = match &args.out {
         Some(p) => {
             let f = std::fs::File::create(p).map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", p.display())))?;
@@ -226,6 +308,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     bar.finish_and_clear();
     if let Some(mut o) = out {
         o.file.flush()?;
+    }
+    if let Some(path) = &args.report {
+        let about = report::About {
+            policy: policy.digest().to_string(),
+            baseline: baseline.as_ref().map(|b| b.digest().to_string()),
+            release: release.id.clone(),
+            now: now.to_string(),
+            fleet: origin.clone(),
+        };
+        write_report(path, &summary, &about)?;
     }
     if args.json {
         let mut v = summary_json_of(&summary);
@@ -279,6 +371,9 @@ fn print_summary(s: &Summary, release: &str, now: &str) {
             println!("  {e}");
         }
     }
+    if let Some(p) = &s.projection {
+        print_projection(p, s.devices);
+    }
     if let Some(diff) = &s.diff {
         println!("against the baseline policy: {} devices change ({})", diff.changed, pct(diff.changed, s.devices));
         let mut t: Vec<_> = diff.transitions.iter().collect();
@@ -296,6 +391,32 @@ fn print_summary(s: &Summary, release: &str, now: &str) {
         for (key, counts) in map {
             let get = |d: &str| counts.get(d).copied().unwrap_or(0);
             println!("  {key:<20} {:>10} {:>10} {:>10}", get("allow"), get("deny"), get("defer"));
+        }
+    }
+}
+
+fn print_projection(p: &dryrun::Projection, devices: u64) {
+    let cum = p.cumulative();
+    let hours = cum.len().saturating_sub(1);
+    println!("wave projection from {} ({hours} hours, {} questions):", p.start, p.evaluations);
+    let joins: Vec<usize> = (0..p.newly_eligible.len()).filter(|&i| p.newly_eligible[i] > 0).collect();
+    // At most 24 lines: every hour devices join when few do, else evenly spaced ones and the last.
+    let every = joins.len().div_ceil(24).max(1);
+    for (k, &i) in joins.iter().enumerate() {
+        if k % every == 0 || k + 1 == joins.len() {
+            println!("  hour {i:>4}  {:>10} eligible  {}", cum[i], pct(cum[i], devices));
+        }
+    }
+    match p.last_growth_hour() {
+        Some(h) => println!("  reaches {} devices ({}) at hour {h}", cum[h], pct(cum[h], devices)),
+        None => println!("  no device becomes eligible"),
+    }
+    if p.never() > 0 {
+        println!("  never eligible within {hours} hours: {}", p.never());
+        let mut v: Vec<_> = p.not_eligible.iter().collect();
+        v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (label, n) in v.into_iter().take(8) {
+            println!("    {label:<40} {n:>10}");
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::exit::{BAD_INPUT, coded};
 use rampart_facts::Timestamp;
+use rampart_fleet::csv_format::CsvWriter;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,7 +21,8 @@ impl FleetCommand {
 }
 
 /// Write a synthetic fleet as JSON Lines (one device per line, the JSON of
-/// `rampart policy eval --device`): a realistic mix of hardware models and
+/// `rampart policy eval --device`), or as CSV when the file name ends in
+/// `.csv` (a header row of field paths, docs/inputs.md): a realistic mix of hardware models and
 /// revisions, regions with geolocations and UTC offsets, firmware over
 /// several releases, batteries and links (some satellite, some metered),
 /// credentials near expiry or revoked, stale attestations, failed updates,
@@ -41,6 +43,9 @@ pub struct SynthArgs {
     /// Where to write (`-` for standard output).
     #[arg(long, value_name = "FLEET.jsonl")]
     out: PathBuf,
+    /// Write CSV instead of JSON Lines (the default for a `.csv` name).
+    #[arg(long)]
+    csv: bool,
 }
 
 /// The default reference time of `fleet synth`.
@@ -50,14 +55,27 @@ fn synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
     let now = args.now.unwrap_or(SYNTH_EPOCH);
     let out = args.out.display().to_string();
     let bad = |e: std::io::Error| coded(BAD_INPUT, anyhow::anyhow!("{out}: {e}"));
+    let csv = args.csv || args.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     let write = |w: &mut dyn Write| -> std::io::Result<()> {
         let bar = super::keyargs::count_bar(Some(args.devices), "devices");
-        for i in 0..args.devices {
-            serde_json::to_writer(&mut *w, &rampart_fleet::synth::device(args.seed, i, now))?;
-            w.write_all(b"\n")?;
-            if i % 4096 == 0 {
-                bar.set_position(i);
+        let each = |put: &mut dyn FnMut(&rampart_facts::Device) -> std::io::Result<()>| {
+            for i in 0..args.devices {
+                put(&rampart_fleet::synth::device(args.seed, i, now))?;
+                if i % 4096 == 0 {
+                    bar.set_position(i);
+                }
             }
+            Ok::<_, std::io::Error>(())
+        };
+        if csv {
+            let mut table = CsvWriter::new(&mut *w, rampart_fleet::synth::LABEL_KEYS)?;
+            each(&mut |d| table.device(d))?;
+            table.flush()?;
+        } else {
+            each(&mut |d| {
+                serde_json::to_writer(&mut *w, d)?;
+                w.write_all(b"\n")
+            })?;
         }
         bar.finish_and_clear();
         w.flush()

@@ -1,0 +1,288 @@
+//! Fleet files as CSV: one device per row, one column per field of the
+//! device JSON, named by its dotted path (`hardware.model`,
+//! `power.battery_percent`), one `labels.KEY` column per label. The header
+//! row is required; columns may come in any order and optional ones may be
+//! left out. An empty cell is an absent field (its default, or an error
+//! naming it when the field is required). `docs/inputs.md` lists the columns.
+//!
+//! Rows are read as a stream: memory holds one row, and a row longer than
+//! [`MAX_LINE_BYTES`](crate::read::MAX_LINE_BYTES) stops the read.
+
+use crate::read::{MAX_LINE_BYTES, RowError};
+use rampart_facts::{Device, FactsError};
+use serde_json::{Map, Value};
+use std::io::{BufRead, Read, Write};
+
+/// How a column's cells become JSON.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Text,
+    Whole,
+    Signed,
+    Decimal,
+    Flag,
+}
+
+/// Every column but the labels: (name, kind, required).
+const COLUMNS: &[(&str, Kind, bool)] = &[
+    ("id", Kind::Text, true),
+    ("hardware.model", Kind::Text, true),
+    ("hardware.revision", Kind::Text, true),
+    ("firmware", Kind::Text, true),
+    ("security_counter", Kind::Whole, true),
+    ("location.country", Kind::Text, true),
+    ("location.geo.lat", Kind::Decimal, false),
+    ("location.geo.lon", Kind::Decimal, false),
+    ("credential.not_after", Kind::Text, true),
+    ("credential.revoked", Kind::Flag, false),
+    ("credential.last_attestation", Kind::Text, false),
+    ("power.battery_percent", Kind::Whole, false),
+    ("power.on_mains", Kind::Flag, false),
+    ("link.kind", Kind::Text, true),
+    ("link.metered", Kind::Flag, false),
+    ("link.signal_quality", Kind::Whole, false),
+    ("utc_offset_minutes", Kind::Signed, false),
+    ("uptime_secs", Kind::Whole, false),
+    ("updates.last_outcome", Kind::Text, false),
+    ("updates.consecutive_failures", Kind::Whole, false),
+];
+
+/// Prefix of the label columns.
+const LABEL: &str = "labels.";
+
+/// The names of every column but the labels, in their usual order.
+pub fn columns() -> impl Iterator<Item = &'static str> {
+    COLUMNS.iter().map(|c| c.0)
+}
+
+/// A column of the file: where its cells go in the device JSON.
+struct Column {
+    path: Vec<String>,
+    kind: Kind,
+}
+
+/// The devices of a CSV stream, with their line numbers (1-based, the
+/// header is line 1). Blank lines are skipped.
+pub struct CsvDevices<R: Read> {
+    reader: csv::Reader<LineCap<R>>,
+    origin: String,
+    columns: Option<Vec<Column>>,
+    record: csv::StringRecord,
+    done: bool,
+}
+
+impl<R: BufRead> CsvDevices<R> {
+    pub fn new(reader: R, origin: impl Into<String>) -> Self {
+        let reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(LineCap { inner: reader, since_newline: 0 });
+        CsvDevices { reader, origin: origin.into(), columns: None, record: csv::StringRecord::new(), done: false }
+    }
+
+    fn invalid(&self, line: u64, cause: String) -> RowError {
+        RowError::Invalid { origin: self.origin.clone(), line, cause }
+    }
+
+    /// Check the header row and map its columns.
+    fn header(&self, line: u64) -> Result<Vec<Column>, RowError> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut out = Vec::new();
+        for name in self.record.iter() {
+            let name = name.trim();
+            if !seen.insert(name.to_string()) {
+                return Err(self.invalid(line, format!("header: column `{name}` appears twice")));
+            }
+            let kind = if let Some(key) = name.strip_prefix(LABEL) {
+                if key.is_empty() {
+                    return Err(self.invalid(line, "header: a label column needs a key: `labels.KEY`".into()));
+                }
+                out.push(Column { path: vec!["labels".into(), key.into()], kind: Kind::Text });
+                continue;
+            } else if let Some(c) = COLUMNS.iter().find(|c| c.0 == name) {
+                c.1
+            } else {
+                return Err(self.invalid(
+                    line,
+                    format!(
+                        "header: unknown column `{name}` (known: {}, and labels.KEY)",
+                        columns().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            };
+            out.push(Column { path: name.split('.').map(String::from).collect(), kind });
+        }
+        if let Some(missing) = COLUMNS.iter().find(|c| c.2 && !seen.contains(c.0)) {
+            return Err(self.invalid(line, format!("header: required column `{}` is missing", missing.0)));
+        }
+        Ok(out)
+    }
+
+    /// One row as a device.
+    fn device(&self, columns: &[Column], line: u64) -> Result<Device, RowError> {
+        if self.record.len() != columns.len() {
+            return Err(
+                self.invalid(line, format!("{} cells, the header has {} columns", self.record.len(), columns.len()))
+            );
+        }
+        let mut root = Map::new();
+        for (cell, col) in self.record.iter().zip(columns) {
+            if cell.is_empty() {
+                continue;
+            }
+            let name = col.path.join(".");
+            let value =
+                cell_value(cell, col.kind).map_err(|why| self.invalid(line, format!("column `{name}`: {why}")))?;
+            let (last, parents) = col.path.split_last().expect("a column has a name");
+            let mut map = &mut root;
+            for p in parents {
+                map = match map.entry(p.clone()).or_insert_with(|| Value::Object(Map::new())) {
+                    Value::Object(m) => m,
+                    _ => unreachable!("columns nest only under objects"),
+                };
+            }
+            map.insert(last.clone(), value);
+        }
+        rampart_facts::from_json_value::<Device>("device", Value::Object(root)).map_err(|e| {
+            let cause = match e {
+                FactsError::Syntax { field, cause, .. } => format!("column `{field}`: {cause}"),
+                FactsError::Invalid { invalid, .. } => invalid.to_string(),
+                other => other.to_string(),
+            };
+            self.invalid(line, cause)
+        })
+    }
+}
+
+fn cell_value(cell: &str, kind: Kind) -> Result<Value, String> {
+    Ok(match kind {
+        Kind::Text => Value::String(cell.to_string()),
+        Kind::Whole => cell.parse::<u64>().map_err(|_| format!("`{cell}` is not a whole number"))?.into(),
+        Kind::Signed => cell.parse::<i64>().map_err(|_| format!("`{cell}` is not an integer"))?.into(),
+        Kind::Decimal => {
+            let x = cell.parse::<f64>().map_err(|_| format!("`{cell}` is not a number"))?;
+            serde_json::Number::from_f64(x).map(Value::Number).ok_or_else(|| format!("`{cell}` is not finite"))?
+        }
+        Kind::Flag => match cell {
+            "true" | "1" => Value::Bool(true),
+            "false" | "0" => Value::Bool(false),
+            _ => return Err(format!("`{cell}` is not true, false, 1 or 0")),
+        },
+    })
+}
+
+impl<R: BufRead> Iterator for CsvDevices<R> {
+    type Item = Result<(u64, Device), RowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.done {
+                return None;
+            }
+            let line = self.reader.position().line();
+            match self.reader.read_record(&mut self.record) {
+                Ok(false) => {
+                    self.done = true;
+                    if self.columns.is_none() {
+                        return Some(Err(self.invalid(1, "empty file: the header row is missing".into())));
+                    }
+                    return None;
+                }
+                Ok(true) => {}
+                Err(e) => {
+                    // The reader cannot go on after a broken row.
+                    self.done = true;
+                    let line = e.position().map_or(line, |p| p.line());
+                    let msg = e.to_string();
+                    return Some(Err(match e.into_kind() {
+                        csv::ErrorKind::Io(source) => RowError::Io { origin: self.origin.clone(), line, source },
+                        _ => self.invalid(line, msg),
+                    }));
+                }
+            }
+            let line = self.record.position().map_or(line, |p| p.line());
+            if self.record.iter().all(str::is_empty) {
+                continue;
+            }
+            let Some(columns) = self.columns.take() else {
+                match self.header(line) {
+                    Ok(c) => {
+                        self.columns = Some(c);
+                        continue;
+                    }
+                    Err(e) => {
+                        self.done = true;
+                        return Some(Err(e));
+                    }
+                }
+            };
+            let row = self.device(&columns, line).map(|d| (line, d));
+            self.columns = Some(columns);
+            return Some(row);
+        }
+    }
+}
+
+/// Refuses a line longer than [`MAX_LINE_BYTES`] before the CSV reader
+/// buffers it.
+struct LineCap<R> {
+    inner: R,
+    since_newline: u64,
+}
+
+impl<R: Read> Read for LineCap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &b in &buf[..n] {
+            if b == b'\n' {
+                self.since_newline = 0;
+            } else {
+                self.since_newline += 1;
+                if self.since_newline > MAX_LINE_BYTES {
+                    return Err(std::io::Error::other(format!("line longer than {MAX_LINE_BYTES} bytes")));
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// Writes devices as CSV with every column and the given label keys.
+pub struct CsvWriter<W: Write> {
+    writer: csv::Writer<W>,
+    labels: Vec<String>,
+}
+
+impl<W: Write> CsvWriter<W> {
+    /// Write the header row.
+    pub fn new(out: W, labels: &[&str]) -> std::io::Result<Self> {
+        let mut writer = csv::Writer::from_writer(out);
+        let labels: Vec<String> = labels.iter().map(|k| k.to_string()).collect();
+        let header = columns().map(String::from).chain(labels.iter().map(|k| format!("{LABEL}{k}")));
+        writer.write_record(header.collect::<Vec<_>>())?;
+        Ok(CsvWriter { writer, labels })
+    }
+
+    /// One row. A label not in the header is an error, never dropped.
+    pub fn device(&mut self, d: &Device) -> std::io::Result<()> {
+        if let Some(k) = d.labels.keys().find(|k| !self.labels.contains(k)) {
+            return Err(std::io::Error::other(format!("device {}: label `{k}` has no column", d.id)));
+        }
+        let v = serde_json::to_value(d).map_err(std::io::Error::other)?;
+        let cell = |path: &str| -> String {
+            match path.split('.').try_fold(&v, |v, k| v.get(k)) {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Null) | None => String::new(),
+                Some(other) => other.to_string(),
+            }
+        };
+        let mut row: Vec<String> = columns().map(cell).collect();
+        row.extend(self.labels.iter().map(|k| d.labels.get(k).cloned().unwrap_or_default()));
+        self.writer.write_record(&row)?;
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.writer.flush()
+    }
+}
