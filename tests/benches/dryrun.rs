@@ -14,7 +14,7 @@
 use rampart_engine::{Context, Engine};
 use rampart_facts as facts;
 use rampart_fleet::dryrun::{self, Discard, Options, Summary};
-use rampart_fleet::read::JsonLines;
+use rampart_fleet::read::{JsonLines, Row};
 use rampart_policy_staged_rollout::StagedRollout;
 use rampart_sdk as sdk;
 use rampart_sdk::Policy as _;
@@ -54,13 +54,14 @@ fn rows(path: &Path) -> JsonLines<BufReader<std::fs::File>> {
 /// Decision counts and top reasons: what the two pipelines must agree on.
 type Counts = (BTreeMap<String, u64>, BTreeMap<String, u64>);
 
-/// The native pipeline: the same reader, the policy as a Rust function,
-/// the same per-device aggregation (decision, reason, model, region,
-/// firmware), on `threads` threads.
+/// The native pipeline: the same reader (lines split on one thread, parsed
+/// by the workers), the policy as a Rust function, the same per-device
+/// aggregation (decision, reason, model, region, firmware), on `threads`
+/// threads.
 fn native(path: &Path, threads: usize, release: &facts::Release, rollout: &facts::Rollout) -> (Counts, u64) {
     let now = rollout.now.unwrap();
     let (s_release, s_rollout) = (native::sdk_release(release), native::sdk_rollout(rollout, now));
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<facts::Device>>(threads * 2);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Row>>(threads * 2);
     let rx = std::sync::Mutex::new(rx);
     let results = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
@@ -69,7 +70,9 @@ fn native(path: &Path, threads: usize, release: &facts::Release, rollout: &facts
                 scope.spawn(move || {
                     let mut agg = Agg::default();
                     while let Ok(batch) = rx.lock().unwrap().recv() {
-                        for d in &batch {
+                        for row in batch {
+                            let (line, pending) = row.unwrap();
+                            let d = &pending.parse(line).unwrap();
                             let e = StagedRollout::eligibility(s_rollout, s_release, &native::sdk_device(d));
                             let (name, reason) = match &e {
                                 sdk::Eligibility::Allow => ("allow", None),
@@ -85,7 +88,7 @@ fn native(path: &Path, threads: usize, release: &facts::Release, rollout: &facts
             .collect();
         let mut batch = Vec::with_capacity(256);
         for row in rows(path) {
-            batch.push(row.unwrap().1);
+            batch.push(row);
             if batch.len() == 256 {
                 tx.send(std::mem::replace(&mut batch, Vec::with_capacity(256))).unwrap();
             }

@@ -30,7 +30,7 @@
 //! deferrals do not end before they say (every reference policy), this
 //! gives exactly the answer of asking at every hour (a test compares both).
 
-use crate::read::RowError;
+use crate::read::{Row, RowError};
 use rampart_engine::{Context, Policy, PolicyError, fail_closed};
 use rampart_facts::{Device, Eligibility, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -204,6 +204,16 @@ impl Projection {
     }
 }
 
+/// Count one more under `key`, allocating the key only the first time.
+fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
+    match map.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            map.insert(key.to_string(), 1);
+        }
+    }
+}
+
 fn add_counts(a: &mut BTreeMap<String, u64>, b: &BTreeMap<String, u64>) {
     for (k, v) in b {
         *a.entry(k.clone()).or_default() += v;
@@ -271,12 +281,13 @@ impl Summary {
 
     fn add(&mut self, device: &Device, d: &Decision) {
         self.devices += 1;
-        *self.decisions.entry(d.decision.into()).or_default() += 1;
+        bump(&mut self.decisions, d.decision);
         for r in &d.reasons {
-            *self.reasons.entry(r.clone()).or_default() += 1;
+            bump(&mut self.reasons, r);
         }
-        let by = |map: &mut BTreeMap<String, BTreeMap<String, u64>>, key: &str| {
-            *map.entry(key.to_string()).or_default().entry(d.decision.into()).or_default() += 1;
+        let by = |map: &mut BTreeMap<String, BTreeMap<String, u64>>, key: &str| match map.get_mut(key) {
+            Some(m) => bump(m, d.decision),
+            None => bump(map.entry(key.to_string()).or_default(), d.decision),
         };
         by(&mut self.by_model, &device.hardware.model);
         by(&mut self.by_region, &device.location.country);
@@ -351,8 +362,6 @@ pub enum DryRunError {
     Sink(std::io::Error),
 }
 
-type Row = Result<(u64, Device), RowError>;
-
 /// Where per-device decisions go, in input order.
 pub trait Sink {
     fn decision(&mut self, device: &Device, decision: &Decision) -> std::io::Result<()>;
@@ -413,6 +422,8 @@ struct BatchResult {
     devices: Vec<Device>,
     decisions: Vec<Decision>,
     baseline: Option<Vec<Decision>>,
+    /// The rows that were not devices, in input order.
+    invalid: Vec<RowError>,
     /// Per device: the hour it becomes eligible, or its last answer.
     projected: Option<Projected>,
     verified: u64,
@@ -446,7 +457,7 @@ fn pass<I: Iterator<Item = Row> + Send>(
     let hours = &hour_contexts[..];
     let stop = AtomicBool::new(false);
     let threads = opts.threads.max(1);
-    let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Vec<Device>)>(threads * 2);
+    let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Vec<Row>)>(threads * 2);
     let work_rx = std::sync::Mutex::new(work_rx);
     // At most `in_flight` batches between the reader and the in-order
     // output: a slow batch (a policy timing out) holds the others back
@@ -466,7 +477,7 @@ fn pass<I: Iterator<Item = Row> + Send>(
             scope.spawn(move || {
                 loop {
                     let next = work_rx.lock().expect("the work queue is never poisoned").recv();
-                    let Ok((seq, devices)) = next else { break };
+                    let Ok((seq, rows)) = next else { break };
                     let r = if stop.load(Ordering::Relaxed) {
                         // Skipped, but still reported: the output order
                         // and the reader's permits go on.
@@ -475,12 +486,24 @@ fn pass<I: Iterator<Item = Row> + Send>(
                             devices: Vec::new(),
                             decisions: Vec::new(),
                             baseline: None,
+                            invalid: Vec::new(),
                             projected: None,
                             verified: 0,
                             mismatch: None,
                         }
                     } else {
-                        evaluate(policies, ctx, hours, seq, devices, isolated, opts.verify_one_in)
+                        // Parsing happens here, on every core.
+                        let mut devices = Vec::with_capacity(rows.len());
+                        let mut invalid = Vec::new();
+                        for row in rows {
+                            match row.and_then(|(line, p)| p.parse(line)) {
+                                Ok(d) => devices.push(d),
+                                Err(e) => invalid.push(e),
+                            }
+                        }
+                        let mut r = evaluate(policies, ctx, hours, seq, devices, isolated, opts.verify_one_in);
+                        r.invalid = invalid;
+                        r
                     };
 
                     if done_tx.send(r).is_err() {
@@ -494,11 +517,9 @@ fn pass<I: Iterator<Item = Row> + Send>(
         // collects results in input order.
         let batch = opts.batch.max(1);
         let shard = opts.shard;
-        let skip_invalid = opts.skip_invalid;
         let stop_ref = &stop;
-        let reader = scope.spawn(move || -> Result<(u64, Vec<String>), RowError> {
-            let (mut seq, mut current, mut position, mut invalid, mut examples) =
-                (0u64, Vec::new(), 0u64, 0u64, Vec::new());
+        let reader = scope.spawn(move || -> Result<(), RowError> {
+            let (mut seq, mut current, mut position) = (0u64, Vec::new(), 0u64);
             for row in rows {
                 if stop_ref.load(Ordering::Relaxed) {
                     break;
@@ -511,17 +532,14 @@ fn pass<I: Iterator<Item = Row> + Send>(
                     continue;
                 }
                 match row {
-                    Ok((_, device)) => current.push(device),
-                    Err(e) if skip_invalid && !e.is_io() => {
-                        invalid += 1;
-                        if examples.len() < MAX_INVALID_EXAMPLES {
-                            examples.push(e.to_string());
-                        }
-                    }
-                    Err(e) => {
+                    // An unreadable file stops the run, whatever the options.
+                    Err(e) if e.is_io() => {
                         stop_ref.store(true, Ordering::Relaxed);
                         return Err(e);
                     }
+                    // Invalid rows go with the batch, to be counted or
+                    // reported in input order.
+                    row => current.push(row),
                 }
                 if current.len() == batch {
                     if permit_rx.recv().is_err() || work_tx.send((seq, std::mem::take(&mut current))).is_err() {
@@ -534,7 +552,7 @@ fn pass<I: Iterator<Item = Row> + Send>(
                 let _ = work_tx.send((seq, current));
             }
             drop(work_tx);
-            Ok((invalid, examples))
+            Ok(())
         });
         let mut pending: BTreeMap<u64, BatchResult> = BTreeMap::new();
         let mut next = 0u64;
@@ -553,8 +571,18 @@ fn pass<I: Iterator<Item = Row> + Send>(
                 if let (Some(p), Some(sp)) = (&r.projected, summary.projection.as_mut()) {
                     sp.evaluations += p.evaluations;
                 }
-                rows_done += r.devices.len() as u64;
+                rows_done += (r.devices.len() + r.invalid.len()) as u64;
                 progress(rows_done);
+                for e in r.invalid {
+                    if !opts.skip_invalid {
+                        stop.store(true, Ordering::Relaxed);
+                        return Err(DryRunError::Row(e));
+                    }
+                    summary.invalid_rows += 1;
+                    if summary.invalid_examples.len() < MAX_INVALID_EXAMPLES {
+                        summary.invalid_examples.push(e.to_string());
+                    }
+                }
                 if mismatch.is_none() {
                     for (i, (d, dec)) in r.devices.iter().zip(r.decisions).enumerate() {
                         let mut dec = dec;
@@ -584,12 +612,10 @@ fn pass<I: Iterator<Item = Row> + Send>(
                 }
             }
         }
-        let (invalid, examples) = reader.join().map_err(|_| DryRunError::Worker)??;
+        reader.join().map_err(|_| DryRunError::Worker)??;
         if let Some(example) = mismatch {
             return Ok(Pass::Stateful(example));
         }
-        summary.invalid_rows = invalid;
-        summary.invalid_examples = examples;
         Ok(Pass::Done(Box::new(summary)))
     })
 }
@@ -725,5 +751,5 @@ fn evaluate(
         mismatch = mismatch.take().or(m);
         decisions
     });
-    BatchResult { seq, devices, decisions, baseline, projected, verified, mismatch }
+    BatchResult { seq, devices, decisions, baseline, invalid: Vec::new(), projected, verified, mismatch }
 }

@@ -53,7 +53,7 @@ fn the_projection_equals_asking_every_hour() {
     for threads in [1, 2] {
         let ctx = Context::new(&rollout, now, &release);
         let mut out = Collect(Vec::new());
-        let rows = || devices.iter().cloned().enumerate().map(|(i, d)| Ok((i as u64 + 1, d)));
+        let rows = || devices.iter().cloned().enumerate().map(|(i, d)| Ok((i as u64 + 1, d.into())));
         let opts = Options { threads, batch: 97, project_hours: Some(HOURS), ..Options::default() };
         let summary = dryrun::run(&policy, &ctx, rows, &opts, &mut out, &|_| {}).unwrap();
         let p = summary.projection.as_ref().unwrap();

@@ -5,7 +5,7 @@ use crate::exit::{BAD_INPUT, coded};
 use rampart_facts::{Device, Release, Rollout, Timestamp};
 use rampart_fleet::csv_format::CsvDevices;
 use rampart_fleet::dryrun::{self, Decision, Options, Sink, Summary};
-use rampart_fleet::read::{JsonLines, RowError};
+use rampart_fleet::read::{JsonLines, Row};
 use rampart_fleet::report;
 use std::io::{BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -237,13 +237,13 @@ fn write_report(path: &Path, s: &Summary, about: &report::About) -> anyhow::Resu
     Ok(())
 }
 
-type Rows = Box<dyn Iterator<Item = Result<(u64, Device), RowError>> + Send>;
+type Rows = Box<dyn Iterator<Item = Row> + Send>;
 
 fn read_fleet(path: &Path, format: FleetFormat, origin: &str) -> anyhow::Result<Rows> {
     let reader = open_fleet(path)?;
     Ok(match format {
         FleetFormat::Jsonl => Box::new(JsonLines::new(reader, origin)),
-        FleetFormat::Csv => Box::new(CsvDevices::new(reader, origin)),
+        FleetFormat::Csv => Box::new(CsvDevices::new(reader, origin).map(|r| r.map(|(line, d)| (line, d.into())))),
     })
 }
 
