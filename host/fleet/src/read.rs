@@ -34,7 +34,7 @@ impl RowError {
 /// A row as read: a device, or its JSON text still to parse.
 #[derive(Debug)]
 pub enum Pending {
-    Device(Device),
+    Device(Box<Device>),
     Json { origin: Arc<str>, text: String },
 }
 
@@ -45,7 +45,7 @@ impl Pending {
     /// The device, parsed and validated if it is still text.
     pub fn parse(self, line: u64) -> Result<Device, RowError> {
         match self {
-            Pending::Device(d) => Ok(d),
+            Pending::Device(d) => Ok(*d),
             Pending::Json { origin, text } => rampart_facts::from_json_str::<Device>("device", &text)
                 .map_err(|e| RowError::Invalid { origin: origin.to_string(), line, cause: e.to_string() }),
         }
@@ -54,7 +54,7 @@ impl Pending {
 
 impl From<Device> for Pending {
     fn from(d: Device) -> Self {
-        Pending::Device(d)
+        Pending::Device(Box::new(d))
     }
 }
 
