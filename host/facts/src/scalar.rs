@@ -46,9 +46,24 @@ impl Serialize for Timestamp {
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = Cow::<str>::deserialize(d)?;
-        Timestamp::parse(&s).map_err(serde::de::Error::custom)
+        parse_str(d, Timestamp::parse)
     }
+}
+
+/// A string parsed in place: no copy of it is made (a fleet of millions of
+/// devices has millions of these).
+fn parse_str<'de, D: Deserializer<'de>, T>(d: D, parse: fn(&str) -> Result<T, String>) -> Result<T, D::Error> {
+    struct Parse<T>(fn(&str) -> Result<T, String>);
+    impl<T> serde::de::Visitor<'_> for Parse<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<T, E> {
+            (self.0)(s).map_err(E::custom)
+        }
+    }
+    d.deserialize_str(Parse(parse))
 }
 
 impl JsonSchema for Timestamp {
@@ -95,8 +110,7 @@ impl Serialize for Version {
 
 impl<'de> Deserialize<'de> for Version {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = Cow::<str>::deserialize(d)?;
-        Version::parse(&s).map_err(serde::de::Error::custom)
+        parse_str(d, Version::parse)
     }
 }
 
