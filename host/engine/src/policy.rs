@@ -218,6 +218,56 @@ impl Policy {
         Ok(answers)
     }
 
+    /// The eligibility question in rounds on one instance, each round a
+    /// group of devices asked at its own time (its own [`Context`]): what a
+    /// projection over simulated hours needs, where a fresh instance per
+    /// round would cost more than the questions. `next` gets the answers of
+    /// the previous round (`None` before the first) and returns the next
+    /// round, or `None` to stop. Each call (a round, or a chunk of
+    /// [`Limits::max_batch`](crate::Limits) devices of it) gets the full fuel
+    /// budget and deadline, and the WASI clocks show its context's `now`.
+    /// One failure ends the rounds; the caveats of
+    /// [`Policy::eligibility_batch`] apply.
+    pub fn eligibility_rounds<'a>(
+        &self,
+        mut next: impl FnMut(Option<Vec<Eligibility>>) -> Option<(&'a Context, Vec<&'a Device>)>,
+    ) -> Result<(), PolicyError> {
+        let Some(mut round) = next(None) else { return Ok(()) };
+        let limits = self.engine.limits();
+        // Seeds WASI randomness for the whole instance, as in a batch.
+        let ids: Vec<Vec<u8>> = round.1.iter().map(|d| d.id.as_bytes().to_vec()).collect();
+        let inputs = round.0.digest(Question::Eligibility, &ids);
+        let ticks = limits.deadline.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1) as u64;
+        self.run(Question::Eligibility, round.0.now, inputs, |guest, store| {
+            loop {
+                let (ctx, devices) = round;
+                let mut answers = Vec::with_capacity(devices.len());
+                for chunk in devices.chunks(limits.max_batch.max(1)) {
+                    store.set_fuel(limits.fuel).map_err(Err)?;
+                    store.set_epoch_deadline(ticks);
+                    store.data().set_now(ctx.now.0);
+                    let wit_devices: Vec<_> = chunk.iter().map(|d| convert::device(d)).collect();
+                    let out = guest
+                        .call_eligibility_batch(&mut *store, &ctx.rollout, &ctx.release, &wit_devices)
+                        .map_err(Err)?;
+                    if out.len() != chunk.len() {
+                        return Err(Ok(Failure::InvalidOutput {
+                            cause: format!("batch of {} devices answered with {} decisions", chunk.len(), out.len()),
+                        }));
+                    }
+                    for answer in out {
+                        answers.push(convert::eligibility(answer, ctx.now, limits).map_err(Ok)?);
+                    }
+                }
+                match next(Some(answers)) {
+                    Some(r) => round = r,
+                    None => return Ok(()),
+                }
+            }
+        })
+        .map(|_| ())
+    }
+
     /// After a trial boot: commit, roll back or wait?
     pub fn health_gate(
         &self,

@@ -16,6 +16,8 @@ use rampart_facts::{LogLevel, LogLine};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use wasmtime::component::{HasData, HasSelf, Linker, ResourceTable};
 use wasmtime::{ResourceLimiter, Result};
@@ -64,6 +66,7 @@ pub fn is_granted(name: &str) -> bool {
 /// dropped after it: nothing survives from one decision to the next.
 pub(crate) struct HostState {
     wasi: WasiCtx,
+    clock: FrozenClock,
     table: ResourceTable,
     pub(crate) limiter: Limiter,
     pub(crate) log: LogBuffer,
@@ -84,12 +87,12 @@ impl HostState {
             .finalize()
             .into();
         let insecure_seed: [u8; 32] = Sha256::digest(seed).into();
-        let clock_secs = u64::try_from(now).unwrap_or(0);
+        let clock = FrozenClock(Arc::new(AtomicU64::new(u64::try_from(now).unwrap_or(0))));
         let wasi = WasiCtxBuilder::new()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
-            .wall_clock(FrozenClock(clock_secs))
-            .monotonic_clock(FrozenClock(clock_secs))
+            .wall_clock(clock.clone())
+            .monotonic_clock(clock.clone())
             .secure_random(StdRng::from_seed(seed))
             .insecure_random(StdRng::from_seed(insecure_seed))
             .insecure_random_seed(u128::from_le_bytes(insecure_seed[..16].try_into().expect("16 bytes")))
@@ -99,12 +102,19 @@ impl HostState {
             .build();
         HostState {
             wasi,
+            clock,
             table: ResourceTable::new(),
             limiter: Limiter::new(limits),
             log: LogBuffer::new(limits),
             stdout,
             stderr,
         }
+    }
+
+    /// Move the clocks to the next question's `now` (several questions on
+    /// one instance: a batch).
+    pub(crate) fn set_now(&self, now: i64) {
+        self.clock.0.store(u64::try_from(now).unwrap_or(0), Ordering::Relaxed);
     }
 
     /// The decision's log: structured lines, then captured stdout and stderr.
@@ -130,14 +140,17 @@ impl WasiView for HostState {
 }
 
 /// Both WASI clocks, frozen at the decision's `now`.
-struct FrozenClock(u64);
+/// Both clocks, stopped at the question's `now` (seconds). Only the host
+/// moves it, between two questions asked on one instance.
+#[derive(Clone)]
+struct FrozenClock(Arc<AtomicU64>);
 
 impl HostWallClock for FrozenClock {
     fn resolution(&self) -> Duration {
         Duration::from_secs(1)
     }
     fn now(&self) -> Duration {
-        Duration::from_secs(self.0)
+        Duration::from_secs(self.0.load(Ordering::Relaxed))
     }
 }
 
@@ -146,7 +159,7 @@ impl HostMonotonicClock for FrozenClock {
         1_000_000_000
     }
     fn now(&self) -> u64 {
-        self.0.saturating_mul(1_000_000_000)
+        self.0.load(Ordering::Relaxed).saturating_mul(1_000_000_000)
     }
 }
 

@@ -26,7 +26,10 @@
 //! hour mark at or after `T` (the gateway agent too asks again at `T`, not
 //! before); an allow is the device's hour; a denial or a failure is final,
 //! as facts do not change in a projection. Deferrals at the same hour are
-//! asked together, batched like every other question. For a policy whose
+//! asked together, and all the hours of one batch of devices on one live
+//! instance (`Policy::eligibility_rounds`, its clocks moved to each hour),
+//! with the same fresh-instance sample as every other batched question; a
+//! failing round is asked again round by round. For a policy whose
 //! deferrals do not end before they say (every reference policy), this
 //! gives exactly the answer of asking at every hour (a test compares both).
 
@@ -163,11 +166,21 @@ pub struct Projection {
     pub not_eligible: BTreeMap<String, u64>,
     /// Questions the projection asked (at most one per device per hour).
     pub evaluations: u64,
+    /// Batches whose hours could not all be asked on one live instance (a
+    /// policy failure) and were asked hour by hour instead.
+    #[serde(default)]
+    pub fallback_batches: u64,
 }
 
 impl Projection {
     fn new(start: Timestamp, hours: u32) -> Projection {
-        Projection { start, newly_eligible: vec![0; hours as usize + 1], not_eligible: BTreeMap::new(), evaluations: 0 }
+        Projection {
+            start,
+            newly_eligible: vec![0; hours as usize + 1],
+            not_eligible: BTreeMap::new(),
+            evaluations: 0,
+            fallback_batches: 0,
+        }
     }
 
     /// Devices eligible at each hour (running total).
@@ -201,6 +214,7 @@ impl Projection {
         }
         add_counts(&mut self.not_eligible, &o.not_eligible);
         self.evaluations += o.evaluations;
+        self.fallback_batches += o.fallback_batches;
     }
 }
 
@@ -433,6 +447,7 @@ struct BatchResult {
 struct Projected {
     hours: Vec<Result<u32, String>>,
     evaluations: u64,
+    fallback: bool,
 }
 
 fn pass<I: Iterator<Item = Row> + Send>(
@@ -570,6 +585,7 @@ fn pass<I: Iterator<Item = Row> + Send>(
                 summary.verified += r.verified;
                 if let (Some(p), Some(sp)) = (&r.projected, summary.projection.as_mut()) {
                     sp.evaluations += p.evaluations;
+                    sp.fallback_batches += u64::from(p.fallback);
                 }
                 rows_done += (r.devices.len() + r.invalid.len()) as u64;
                 progress(rows_done);
@@ -654,28 +670,84 @@ fn decide<D: Borrow<Device>>(
     };
     let (mut verified, mut mismatch) = (0, None);
     for (d, batched) in devices.iter().zip(&decisions) {
-        let d = d.borrow();
-        if d.cohort_seed() % verify_one_in.max(1) != 0 {
-            continue;
-        }
-        verified += 1;
-        let alone = isolated_decision(policy, ctx, d);
-        let same =
-            alone.decision == batched.decision && alone.reasons == batched.reasons && alone.until == batched.until;
-        if !same {
-            mismatch = Some(format!(
-                "policy {}, device {}: {} {:?} in a batch, {} {:?} in a fresh instance",
-                policy.digest(),
-                d.id,
-                batched.decision,
-                batched.reasons,
-                alone.decision,
-                alone.reasons
-            ));
+        mismatch = check_sample(policy, ctx, d.borrow(), batched, verify_one_in, &mut verified);
+        if mismatch.is_some() {
             break;
         }
     }
     (decisions, verified, mismatch)
+}
+
+/// When `d` is in the sample, ask it again in a fresh instance (counted in
+/// `verified`); the difference, if the batched answer was not the same.
+fn check_sample(
+    policy: &Policy,
+    ctx: &Context,
+    d: &Device,
+    batched: &Decision,
+    verify_one_in: u64,
+    verified: &mut u64,
+) -> Option<String> {
+    if !d.cohort_seed().is_multiple_of(verify_one_in.max(1)) {
+        return None;
+    }
+    *verified += 1;
+    let alone = isolated_decision(policy, ctx, d);
+    let same = alone.decision == batched.decision && alone.reasons == batched.reasons && alone.until == batched.until;
+    (!same).then(|| {
+        format!(
+            "policy {}, device {}: {} {:?} in a batch, {} {:?} in a fresh instance",
+            policy.digest(),
+            d.id,
+            batched.decision,
+            batched.reasons,
+            alone.decision,
+            alone.reasons
+        )
+    })
+}
+
+/// Where a projection stands: per device, the hour it became eligible or
+/// its last answer; the devices due at each later hour.
+struct Projecting {
+    start: Timestamp,
+    hours: usize,
+    out: Vec<Result<u32, String>>,
+    due: BTreeMap<usize, Vec<usize>>,
+    evaluations: u64,
+    verified: u64,
+}
+
+impl Projecting {
+    fn new(start: Timestamp, hours: usize, devices: usize) -> Self {
+        let mut due = BTreeMap::new();
+        due.insert(0, (0..devices).collect());
+        Projecting { start, hours, out: vec![Err(String::new()); devices], due, evaluations: 0, verified: 0 }
+    }
+
+    /// Record the answers of the devices `which` at hour `h`.
+    fn advance(&mut self, h: usize, which: Vec<usize>, decisions: Vec<Decision>) {
+        for (i, d) in which.into_iter().zip(decisions) {
+            self.out[i] = match (d.decision, d.until) {
+                ("allow", _) => Ok(h as u32),
+                ("defer", Some(until)) if !d.policy_failed => {
+                    // The first hour mark at or after `until`, and later than this one.
+                    let next = ((until.0 - self.start.0).max(0) + HOUR - 1) / HOUR;
+                    let next = (next as usize).max(h + 1);
+                    if next < self.hours {
+                        self.due.entry(next).or_default().push(i);
+                        continue;
+                    }
+                    Err(d.label())
+                }
+                _ => Err(d.label()),
+            };
+        }
+    }
+
+    fn done(self) -> Projected {
+        Projected { hours: self.out, evaluations: self.evaluations, fallback: false }
+    }
 }
 
 /// The wave projection of a batch (see the module's documentation). `first`
@@ -688,44 +760,74 @@ fn project(
     isolated: bool,
     verify_one_in: u64,
 ) -> (Projected, u64, Option<String>) {
-    let start = hours[0].now();
-    let mut out: Vec<Result<u32, String>> = vec![Err(String::new()); devices.len()];
-    let (mut evaluations, mut verified, mut mismatch) = (0u64, 0u64, None);
-    let mut due: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    due.insert(0, (0..devices.len()).collect());
-    while let Some((h, which)) = due.pop_first() {
-        let decisions = match first {
-            Some(first) if h == 0 => first.to_vec(),
-            _ => {
-                let subset: Vec<&Device> = which.iter().map(|&i| &devices[i]).collect();
-                let (decisions, v, m) = decide(policy, &hours[h], &subset, isolated, verify_one_in);
-                evaluations += subset.len() as u64;
-                verified += v;
-                if m.is_some() {
-                    mismatch = m;
-                    break;
-                }
-                decisions
-            }
-        };
-        for (i, d) in which.into_iter().zip(decisions) {
-            out[i] = match (d.decision, d.until) {
-                ("allow", _) => Ok(h as u32),
-                ("defer", Some(until)) if !d.policy_failed => {
-                    // The first hour mark at or after `until`, and later than this one.
-                    let next = ((until.0 - start.0).max(0) + HOUR - 1) / HOUR;
-                    let next = (next as usize).max(h + 1);
-                    if next < hours.len() {
-                        due.entry(next).or_default().push(i);
-                        continue;
-                    }
-                    Err(d.label())
-                }
-                _ => Err(d.label()),
-            };
-        }
+    let mut p = Projecting::new(hours[0].now(), hours.len(), devices.len());
+    if let Some(first) = first {
+        let which = p.due.remove(&0).unwrap_or_default();
+        p.advance(0, which, first.to_vec());
     }
-    (Projected { hours: out, evaluations }, verified, mismatch)
+    if !isolated && let Some(done) = project_on_one_instance(policy, hours, devices, &p, verify_one_in) {
+        return done;
+    }
+    // Isolated, or a round failed: round by round, each through `decide`,
+    // which asks a failing batch device by device.
+    let mut mismatch = None;
+    while let Some((h, which)) = p.due.pop_first() {
+        let subset: Vec<&Device> = which.iter().map(|&i| &devices[i]).collect();
+        let (decisions, v, m) = decide(policy, &hours[h], &subset, isolated, verify_one_in);
+        p.evaluations += subset.len() as u64;
+        p.verified += v;
+        if m.is_some() {
+            mismatch = m;
+            break;
+        }
+        p.advance(h, which, decisions);
+    }
+    let verified = p.verified;
+    let mut done = p.done();
+    done.fallback = !isolated;
+    (done, verified, mismatch)
+}
+
+/// Every round of a projection on one live instance, the sampled devices
+/// re-asked in fresh instances. `None` when a round failed.
+fn project_on_one_instance(
+    policy: &Policy,
+    hours: &[Context],
+    devices: &[Device],
+    from: &Projecting,
+    verify_one_in: u64,
+) -> Option<(Projected, u64, Option<String>)> {
+    let mut p = Projecting {
+        start: from.start,
+        hours: from.hours,
+        out: from.out.clone(),
+        due: from.due.clone(),
+        evaluations: from.evaluations,
+        verified: from.verified,
+    };
+    let mut asked: Option<(usize, Vec<usize>)> = None;
+    let mut mismatch = None;
+    let rounds = policy.eligibility_rounds(|answers| {
+        if let (Some(answers), Some((h, which))) = (answers, asked.take()) {
+            let decisions: Vec<Decision> =
+                which.iter().zip(&answers).map(|(&i, a)| Decision::new(&devices[i].id, a, None, false)).collect();
+            for (&i, batched) in which.iter().zip(&decisions) {
+                if let Some(m) = check_sample(policy, &hours[h], &devices[i], batched, verify_one_in, &mut p.verified) {
+                    mismatch = Some(m);
+                    return None;
+                }
+            }
+            p.advance(h, which, decisions);
+        }
+        let (h, which) = p.due.pop_first()?;
+        let group: Vec<&Device> = which.iter().map(|&i| &devices[i]).collect();
+        p.evaluations += group.len() as u64;
+        asked = Some((h, which));
+        Some((&hours[h], group))
+    });
+    rounds.ok()?;
+    let verified = p.verified;
+    Some((p.done(), verified, mismatch))
 }
 
 fn evaluate(

@@ -71,11 +71,47 @@ fn the_projection_equals_asking_every_hour() {
         }
         assert_eq!(p.never(), (devices.len() - reached) as u64);
         assert_eq!(*p.cumulative().last().unwrap(), reached as u64);
+        assert_eq!(p.fallback_batches, 0);
         // Far fewer questions than one per device per hour (the devices
         // deferred "for an hour" on a low battery are asked every hour).
         let every_hour = devices.len() as u64 * u64::from(HOURS + 1);
         assert!(p.evaluations * 5 < every_hour, "{} questions", p.evaluations);
         // Why the rest never get it, by their last answer.
         assert!(p.not_eligible.contains_key("deny:incompatible-hardware"), "{:?}", p.not_eligible);
+    }
+}
+
+#[test]
+fn each_projected_hour_shows_the_policy_its_own_time() {
+    // The hostile test policy defers these devices until their `until`
+    // label by the WASI clock: a clock left at hour 0 would keep them
+    // deferred (and the fresh-instance sample would call the policy
+    // stateful).
+    let engine = Engine::new().unwrap();
+    let policy = engine.load_file(Path::new(rampart_tests::HOSTILE)).unwrap();
+    let start = rampart_tests::NOW;
+    let rollout = Rollout { id: "r".into(), started_at: start, now: None, waves: vec![] };
+    let devices: Vec<Device> = (0..400i64)
+        .map(|i| {
+            let mut d = rampart_tests::device(&format!("wasi-clock-{i}"));
+            d.labels.insert("until".into(), (start.0 + i * 1337).to_string());
+            d
+        })
+        .collect();
+    let ctx = Context::new(&rollout, start, &rampart_tests::release());
+    let mut out = Collect(Vec::new());
+    let rows = || devices.iter().cloned().enumerate().map(|(i, d)| Ok((i as u64 + 1, d.into())));
+    let opts = Options { threads: 2, verify_one_in: 4, project_hours: Some(HOURS), ..Options::default() };
+    let summary = dryrun::run(&policy, &ctx, rows, &opts, &mut out, &|_| {}).unwrap();
+    assert!(!summary.stateful, "{:?}", summary.stateful_example);
+    assert_eq!(summary.mode, "batched");
+    // Every batch's hours ran on one instance: with a clock left behind,
+    // the policy would defer to a time already past, an invalid answer,
+    // and the batch would fall back to one instance per hour.
+    assert_eq!(summary.projection.as_ref().unwrap().fallback_batches, 0);
+    for (i, d) in out.0.iter().enumerate() {
+        let hour = (i as i64 * 1337 + 3599) / 3600;
+        let expected = (hour <= i64::from(HOURS)).then_some(Timestamp(start.0 + hour * 3600));
+        assert_eq!(d.eligible_at, expected, "{}", d.id);
     }
 }

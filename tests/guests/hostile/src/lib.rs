@@ -107,6 +107,19 @@ impl Policy for Hostile {
                 Some(until) if rollout.now < until => defer(until, "test-deferral", "until the label's time"),
                 _ => Eligibility::Allow,
             },
+            // Not an attack: `defer-until` by the WASI clock instead of the
+            // rollout's `now` — the host must show each question its time.
+            id if id.starts_with("wasi-clock") => {
+                let clock = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as Timestamp);
+                match device.label("until").and_then(|u| u.parse::<Timestamp>().ok()) {
+                    Some(until) if clock < until => {
+                        defer(until, "test-deferral", "until the label's time, by the clock")
+                    }
+                    _ => Eligibility::Allow,
+                }
+            }
             _ => Eligibility::Allow,
         }
     }
