@@ -6,13 +6,14 @@
 # report in its test), swtpm + tpm2-tools and the TSS
 # libraries (TPM 2.0 NV counters), libubootenv-tool + u-boot-tools
 # (fw_printenv/fw_setenv, mkenvimage) and grub2-common (grub-editenv) for the
-# bootloader environments, openssl (benchmark peer). Safe to run again:
+# bootloader environments, openssl (benchmark peer), clang + lld + wasi-libc
+# (C policies); then scripts/toolchains.sh for Python and JavaScript policies. Safe to run again:
 # packages already present are not fetched.
 set -euo pipefail
 rustup target add wasm32-wasip2
 rustup component add clippy rustfmt
 
-packages=(softhsm2 opensc swtpm swtpm-tools tpm2-tools libtss2-dev pkg-config openssl libubootenv-tool u-boot-tools grub2-common chromium)
+packages=(softhsm2 opensc swtpm swtpm-tools tpm2-tools libtss2-dev pkg-config openssl libubootenv-tool u-boot-tools grub2-common chromium clang lld wasi-libc libclang-rt-14-dev-wasm32)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -23,3 +24,4 @@ if ((${#missing[@]})); then
     "${sudo[@]}" apt-get update
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
 fi
+"$(dirname "$0")/toolchains.sh"

@@ -9,6 +9,7 @@
 //! | 4 | the policy produced no decision (trap, out of fuel, timeout, out of memory, invalid output) |
 //! | 5 | refused by a trust check: a bundle, a trust-store update or a signature did not verify (the message names the check) |
 //! | 6 | the agent could not complete a step (slot I/O, bootloader environment, counter, journal); the journal is consistent |
+//! | 7 | a policy could not be built: its toolchain is missing (the message says how to install it) or failed (its output follows) |
 
 use std::process::ExitCode;
 
@@ -26,6 +27,7 @@ pub const LOAD_REFUSED: u8 = 3;
 pub const POLICY_FAILED: u8 = 4;
 pub const REFUSED: u8 = 5;
 pub const AGENT_FAILED: u8 = 6;
+pub const BUILD_FAILED: u8 = 7;
 
 /// Attach an exit code to an error.
 pub fn coded(code: u8, e: impl Into<anyhow::Error>) -> anyhow::Error {

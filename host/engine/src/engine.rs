@@ -178,7 +178,7 @@ impl Engine {
 
     /// Load a policy component from bytes; `origin` names it in errors.
     pub fn load_bytes(&self, origin: &str, bytes: &[u8]) -> Result<Policy, LoadError> {
-        let info = self.inspect_bytes(origin, bytes)?;
+        let info = self.read_interface(origin, bytes)?;
         info.check_loadable(origin)?;
         let digest = info.digest;
         let invalid = |e: wasmtime::Error| LoadError::Invalid { origin: origin.to_string(), cause: format!("{e:#}") };
@@ -194,8 +194,15 @@ impl Engine {
     }
 
     /// Describe a policy component without loading it: digest, package
-    /// version, imports and whether each is granted, exports, producers.
+    /// version, imports and whether each is granted, exports, producers,
+    /// and the language and toolchain that built it.
     pub fn inspect_bytes(&self, origin: &str, bytes: &[u8]) -> Result<PolicyInfo, LoadError> {
+        let mut info = self.read_interface(origin, bytes)?;
+        info.built_with = inspect::built_with(&info.producers, bytes);
+        Ok(info)
+    }
+
+    fn read_interface(&self, origin: &str, bytes: &[u8]) -> Result<PolicyInfo, LoadError> {
         let limit = self.0.limits.max_component_bytes;
         if bytes.len() > limit {
             return Err(LoadError::TooLarge { origin: origin.to_string(), size: bytes.len(), limit });

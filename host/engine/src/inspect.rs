@@ -24,6 +24,12 @@ pub struct PolicyInfo {
     /// Toolchains recorded in `producers` sections: (field, name, version),
     /// e.g. (`language`, `Rust`, ``), (`processed-by`, `rustc`, `1.95.0`).
     pub producers: Vec<Producer>,
+    /// The source language and toolchain, told from the producers and the
+    /// runtimes' own marks: `Rust (rustc …)`, `C (clang …)`,
+    /// `JavaScript (ComponentizeJS …)`, `Python (componentize-py)`. Told
+    /// by [`Engine::inspect_bytes`](crate::Engine::inspect_bytes) and
+    /// `inspect_file` only (it reads the whole component), not on loading.
+    pub built_with: Option<String>,
 }
 
 /// One top-level import and whether the host grants it.
@@ -81,6 +87,35 @@ impl PolicyInfo {
             .collect()
     }
 }
+
+/// The source language and toolchain of a component. Components embed
+/// their runtime's producers too (the WASI adapter is Rust, StarlingMonkey
+/// is C++ and Rust), so the most specific mark wins: ComponentizeJS, then
+/// C, then Rust, then componentize-py (which records no language; its
+/// runtime's symbols name it).
+pub(crate) fn built_with(producers: &[Producer], bytes: &[u8]) -> Option<String> {
+    let find = |field: &str, name: &dyn Fn(&str) -> bool| {
+        producers
+            .iter()
+            .find(|p| p.field == field && name(&p.name))
+            .map(|p| if p.version.is_empty() { p.name.clone() } else { format!("{} {}", p.name, p.version) })
+    };
+    if let Some(js) = find("processed-by", &|n| n == "ComponentizeJS") {
+        return Some(format!("JavaScript ({js})"));
+    }
+    if find("language", &|n| n.starts_with('C') && !n.starts_with("C_plus_plus")).is_some() {
+        let clang = find("processed-by", &|n| n.ends_with("clang")).unwrap_or_else(|| "unknown compiler".into());
+        return Some(format!("C ({clang})"));
+    }
+    if find("language", &|n| n == "Rust").is_some() {
+        let rustc = find("processed-by", &|n| n == "rustc").unwrap_or_else(|| "unknown compiler".into());
+        return Some(format!("Rust ({rustc})"));
+    }
+    bytes.windows(PY_MARK.len()).any(|w| w == PY_MARK).then(|| "Python (componentize-py)".to_string())
+}
+
+/// A symbol of componentize-py's runtime, present in every component it makes.
+const PY_MARK: &[u8] = b"componentize_py_runtime";
 
 fn parse_version(v: &str) -> Option<(u64, u64)> {
     let mut it = v.split(['.', '-', '+']);
@@ -164,7 +199,15 @@ pub(crate) fn inspect(origin: &str, bytes: &[u8]) -> Result<PolicyInfo, LoadErro
     let package_version = exports
         .iter()
         .find_map(|e| e.strip_prefix(QUESTIONS_INTERFACE).and_then(|rest| rest.strip_prefix('@')).map(str::to_string));
-    Ok(PolicyInfo { digest: PolicyDigest::of(bytes), size: bytes.len(), package_version, exports, imports, producers })
+    Ok(PolicyInfo {
+        digest: PolicyDigest::of(bytes),
+        size: bytes.len(),
+        package_version,
+        exports,
+        imports,
+        producers,
+        built_with: None,
+    })
 }
 
 #[cfg(test)]

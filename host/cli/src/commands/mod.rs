@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// Inspect, evaluate, test and sign policy components.
+    /// Create, build, inspect, evaluate, test and sign policy components (Rust, JavaScript, Python, C).
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
     /// Make, inspect and verify signed update bundles.

@@ -45,6 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let list = |v: Vec<String>| {
             if v.is_empty() { "unknown".to_string() } else { v.join(", ") }
         };
+        println!("built with: {}", info.built_with.as_deref().unwrap_or("unknown toolchain"));
         println!("language:  {}", list(info.producers_of("language")));
         println!("toolchain: {}", list(info.producers_of("processed-by")));
         println!("exports:");

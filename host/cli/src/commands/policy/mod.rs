@@ -1,7 +1,9 @@
 //! `rampart policy …`
 
+mod build;
 mod eval;
 mod inspect;
+mod new;
 mod schema;
 mod sign;
 mod test;
@@ -17,6 +19,8 @@ use std::time::Duration;
 
 #[derive(clap::Subcommand)]
 pub enum PolicyCommand {
+    New(new::Args),
+    Build(build::Args),
     Inspect(inspect::Args),
     Eval(eval::Args),
     Test(test::Args),
@@ -27,6 +31,8 @@ pub enum PolicyCommand {
 impl PolicyCommand {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self {
+            PolicyCommand::New(a) => new::run(a),
+            PolicyCommand::Build(a) => build::run(a),
             PolicyCommand::Inspect(a) => inspect::run(a),
             PolicyCommand::Eval(a) => eval::run(a),
             PolicyCommand::Test(a) => test::run(a),

@@ -1,0 +1,279 @@
+//! Policies in JavaScript, Python and C, built from source by `rampart
+//! policy build` with their real toolchains (installed by scripts/setup.sh):
+//! the staged-rollout policy in each language passes the Rust policy's
+//! fixture file and answers exactly as the Rust one over 10,000 synthetic
+//! devices; each language's endless loop and memory bomb fail closed; every
+//! template scaffolds and builds.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+
+const FLEET_SIZE: usize = 10_000;
+
+/// `rampart policy build DIR --out OUT --json`, which also checks that the
+/// host would load the component.
+fn build(d: &Dir, dir: &Path, out: &str) -> Value {
+    let v = d.json(0, &["policy", "build", dir.to_str().unwrap(), "--out", out, "--json"]);
+    assert_eq!(v["component"], d.path(out).to_str().unwrap(), "{v}");
+    assert!(v["digest"].as_str().is_some_and(|s| s.starts_with("sha256:") && s.len() == 71), "{v}");
+    v
+}
+
+/// Per-device answers of a dry-run of `fleet.jsonl` (at the example
+/// rollout's time): one JSON line per device.
+fn decisions(d: &Dir, policy: &str, out: &str, extra: &[&str]) -> Vec<Value> {
+    let ex = root().join("examples");
+    let (release, rollout) = (ex.join("release.json"), ex.join("rollout.json"));
+    let mut args = vec!["dry-run", "--policy", policy, "--release", release.to_str().unwrap()];
+    args.extend(["--rollout", rollout.to_str().unwrap(), "--fleet", "fleet.jsonl", "--out", out, "--json"]);
+    args.extend_from_slice(extra);
+    d.json(0, &args);
+    std::fs::read_to_string(d.path(out))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("fuel"); // fuel is the language's, not the answer's
+            v
+        })
+        .collect()
+}
+
+/// The staged-rollout policy in `lang` against the Rust one.
+fn staged_rollout_matches_rust(lang: &str) {
+    let d = Dir::new();
+    let dir = root().join("policies").join(format!("staged-rollout-{lang}"));
+    let built = build(&d, &dir, "policy.wasm");
+    assert_eq!(built["lang"], lang, "{built}");
+
+    // Loadable as is, nothing refused, the toolchain named.
+    let info = d.json(0, &["policy", "inspect", "policy.wasm", "--json"]);
+    assert_eq!(info["loadable"], true, "{info}");
+    assert_eq!(info["package_version"], "0.1.0", "{info}");
+    let named = match lang {
+        "python" => "Python (componentize-py)",
+        "js" => "JavaScript (ComponentizeJS 0.23.0)",
+        _ => "C (Debian clang",
+    };
+    assert!(info["built_with"].as_str().is_some_and(|b| b.starts_with(named)), "{info}");
+    let refused: Vec<&Value> = info["imports"].as_array().unwrap().iter().filter(|i| i["granted"] != true).collect();
+    assert!(refused.is_empty(), "{refused:?}");
+
+    // The Rust policy's own fixture file.
+    let fixtures = root().join("policies/staged-rollout/fixtures.yaml");
+    let report = d.ok(&["policy", "test", "policy.wasm", fixtures.to_str().unwrap()]);
+    assert!(report.contains(" 0 failed"), "{report}");
+
+    // 10,000 devices: identical decisions, reasons (codes and messages) and until.
+    d.ok(&["fleet", "synth", "--devices", &FLEET_SIZE.to_string(), "--seed", "6", "--out", "fleet.jsonl"]);
+    let theirs = decisions(&d, "policy.wasm", "theirs.jsonl", &[]);
+    let ours = decisions(&d, rampart_tests::STAGED_ROLLOUT, "ours.jsonl", &[]);
+    assert_eq!(ours.len(), FLEET_SIZE);
+    let kinds: std::collections::BTreeSet<String> = ours.iter().map(|v| v["decision"].to_string()).collect();
+    assert_eq!(kinds.len(), 3, "the fleet exercises allow, deny and defer: {kinds:?}");
+    for (a, b) in ours.iter().zip(&theirs) {
+        assert_eq!(a, b, "{lang} answers differently from Rust");
+    }
+    assert_eq!(ours.len(), theirs.len());
+
+    // The messages too, on a sample, through the gateway's path.
+    let rust = rampart_tests::STAGED_ROLLOUT;
+    for (i, line) in std::fs::read_to_string(d.path("fleet.jsonl")).unwrap().lines().enumerate().step_by(997) {
+        std::fs::write(d.path("device.json"), line).unwrap();
+        let answers: Vec<Value> = [rust, "policy.wasm"]
+            .iter()
+            .map(|policy| {
+                let v = eval(&d, policy, &["--device", "device.json", "--now", "2026-11-24T02:30:00Z"]);
+                serde_json::json!([v["decision"], v["reasons"], v["until"]])
+            })
+            .collect();
+        assert_eq!(answers[0], answers[1], "{lang}, device {i}");
+    }
+    // The health and rollout gates answer alike too (the fixtures hold more).
+    let mut rollout: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("examples/rollout.json")).unwrap()).unwrap();
+    rollout["waves"][1] =
+        serde_json::json!({ "wave": 1, "attempted": 40, "succeeded": 36, "failed": 3, "rolled_back": 1 });
+    std::fs::write(d.path("rollout.json"), rollout.to_string()).unwrap();
+    let gate = |policy: &str| eval(&d, policy, &["--rollout", "rollout.json", "--rollout-gate"]);
+    let (a, b) = (gate(rust), gate("policy.wasm"));
+    assert_eq!((&a["decision"], &a["reasons"]), (&b["decision"], &b["reasons"]), "{lang}");
+    assert_eq!(a["decision"], "pause");
+}
+
+/// `rampart policy eval POLICY --json` on the example release, from the cache.
+fn eval(d: &Dir, policy: &str, extra: &[&str]) -> Value {
+    let release = root().join("examples/release.json");
+    let mut args =
+        vec!["policy", "eval", policy, "--release", release.to_str().unwrap(), "--cache-dir", "cache", "--json"];
+    args.extend_from_slice(extra);
+    d.json(0, &args)
+}
+
+#[test]
+fn staged_rollout_in_python_answers_as_the_rust_one() {
+    staged_rollout_matches_rust("python");
+}
+
+#[test]
+fn staged_rollout_in_javascript_answers_as_the_rust_one() {
+    staged_rollout_matches_rust("js");
+}
+
+#[test]
+fn staged_rollout_in_c_answers_as_the_rust_one() {
+    staged_rollout_matches_rust("c");
+}
+
+/// Each language's endless loop and memory bomb fail closed with their own
+/// cause, and the same engine answers the next device.
+fn hostile_fails_closed(lang: &str) {
+    let d = Dir::new();
+    let dir = root().join("tests/guests").join(format!("hostile-{lang}"));
+    build(&d, &dir, "hostile.wasm");
+    let device: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("examples/device.json")).unwrap()).unwrap();
+    let fleet = |ids: &[&str]| {
+        let rows: String = ids
+            .iter()
+            .map(|id| {
+                let mut v = device.clone();
+                v["id"] = Value::from(*id);
+                format!("{v}\n")
+            })
+            .collect();
+        std::fs::write(d.path("fleet.jsonl"), rows).unwrap();
+    };
+    let code = |v: &Value| v["reasons"][0].as_str().unwrap_or_default().to_string();
+    let started = std::time::Instant::now();
+
+    // The default limits: fuel stops the loop.
+    fleet(&["loop", "fine"]);
+    let out = decisions(&d, "hostile.wasm", "loop.jsonl", &[]);
+    assert_eq!((&out[0]["id"], &out[0]["decision"]), (&Value::from("loop"), &Value::from("deny")), "{lang}: {out:?}");
+    assert_eq!(code(&out[0]), "policy-out-of-fuel", "{lang}: {out:?}");
+    assert_eq!(out[0]["policy_failed"], true);
+    assert_eq!(out[1]["decision"], "allow", "{lang}: the engine serves the next device");
+
+    // Fuel and time to spare: only the memory limit stops the bomb (filling
+    // 128 MiB byte by byte in an interpreter takes more than the default fuel).
+    fleet(&["bomb", "fine"]);
+    let out = decisions(&d, "hostile.wasm", "bomb.jsonl", &["--fuel", "50000000000", "--timeout-ms", "60000"]);
+    assert_eq!(out[0]["decision"], "deny", "{lang}: {out:?}");
+    assert_eq!(code(&out[0]), "policy-out-of-memory", "{lang}: {out:?}");
+    assert_eq!(out[1]["decision"], "allow", "{lang}: the engine serves the next device");
+    // Not a timed assertion of speed, a bound on hanging.
+    assert!(started.elapsed() < std::time::Duration::from_secs(300));
+
+    // The gateway's path: one decision, exit 4 with the cause on one line.
+    std::fs::write(d.path("loop.json"), {
+        let mut v = device.clone();
+        v["id"] = Value::from("loop");
+        v.to_string()
+    })
+    .unwrap();
+    let release = root().join("examples/release.json");
+    let o = d.run(&["policy", "eval", "hostile.wasm", "--device", "loop.json", "--release", release.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(4), "{}", err(&o));
+    assert!(err(&o).contains("out of fuel"), "{}", err(&o));
+}
+
+#[test]
+fn a_python_loop_and_memory_bomb_fail_closed() {
+    hostile_fails_closed("python");
+}
+
+#[test]
+fn a_javascript_loop_and_memory_bomb_fail_closed() {
+    hostile_fails_closed("js");
+}
+
+#[test]
+fn a_c_loop_and_memory_bomb_fail_closed() {
+    hostile_fails_closed("c");
+}
+
+#[test]
+fn every_template_scaffolds_builds_and_answers() {
+    let d = Dir::new();
+    let ex = root().join("examples");
+    for lang in ["c", "python", "js", "rust"] {
+        let name = format!("first-{lang}");
+        d.ok(&["policy", "new", &name, "--lang", lang, "--sdk", root().join("sdk").to_str().unwrap()]);
+        let v = d.json(0, &["policy", "build", &name, "--json"]);
+        let component = d.path(&name).join("target").join(format!("{name}.wasm"));
+        assert_eq!(v["component"], component.canonicalize().unwrap().to_str().unwrap(), "{v}");
+        let answer = d.json(
+            0,
+            &[
+                "policy",
+                "eval",
+                component.to_str().unwrap(),
+                "--device",
+                ex.join("device.json").to_str().unwrap(),
+                "--release",
+                ex.join("release.json").to_str().unwrap(),
+                "--json",
+            ],
+        );
+        assert_eq!(answer["decision"], "allow", "{lang}: {answer}");
+        // A drained battery defers, as the template says.
+        let mut device: Value =
+            serde_json::from_str(&std::fs::read_to_string(ex.join("device.json")).unwrap()).unwrap();
+        device["power"] = serde_json::json!({ "battery_percent": 10, "on_mains": false });
+        std::fs::write(d.path("drained.json"), device.to_string()).unwrap();
+        let answer = d.json(
+            0,
+            &[
+                "policy",
+                "eval",
+                component.to_str().unwrap(),
+                "--device",
+                "drained.json",
+                "--release",
+                ex.join("release.json").to_str().unwrap(),
+                "--json",
+            ],
+        );
+        assert_eq!(answer["decision"], "defer", "{lang}: {answer}");
+        assert_eq!(answer["reasons"][0]["code"], "battery-low", "{lang}: {answer}");
+    }
+}
+
+#[test]
+fn build_errors_name_the_cause() {
+    let d = Dir::new();
+    std::fs::create_dir(d.path("empty")).unwrap();
+    let o = d.run(&["policy", "build", "empty"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("no policy found") && err(&o).contains("app.py"), "{}", err(&o));
+
+    // A compile error: exit 7 with the compiler's message.
+    d.ok(&["policy", "new", "broken", "--lang", "c"]);
+    std::fs::write(d.path("broken/app.c"), "int broken( {\n").unwrap();
+    let o = d.run(&["policy", "build", "broken"]);
+    assert_eq!(o.status.code(), Some(7), "{}", err(&o));
+    assert!(err(&o).contains("app.c"), "{}", err(&o));
+
+    // A missing toolchain says how to install it.
+    d.ok(&["policy", "new", "snake", "--lang", "python"]);
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rampart"));
+    let o = cmd
+        .args(["policy", "build", "snake"])
+        .current_dir(d.tmp.path())
+        .env("PATH", "/nonexistent")
+        .env("RAMPART_TOOLCHAINS", d.path("none"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(7), "{}", err(&o));
+    assert!(err(&o).contains("pip install componentize-py"), "{}", err(&o));
+
+    // Two entry files: the language must be chosen.
+    std::fs::write(d.path("snake/app.js"), "").unwrap();
+    let o = d.run(&["policy", "build", "snake"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("--lang"), "{}", err(&o));
+}
