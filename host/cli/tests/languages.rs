@@ -70,6 +70,10 @@ fn staged_rollout_matches_rust(lang: &str) {
     // 10,000 devices: identical decisions, reasons (codes and messages) and until.
     d.ok(&["fleet", "synth", "--devices", &FLEET_SIZE.to_string(), "--seed", "6", "--out", "fleet.jsonl"]);
     let theirs = decisions(&d, "policy.wasm", "theirs.jsonl", &[]);
+    // Asked in batches on live instances (a device carries its fuel only when
+    // it was asked alone: the 1-in-64 check, or a failed batch's fallback).
+    let alone = std::fs::read_to_string(d.path("theirs.jsonl")).unwrap().matches("\"fuel\"").count();
+    assert!(alone < FLEET_SIZE / 20, "{lang}: {alone} devices asked alone: batches failed");
     let ours = decisions(&d, rampart_tests::STAGED_ROLLOUT, "ours.jsonl", &[]);
     assert_eq!(ours.len(), FLEET_SIZE);
     let kinds: std::collections::BTreeSet<String> = ours.iter().map(|v| v["decision"].to_string()).collect();

@@ -9,7 +9,9 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Deterministic CPU budget per decision, in wasmtime fuel units (about
-    /// one per Wasm instruction). Same policy + same facts ⇒ same fuel.
+    /// one per Wasm instruction). Same policy + same facts ⇒ same fuel. A
+    /// batch call gets one budget per device it carries (and `deadline`
+    /// likewise), so a device costs the same allowance in a batch as alone.
     pub fuel: u64,
     /// Wall-clock watchdog per decision, enforced by epoch interruption. A
     /// backstop for what fuel does not count (e.g. time in host calls).

@@ -158,7 +158,7 @@ impl Policy {
     pub fn eligibility_in(&self, ctx: &Context, device: &Device) -> Result<Evaluation<Eligibility>, PolicyError> {
         let digest = ctx.digest(Question::Eligibility, &[json(device)]);
         let limits = self.engine.limits();
-        self.run(Question::Eligibility, ctx.now, digest, |guest, store| {
+        self.run(Question::Eligibility, ctx.now, digest, 1, |guest, store| {
             let answer =
                 guest.call_eligibility(store, &ctx.rollout, &ctx.release, &convert::device(device)).map_err(Err)?;
             convert::eligibility(answer, ctx.now, limits).map_err(Ok)
@@ -202,7 +202,7 @@ impl Policy {
             let inputs = ctx.digest(Question::Eligibility, &ids);
             let wit_devices: Vec<_> = chunk.iter().map(|d| convert::device(d.borrow())).collect();
             let out = self
-                .run(Question::Eligibility, ctx.now, inputs, |guest, store| {
+                .run(Question::Eligibility, ctx.now, inputs, chunk.len(), |guest, store| {
                     guest.call_eligibility_batch(store, &ctx.rollout, &ctx.release, &wit_devices).map_err(Err)
                 })?
                 .answer;
@@ -224,8 +224,9 @@ impl Policy {
     /// round would cost more than the questions. `next` gets the answers of
     /// the previous round (`None` before the first) and returns the next
     /// round, or `None` to stop. Each call (a round, or a chunk of
-    /// [`Limits::max_batch`](crate::Limits) devices of it) gets the full fuel
-    /// budget and deadline, and the WASI clocks show its context's `now`.
+    /// [`Limits::max_batch`](crate::Limits) devices of it) gets the fuel
+    /// budget and deadline of as many decisions as it has devices, and the
+    /// WASI clocks show its context's `now`.
     /// One failure ends the rounds; the caveats of
     /// [`Policy::eligibility_batch`] apply.
     pub fn eligibility_rounds<'a>(
@@ -237,14 +238,12 @@ impl Policy {
         // Seeds WASI randomness for the whole instance, as in a batch.
         let ids: Vec<Vec<u8>> = round.1.iter().map(|d| d.id.as_bytes().to_vec()).collect();
         let inputs = round.0.digest(Question::Eligibility, &ids);
-        let ticks = limits.deadline.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1) as u64;
-        self.run(Question::Eligibility, round.0.now, inputs, |guest, store| {
+        self.run(Question::Eligibility, round.0.now, inputs, 1, |guest, store| {
             loop {
                 let (ctx, devices) = round;
                 let mut answers = Vec::with_capacity(devices.len());
                 for chunk in devices.chunks(limits.max_batch.max(1)) {
-                    store.set_fuel(limits.fuel).map_err(Err)?;
-                    store.set_epoch_deadline(ticks);
+                    arm(store, limits, chunk.len()).map_err(Err)?;
                     store.data().set_now(ctx.now.0);
                     let wit_devices: Vec<_> = chunk.iter().map(|d| convert::device(d)).collect();
                     let out = guest
@@ -280,7 +279,7 @@ impl Policy {
         let ctx = Context::new(rollout, now, release);
         let digest = ctx.digest(Question::HealthGate, &[json(device), json(report)]);
         let limits = self.engine.limits();
-        self.run(Question::HealthGate, now, digest, |guest, store| {
+        self.run(Question::HealthGate, now, digest, 1, |guest, store| {
             let answer = guest
                 .call_health_gate(store, &ctx.rollout, &ctx.release, &convert::device(device), &convert::health(report))
                 .map_err(Err)?;
@@ -298,7 +297,7 @@ impl Policy {
         let ctx = Context::new(rollout, now, release);
         let digest = ctx.digest(Question::RolloutGate, &[]);
         let limits = self.engine.limits();
-        self.run(Question::RolloutGate, now, digest, |guest, store| {
+        self.run(Question::RolloutGate, now, digest, 1, |guest, store| {
             let answer = guest.call_rollout_gate(store, &ctx.rollout, &ctx.release).map_err(Err)?;
             convert::rollout_decision(answer, limits).map_err(Ok)
         })
@@ -306,11 +305,13 @@ impl Policy {
 
     /// Run one decision in a fresh store. `call` returns `Err(Ok(failure))`
     /// for output the host refuses, `Err(Err(e))` for a wasmtime error.
+    /// `decisions` is how many questions the call answers: its budget.
     fn run<A>(
         &self,
         question: Question,
         now: Timestamp,
         input_digest: [u8; 32],
+        decisions: usize,
         call: impl FnOnce(&Guest, &mut Store<HostState>) -> Result<A, Result<Failure, wasmtime::Error>>,
     ) -> Result<Evaluation<A>, PolicyError> {
         let shared = self.engine.shared();
@@ -320,15 +321,13 @@ impl Policy {
         let start = Instant::now();
         let mut store = Store::new(&shared.engine, HostState::new(limits, &digest, &input_digest, now.0));
         store.limiter(|s| &mut s.limiter);
-        store.set_fuel(limits.fuel).map_err(|e| fail(Failure::Instantiate { cause: e.to_string() }))?;
-        let ticks = limits.deadline.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
+        arm(&mut store, limits, decisions).map_err(|e| fail(Failure::Instantiate { cause: e.to_string() }))?;
         store.epoch_deadline_trap();
         let result = match self.pre.instantiate(&mut store) {
             Ok(instance) => call(instance.rampart_policy_questions(), &mut store),
             Err(e) => Err(Err(e)),
         };
-        let fuel = limits.fuel - store.get_fuel().unwrap_or(0);
+        let fuel = store.data().budget.0.saturating_sub(store.get_fuel().unwrap_or(0));
         let (log, log_dropped) = store.data_mut().take_log();
         let answer = match result {
             Ok(answer) => answer,
@@ -354,9 +353,10 @@ impl Policy {
         if store.data().limiter.memory_exhausted {
             return Failure::OutOfMemory { limit: limits.max_memory_bytes };
         }
+        let (fuel, deadline) = store.data().budget;
         match e.downcast_ref::<Trap>() {
-            Some(Trap::OutOfFuel) => Failure::OutOfFuel { budget: limits.fuel },
-            Some(Trap::Interrupt) => Failure::Timeout { deadline: limits.deadline },
+            Some(Trap::OutOfFuel) => Failure::OutOfFuel { budget: fuel },
+            Some(Trap::Interrupt) => Failure::Timeout { deadline },
             Some(Trap::StackOverflow) => Failure::StackOverflow,
             Some(trap) => {
                 // A Rust panic prints its message to stderr before trapping:
@@ -378,4 +378,19 @@ impl Policy {
             None => Failure::Trap { message: format!("{e:#}") },
         }
     }
+}
+
+/// Sets the fuel and the deadline of a call that answers `decisions`
+/// questions: each question's budget, summed, so a device costs the same
+/// allowance in a batch as alone (an interpreter's batch of 256 devices
+/// needs far more than one decision's budget). A batch that still fails is
+/// re-asked device by device by its callers, each with its own budget.
+fn arm(store: &mut Store<HostState>, limits: &crate::Limits, decisions: usize) -> wasmtime::Result<()> {
+    let n = u32::try_from(decisions.max(1)).unwrap_or(u32::MAX);
+    let fuel = limits.fuel.saturating_mul(u64::from(n));
+    let deadline = limits.deadline.saturating_mul(n);
+    store.set_fuel(fuel)?;
+    store.set_epoch_deadline(deadline.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1) as u64);
+    store.data_mut().budget = (fuel, deadline);
+    Ok(())
 }

@@ -72,6 +72,8 @@ pub(crate) struct HostState {
     pub(crate) log: LogBuffer,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
+    /// The fuel and deadline of the call under way (see `policy::arm`).
+    pub(crate) budget: (u64, std::time::Duration),
 }
 
 impl HostState {
@@ -108,6 +110,7 @@ impl HostState {
             log: LogBuffer::new(limits),
             stdout,
             stderr,
+            budget: (limits.fuel, limits.deadline),
         }
     }
 
