@@ -67,7 +67,7 @@ fn staged_rollout_matches_rust(lang: &str) {
     let report = d.ok(&["policy", "test", "policy.wasm", fixtures.to_str().unwrap()]);
     assert!(report.contains(" 0 failed"), "{report}");
 
-    // 10,000 devices: identical decisions, reasons (codes and messages) and until.
+    // 10,000 devices: identical decisions, reason codes and until.
     d.ok(&["fleet", "synth", "--devices", &FLEET_SIZE.to_string(), "--seed", "6", "--out", "fleet.jsonl"]);
     let theirs = decisions(&d, "policy.wasm", "theirs.jsonl", &[]);
     // Asked in batches on live instances (a device carries its fuel only when
