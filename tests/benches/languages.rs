@@ -18,6 +18,9 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+mod timing;
+use timing::time_per_op;
+
 const DEVICES: usize = 1_024;
 /// Devices per call on a live instance: the dry-run's batch. The fuel
 /// budget is per call, and an interpreter spends it fast (JavaScript runs
@@ -37,22 +40,6 @@ fn devices() -> Vec<facts::Device> {
             d
         })
         .collect()
-}
-
-/// Median over 5 runs of the mean time per operation, each run at least
-/// `min_time` long.
-fn time_per_op(min_time: Duration, mut op: impl FnMut() -> usize) -> Duration {
-    let mut samples = Vec::new();
-    for _ in 0..5 {
-        let start = Instant::now();
-        let mut ops = 0usize;
-        while start.elapsed() < min_time {
-            ops += op();
-        }
-        samples.push(start.elapsed() / ops as u32);
-    }
-    samples.sort();
-    samples[2]
 }
 
 fn fmt(d: Duration) -> String {

@@ -15,8 +15,10 @@ use rampart_sdk::Policy as _;
 use std::hint::black_box;
 
 mod native;
+mod timing;
 use native::{sdk_device, sdk_release, sdk_rollout};
 use std::time::{Duration, Instant};
+use timing::time_per_op;
 
 const DEVICES: usize = 1_000;
 
@@ -99,22 +101,6 @@ fn summary_rego(v: &regorus::Value) -> Summary {
 }
 
 // ---- timing -------------------------------------------------------------------
-
-/// Median over 5 runs of the mean time per operation, each run at least
-/// `min_time` long.
-fn time_per_op(min_time: Duration, mut op: impl FnMut() -> usize) -> Duration {
-    let mut samples = Vec::new();
-    for _ in 0..5 {
-        let start = Instant::now();
-        let mut ops = 0usize;
-        while start.elapsed() < min_time {
-            ops += op();
-        }
-        samples.push(start.elapsed() / ops as u32);
-    }
-    samples.sort();
-    samples[2]
-}
 
 fn fmt(d: Duration) -> String {
     let ns = d.as_nanos();
