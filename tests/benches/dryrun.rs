@@ -14,12 +14,12 @@
 use rampart_engine::{Context, Engine};
 use rampart_facts as facts;
 use rampart_fleet::dryrun::{self, Discard, Options, Summary};
-use rampart_fleet::read::{JsonLines, Row};
+use rampart_fleet::read::{Chunk, JsonBlocks, Source};
 use rampart_policy_staged_rollout::StagedRollout;
 use rampart_sdk as sdk;
 use rampart_sdk::Policy as _;
 use std::collections::BTreeMap;
-use std::io::{BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -47,21 +47,21 @@ fn fleet(n: u64, dir: &Path) -> PathBuf {
     path
 }
 
-fn rows(path: &Path) -> JsonLines<BufReader<std::fs::File>> {
-    JsonLines::new(BufReader::with_capacity(1 << 20, std::fs::File::open(path).unwrap()), "fleet")
+fn rows(path: &Path) -> JsonBlocks<std::fs::File> {
+    JsonBlocks::new(std::fs::File::open(path).unwrap(), "fleet")
 }
 
 /// Decision counts and top reasons: what the two pipelines must agree on.
 type Counts = (BTreeMap<String, u64>, BTreeMap<String, u64>);
 
-/// The native pipeline: the same reader (lines split on one thread, parsed
-/// by the workers), the policy as a Rust function, the same per-device
+/// The native pipeline: the same reader (chunks of lines cut on one
+/// thread, parsed by the workers), the policy as a Rust function, the same per-device
 /// aggregation (decision, reason, model, region, firmware), on `threads`
 /// threads.
 fn native(path: &Path, threads: usize, release: &facts::Release, rollout: &facts::Rollout) -> (Counts, u64) {
     let now = rollout.now.unwrap();
     let (s_release, s_rollout) = (native::sdk_release(release), native::sdk_rollout(rollout, now));
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Row>>(threads * 2);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(threads * 2);
     let rx = std::sync::Mutex::new(rx);
     let results = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
@@ -69,10 +69,9 @@ fn native(path: &Path, threads: usize, release: &facts::Release, rollout: &facts
                 let (rx, s_release, s_rollout) = (&rx, &s_release, &s_rollout);
                 scope.spawn(move || {
                     let mut agg = Agg::default();
-                    while let Ok(batch) = rx.lock().unwrap().recv() {
-                        for row in batch {
-                            let (line, pending) = row.unwrap();
-                            let d = &pending.parse(line).unwrap();
+                    while let Ok(chunk) = rx.lock().unwrap().recv() {
+                        chunk.for_each_row(None, |row| {
+                            let d = &row.unwrap().1;
                             let e = StagedRollout::eligibility(s_rollout, s_release, &native::sdk_device(d));
                             let (name, reason) = match &e {
                                 sdk::Eligibility::Allow => ("allow", None),
@@ -80,20 +79,16 @@ fn native(path: &Path, threads: usize, release: &facts::Release, rollout: &facts
                                 sdk::Eligibility::Defer(d) => ("defer", Some(d.reason.code.as_str())),
                             };
                             agg.add(d, name, reason);
-                        }
+                        });
                     }
                     agg
                 })
             })
             .collect();
-        let mut batch = Vec::with_capacity(256);
-        for row in rows(path) {
-            batch.push(row);
-            if batch.len() == 256 {
-                tx.send(std::mem::replace(&mut batch, Vec::with_capacity(256))).unwrap();
-            }
+        let mut source = rows(path);
+        while let Some(chunk) = source.next_chunk(256) {
+            tx.send(chunk).unwrap();
         }
-        tx.send(batch).unwrap();
         drop(tx);
         workers.into_iter().map(|w| w.join().unwrap()).collect::<Vec<_>>()
     });

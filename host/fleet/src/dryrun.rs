@@ -33,7 +33,7 @@
 //! deferrals do not end before they say (every reference policy), this
 //! gives exactly the answer of asking at every hour (a test compares both).
 
-use crate::read::{Row, RowError};
+use crate::read::{Chunk, RowError, Source};
 use rampart_engine::{Context, Policy, PolicyError, fail_closed};
 use rampart_facts::{Device, Eligibility, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -56,7 +56,8 @@ pub struct Options {
     pub skip_invalid: bool,
     /// Evaluate every device in its own fresh instance from the start.
     pub isolated: bool,
-    /// Only the devices whose position in the input is `index % count`.
+    /// Only the rows on the lines `l` of the input with `(l - 1) % count ==
+    /// index`.
     pub shard: Option<(u64, u64)>,
     /// Project the waves: for how many hours after the rollout's start.
     pub project_hours: Option<u32>,
@@ -378,28 +379,36 @@ pub enum DryRunError {
 
 /// Where per-device decisions go, in input order.
 pub trait Sink {
-    fn decision(&mut self, device: &Device, decision: &Decision) -> std::io::Result<()>;
+    fn decision(&mut self, decision: &Decision) -> std::io::Result<()>;
     /// The batched answers were wrong (a stateful policy): forget every
     /// decision so far; they all come again.
     fn restart(&mut self) -> std::io::Result<()>;
+    /// False when the sink keeps nothing: the decisions are then counted
+    /// where they are made and never gathered.
+    fn wants_decisions(&self) -> bool {
+        true
+    }
 }
 
 /// A sink that keeps nothing.
 pub struct Discard;
 
 impl Sink for Discard {
-    fn decision(&mut self, _: &Device, _: &Decision) -> std::io::Result<()> {
+    fn decision(&mut self, _: &Decision) -> std::io::Result<()> {
         Ok(())
     }
     fn restart(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+    fn wants_decisions(&self) -> bool {
+        false
+    }
 }
 
 /// Ask `policy` about every device `open()` yields (it is called again
-/// when the run has to be redone isolated). `sink` gets every device with
-/// its decision, in input order; `progress` the number of devices done.
-pub fn run<'p, I, F>(
+/// when the run has to be redone isolated). `sink` gets every decision, in
+/// input order; `progress` the number of rows done.
+pub fn run<'p, S, F>(
     policies: impl Into<Policies<'p>>,
     ctx: &Context,
     open: F,
@@ -408,8 +417,8 @@ pub fn run<'p, I, F>(
     progress: &dyn Fn(u64),
 ) -> Result<Summary, DryRunError>
 where
-    I: Iterator<Item = Row> + Send,
-    F: Fn() -> I,
+    S: Source,
+    F: Fn() -> S,
 {
     let policies = policies.into();
     match pass(policies, ctx, open(), opts, opts.isolated, sink, progress)? {
@@ -431,50 +440,128 @@ enum Pass {
     Stateful(String),
 }
 
+/// What a worker hands back for one chunk, in input order.
 struct BatchResult {
     seq: u64,
-    devices: Vec<Device>,
+    /// Rows read (devices and invalid rows).
+    rows: u64,
+    /// The decisions, when the sink wants them.
     decisions: Vec<Decision>,
-    baseline: Option<Vec<Decision>>,
     /// The rows that were not devices, in input order.
     invalid: Vec<RowError>,
-    /// Per device: the hour it becomes eligible, or its last answer.
-    projected: Option<Projected>,
-    verified: u64,
     mismatch: Option<String>,
 }
 
+/// The wave projection of one batch: per device, the hour it becomes
+/// eligible or its last answer.
 struct Projected {
     hours: Vec<Result<u32, String>>,
     evaluations: u64,
     fallback: bool,
 }
 
-fn pass<I: Iterator<Item = Row> + Send>(
+/// Everything a worker shares with the others during a pass.
+struct Work<'a> {
+    policies: Policies<'a>,
+    ctx: &'a Context,
+    /// One context per projected hour mark.
+    hours: &'a [Context],
+    opts: &'a Options,
+    isolated: bool,
+    keep_decisions: bool,
+    stop: &'a AtomicBool,
+}
+
+impl Work<'_> {
+    /// Parse and evaluate one chunk; count its devices in `summary`.
+    fn chunk(&self, seq: u64, chunk: Chunk, summary: &mut Summary) -> BatchResult {
+        let mut r = BatchResult { seq, rows: 0, decisions: Vec::new(), invalid: Vec::new(), mismatch: None };
+        if self.stop.load(Ordering::Relaxed) {
+            // Skipped, but still reported: the output order and the
+            // reader's permits go on.
+            return r;
+        }
+        // Parsing happens here, on every core.
+        let mut devices = Vec::new();
+        chunk.for_each_row(self.opts.shard, |row| {
+            r.rows += 1;
+            match row {
+                Ok((_, d)) => devices.push(d),
+                Err(e) => r.invalid.push(e),
+            }
+        });
+        let Evaluated { decisions, baseline, projected, verified, mismatch } = self.evaluate(&devices);
+        summary.verified += verified;
+        if mismatch.is_some() {
+            r.mismatch = mismatch;
+            return r;
+        }
+        let start = self.ctx.rollout_start();
+        if let (Some(p), Some(sp)) = (&projected, summary.projection.as_mut()) {
+            sp.evaluations += p.evaluations;
+            sp.fallback_batches += u64::from(p.fallback);
+        }
+        for (i, (d, mut dec)) in devices.iter().zip(decisions).enumerate() {
+            if let Some(old) = baseline.as_ref().map(|b| &b[i]) {
+                summary.add_baseline(old, &dec);
+                if old.label() != dec.label() {
+                    dec.was = Some(old.label());
+                }
+            }
+            if let Some(p) = &projected {
+                let sp = summary.projection.as_mut().expect("a projection was asked for");
+                match &p.hours[i] {
+                    Ok(h) => {
+                        sp.newly_eligible[*h as usize] += 1;
+                        dec.eligible_at = Some(Timestamp(start.0 + i64::from(*h) * HOUR));
+                    }
+                    Err(label) => *sp.not_eligible.entry(label.clone()).or_default() += 1,
+                }
+            }
+            summary.add(d, &dec);
+            if self.keep_decisions {
+                r.decisions.push(dec);
+            }
+        }
+        r
+    }
+}
+
+fn pass<S: Source>(
     policies: Policies<'_>,
     ctx: &Context,
-    rows: I,
+    mut source: S,
     opts: &Options,
     isolated: bool,
     sink: &mut dyn Sink,
     progress: &dyn Fn(u64),
 ) -> Result<Pass, DryRunError> {
-    let mut summary = Summary::new(if isolated { "isolated" } else { "batched" });
-    // One context per projected hour mark.
+    let mode = if isolated { "isolated" } else { "batched" };
     let start = ctx.rollout_start();
     let hour_contexts: Vec<Context> = match opts.project_hours {
-        Some(h) => {
-            summary.projection = Some(Projection::new(start, h));
-            (0..=i64::from(h)).map(|i| ctx.at(Timestamp(start.0 + i * HOUR))).collect()
-        }
+        Some(h) => (0..=i64::from(h)).map(|i| ctx.at(Timestamp(start.0 + i * HOUR))).collect(),
         None => Vec::new(),
     };
-    let hours = &hour_contexts[..];
+    let new_summary = || {
+        let mut s = Summary::new(mode);
+        s.projection = opts.project_hours.map(|h| Projection::new(start, h));
+        s
+    };
+    let mut summary = new_summary();
     let stop = AtomicBool::new(false);
+    let work = Work {
+        policies,
+        ctx,
+        hours: &hour_contexts,
+        opts,
+        isolated,
+        keep_decisions: sink.wants_decisions(),
+        stop: &stop,
+    };
     let threads = opts.threads.max(1);
-    let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Vec<Row>)>(threads * 2);
+    let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Chunk)>(threads * 2);
     let work_rx = std::sync::Mutex::new(work_rx);
-    // At most `in_flight` batches between the reader and the in-order
+    // At most `in_flight` chunks between the reader and the in-order
     // output: a slow batch (a policy timing out) holds the others back
     // instead of letting finished ones pile up in memory.
     let in_flight = threads * 4;
@@ -487,86 +574,47 @@ fn pass<I: Iterator<Item = Row> + Send>(
         // Owned here, so that leaving early (a sink error) drops them: the
         // reader and the workers then see closed channels and stop.
         let (done_rx, permit_tx) = (done_rx, permit_tx);
-        for _ in 0..threads {
-            let (work_rx, done_tx, stop) = (&work_rx, done_tx.clone(), &stop);
-            scope.spawn(move || {
-                loop {
-                    let next = work_rx.lock().expect("the work queue is never poisoned").recv();
-                    let Ok((seq, rows)) = next else { break };
-                    let r = if stop.load(Ordering::Relaxed) {
-                        // Skipped, but still reported: the output order
-                        // and the reader's permits go on.
-                        BatchResult {
-                            seq,
-                            devices: Vec::new(),
-                            decisions: Vec::new(),
-                            baseline: None,
-                            invalid: Vec::new(),
-                            projected: None,
-                            verified: 0,
-                            mismatch: None,
+        // Each worker counts the devices it evaluates in its own summary;
+        // they are added up at the end (counts do not depend on order).
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let (work_rx, done_tx, work) = (&work_rx, done_tx.clone(), &work);
+                scope.spawn(move || {
+                    let mut summary = new_summary();
+                    loop {
+                        let next = work_rx.lock().expect("the work queue is never poisoned").recv();
+                        let Ok((seq, chunk)) = next else { break };
+                        if done_tx.send(work.chunk(seq, chunk, &mut summary)).is_err() {
+                            break;
                         }
-                    } else {
-                        // Parsing happens here, on every core.
-                        let mut devices = Vec::with_capacity(rows.len());
-                        let mut invalid = Vec::new();
-                        for row in rows {
-                            match row.and_then(|(line, p)| p.parse(line)) {
-                                Ok(d) => devices.push(d),
-                                Err(e) => invalid.push(e),
-                            }
-                        }
-                        let mut r = evaluate(policies, ctx, hours, seq, devices, isolated, opts.verify_one_in);
-                        r.invalid = invalid;
-                        r
-                    };
-
-                    if done_tx.send(r).is_err() {
-                        break;
                     }
-                }
-            });
-        }
+                    summary
+                })
+            })
+            .collect();
         drop(done_tx);
         // The reader feeds the workers from its own thread; this thread
         // collects results in input order.
         let batch = opts.batch.max(1);
-        let shard = opts.shard;
         let stop_ref = &stop;
         let reader = scope.spawn(move || -> Result<(), RowError> {
-            let (mut seq, mut current, mut position) = (0u64, Vec::new(), 0u64);
-            for row in rows {
+            let mut seq = 0u64;
+            while let Some(mut chunk) = source.next_chunk(batch) {
                 if stop_ref.load(Ordering::Relaxed) {
                     break;
                 }
-                let index = position;
-                position += 1;
-                if let Some((i, n)) = shard
-                    && index % n != i
+                // An unreadable file stops the run, whatever the options.
+                if let Chunk::Rows(rows) = &mut chunk
+                    && let Some(i) = rows.iter().position(|r| r.as_ref().is_err_and(RowError::is_io))
                 {
-                    continue;
+                    stop_ref.store(true, Ordering::Relaxed);
+                    return Err(rows.swap_remove(i).expect_err("the row is an error"));
                 }
-                match row {
-                    // An unreadable file stops the run, whatever the options.
-                    Err(e) if e.is_io() => {
-                        stop_ref.store(true, Ordering::Relaxed);
-                        return Err(e);
-                    }
-                    // Invalid rows go with the batch, to be counted or
-                    // reported in input order.
-                    row => current.push(row),
+                if permit_rx.recv().is_err() || work_tx.send((seq, chunk)).is_err() {
+                    break;
                 }
-                if current.len() == batch {
-                    if permit_rx.recv().is_err() || work_tx.send((seq, std::mem::take(&mut current))).is_err() {
-                        break;
-                    }
-                    seq += 1;
-                }
+                seq += 1;
             }
-            if !current.is_empty() && permit_rx.recv().is_ok() {
-                let _ = work_tx.send((seq, current));
-            }
-            drop(work_tx);
             Ok(())
         });
         let mut pending: BTreeMap<u64, BatchResult> = BTreeMap::new();
@@ -582,12 +630,7 @@ fn pass<I: Iterator<Item = Row> + Send>(
             while let Some(r) = pending.remove(&next) {
                 next += 1;
                 let _ = permit_tx.send(());
-                summary.verified += r.verified;
-                if let (Some(p), Some(sp)) = (&r.projected, summary.projection.as_mut()) {
-                    sp.evaluations += p.evaluations;
-                    sp.fallback_batches += u64::from(p.fallback);
-                }
-                rows_done += (r.devices.len() + r.invalid.len()) as u64;
+                rows_done += r.rows;
                 progress(rows_done);
                 for e in r.invalid {
                     if !opts.skip_invalid {
@@ -600,27 +643,8 @@ fn pass<I: Iterator<Item = Row> + Send>(
                     }
                 }
                 if mismatch.is_none() {
-                    for (i, (d, dec)) in r.devices.iter().zip(r.decisions).enumerate() {
-                        let mut dec = dec;
-                        if let Some(old) = r.baseline.as_ref().map(|b| &b[i]) {
-                            summary.add_baseline(old, &dec);
-                            if old.label() != dec.label() {
-                                dec.was = Some(old.label());
-                            }
-                        }
-                        if let Some(p) = &r.projected {
-                            let sp = summary.projection.as_mut().expect("a projection was asked for");
-                            match &p.hours[i] {
-                                Ok(h) => {
-                                    sp.newly_eligible[*h as usize] += 1;
-                                    dec.eligible_at = Some(Timestamp(start.0 + i64::from(*h) * HOUR));
-                                }
-                                Err(label) => *sp.not_eligible.entry(label.clone()).or_default() += 1,
-                            }
-                        }
-                        let dec = &dec;
-                        summary.add(d, dec);
-                        if let Err(e) = sink.decision(d, dec) {
+                    for dec in &r.decisions {
+                        if let Err(e) = sink.decision(dec) {
                             stop.store(true, Ordering::Relaxed);
                             return Err(DryRunError::Sink(e));
                         }
@@ -629,6 +653,9 @@ fn pass<I: Iterator<Item = Row> + Send>(
             }
         }
         reader.join().map_err(|_| DryRunError::Worker)??;
+        for w in workers {
+            summary.merge(&w.join().map_err(|_| DryRunError::Worker)?);
+        }
         if let Some(example) = mismatch {
             return Ok(Pass::Stateful(example));
         }
@@ -830,28 +857,33 @@ fn project_on_one_instance(
     Some((p.done(), verified, mismatch))
 }
 
-fn evaluate(
-    policies: Policies<'_>,
-    ctx: &Context,
-    hours: &[Context],
-    seq: u64,
-    devices: Vec<Device>,
-    isolated: bool,
-    verify_one_in: u64,
-) -> BatchResult {
-    let (decisions, mut verified, mut mismatch) = decide(policies.candidate, ctx, &devices, isolated, verify_one_in);
-    let projected = (!hours.is_empty() && mismatch.is_none()).then(|| {
-        let first = (hours[0].now() == ctx.now()).then_some(&decisions[..]);
-        let (p, v, m) = project(policies.candidate, hours, &devices, first, isolated, verify_one_in);
-        verified += v;
-        mismatch = mismatch.take().or(m);
-        p
-    });
-    let baseline = policies.baseline.map(|b| {
-        let (decisions, v, m) = decide(b, ctx, &devices, isolated, verify_one_in);
-        verified += v;
-        mismatch = mismatch.take().or(m);
-        decisions
-    });
-    BatchResult { seq, devices, decisions, baseline, invalid: Vec::new(), projected, verified, mismatch }
+/// The answers for one batch of devices.
+struct Evaluated {
+    decisions: Vec<Decision>,
+    baseline: Option<Vec<Decision>>,
+    projected: Option<Projected>,
+    verified: u64,
+    mismatch: Option<String>,
+}
+
+impl Work<'_> {
+    fn evaluate(&self, devices: &[Device]) -> Evaluated {
+        let (ctx, hours, isolated, verify_one_in) = (self.ctx, self.hours, self.isolated, self.opts.verify_one_in);
+        let candidate = self.policies.candidate;
+        let (decisions, mut verified, mut mismatch) = decide(candidate, ctx, devices, isolated, verify_one_in);
+        let projected = (!hours.is_empty() && mismatch.is_none()).then(|| {
+            let first = (hours[0].now() == ctx.now()).then_some(&decisions[..]);
+            let (p, v, m) = project(candidate, hours, devices, first, isolated, verify_one_in);
+            verified += v;
+            mismatch = mismatch.take().or(m);
+            p
+        });
+        let baseline = self.policies.baseline.map(|b| {
+            let (decisions, v, m) = decide(b, ctx, devices, isolated, verify_one_in);
+            verified += v;
+            mismatch = mismatch.take().or(m);
+            decisions
+        });
+        Evaluated { decisions, baseline, projected, verified, mismatch }
+    }
 }

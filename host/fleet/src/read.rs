@@ -1,18 +1,24 @@
-//! Fleet files read as a stream: JSON Lines, one device per line in the
-//! same JSON as `rampart policy eval --device`. Memory holds one line at a
-//! time; a line longer than [`MAX_LINE_BYTES`] is an error, not an
-//! allocation.
+//! Fleet files read as a stream, in chunks of rows.
 //!
-//! The reader only splits lines: parsing a device costs more than
-//! splitting, so each line is handed on as [`Pending::Json`] and parsed by
-//! whoever evaluates it (the dry-run's workers, on every core).
+//! JSON Lines (one device per line, the same JSON as `rampart policy eval
+//! --device`) is read by [`JsonBlocks`]: the reading thread only copies
+//! bytes and finds line ends; a chunk is whole lines of text, parsed by
+//! whoever evaluates it (the dry-run's workers, on every core), in place.
+//! Memory holds a few chunks; a line longer than [`MAX_LINE_BYTES`] is an
+//! error, not an allocation.
+//!
+//! Any iterator of already parsed [`Row`]s (CSV, tests) is a [`Source`] too.
 
+use memchr::memchr_iter;
 use rampart_facts::Device;
-use std::io::{BufRead, Read};
+use std::io::Read;
 use std::sync::Arc;
 
 /// Longest device line accepted.
 pub const MAX_LINE_BYTES: u64 = 64 * 1024;
+
+/// Bytes asked of the reader at a time.
+pub const BLOCK_BYTES: usize = 1 << 20;
 
 /// A row that is not a valid device: where, and why (the message names the
 /// field).
@@ -31,94 +37,325 @@ impl RowError {
     }
 }
 
-/// A row as read: a device, or its JSON text still to parse.
+/// A device with its line number (1-based), or why the row is not one.
+pub type Row = Result<(u64, Device), RowError>;
+
+/// Some consecutive rows of a fleet.
 #[derive(Debug)]
-pub enum Pending {
-    Device(Box<Device>),
-    Json { origin: Arc<str>, text: String },
+pub enum Chunk {
+    /// Rows already parsed.
+    Rows(Vec<Row>),
+    /// Whole lines of JSON Lines text, still to parse; the first is line
+    /// `first_line` of `origin`.
+    Lines { origin: Arc<str>, first_line: u64, text: Text },
 }
 
-/// A row with its line number (1-based), or why it is not a device.
-pub type Row = Result<(u64, Pending), RowError>;
+/// Part of a block of text read.
+#[derive(Debug)]
+pub struct Text {
+    block: Arc<Vec<u8>>,
+    start: usize,
+    end: usize,
+}
 
-impl Pending {
-    /// The device, parsed and validated if it is still text.
-    pub fn parse(self, line: u64) -> Result<Device, RowError> {
+impl Text {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.block[self.start..self.end]
+    }
+}
+
+impl Chunk {
+    /// Every row of the chunk in order, parsed: blank lines are skipped,
+    /// and so is a row whose line is not in `shard` (`(i, n)`: the rows on
+    /// lines `l` with `(l - 1) % n == i`).
+    pub fn for_each_row(self, shard: Option<(u64, u64)>, mut f: impl FnMut(Row)) {
+        let mine = |line: u64| shard.is_none_or(|(i, n)| (line - 1) % n == i);
         match self {
-            Pending::Device(d) => Ok(*d),
-            Pending::Json { origin, text } => rampart_facts::from_json_str::<Device>("device", &text)
-                .map_err(|e| RowError::Invalid { origin: origin.to_string(), line, cause: e.to_string() }),
-        }
-    }
-}
-
-impl From<Device> for Pending {
-    fn from(d: Device) -> Self {
-        Pending::Device(Box::new(d))
-    }
-}
-
-/// The rows of a JSON Lines stream, each with its line number (1-based).
-/// Blank lines are skipped. Each row is a [`Pending::Json`]; a line that is
-/// too long or not UTF-8 is an error here already.
-pub struct JsonLines<R> {
-    reader: R,
-    origin: Arc<str>,
-    line: u64,
-    buf: Vec<u8>,
-}
-
-impl<R: BufRead> JsonLines<R> {
-    pub fn new(reader: R, origin: impl Into<String>) -> Self {
-        JsonLines { reader, origin: origin.into().into(), line: 0, buf: Vec::new() }
-    }
-
-    /// The devices, parsed here, one after the other.
-    pub fn devices(self) -> impl Iterator<Item = Result<(u64, Device), RowError>> {
-        self.map(|row| row.and_then(|(line, p)| Ok((line, p.parse(line)?))))
-    }
-}
-
-impl<R: BufRead> Iterator for JsonLines<R> {
-    type Item = Row;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            self.buf.clear();
-            self.line += 1;
-            let (origin, line) = (&self.origin, self.line);
-            let read = (&mut self.reader).take(MAX_LINE_BYTES + 1).read_until(b'\n', &mut self.buf);
-            match read {
-                Err(source) => return Some(Err(RowError::Io { origin: origin.to_string(), line, source })),
-                Ok(0) => return None,
-                Ok(_) => {}
-            }
-            if self.buf.len() as u64 > MAX_LINE_BYTES && self.buf.last() != Some(&b'\n') {
-                // Skip the rest of the overlong line, then report it.
-                let mut rest = Vec::new();
-                loop {
-                    rest.clear();
-                    match (&mut self.reader).take(MAX_LINE_BYTES).read_until(b'\n', &mut rest) {
-                        Ok(0) => break,
-                        Ok(_) if rest.last() == Some(&b'\n') => break,
-                        Ok(_) => continue,
-                        Err(source) => return Some(Err(RowError::Io { origin: origin.to_string(), line, source })),
+            Chunk::Rows(rows) => {
+                for row in rows {
+                    let line = match &row {
+                        Ok((line, _)) => *line,
+                        Err(RowError::Invalid { line, .. } | RowError::Io { line, .. }) => *line,
+                    };
+                    if row.as_ref().is_err_and(RowError::is_io) || mine(line) {
+                        f(row);
                     }
                 }
-                let cause = format!("line longer than {MAX_LINE_BYTES} bytes");
-                return Some(Err(RowError::Invalid { origin: origin.to_string(), line, cause }));
             }
-            let text = match std::str::from_utf8(&self.buf) {
-                Ok(t) => t.trim(),
-                Err(e) => {
-                    let cause = format!("not UTF-8: {e}");
-                    return Some(Err(RowError::Invalid { origin: origin.to_string(), line, cause }));
+            Chunk::Lines { origin, first_line, text } => {
+                let text = text.as_bytes();
+                let mut start = 0;
+                let ends = memchr_iter(b'\n', text).chain((text.last() != Some(&b'\n')).then_some(text.len()));
+                for (line, end) in (first_line..).zip(ends) {
+                    let bytes = &text[start..end];
+                    start = end + 1;
+                    if !mine(line) {
+                        continue;
+                    }
+                    let invalid = |cause: String| RowError::Invalid { origin: origin.to_string(), line, cause };
+                    match std::str::from_utf8(bytes) {
+                        Ok(t) if t.trim().is_empty() => {}
+                        Ok(t) => f(rampart_facts::from_json_str::<Device>("device", t.trim())
+                            .map(|d| (line, d))
+                            .map_err(|e| invalid(e.to_string()))),
+                        Err(e) => f(Err(invalid(format!("not UTF-8: {e}")))),
+                    }
                 }
-            };
-            if text.is_empty() {
-                continue;
             }
-            return Some(Ok((line, Pending::Json { origin: self.origin.clone(), text: text.to_string() })));
         }
+    }
+}
+
+/// Where the rows of a fleet come from, a chunk at a time.
+pub trait Source: Send {
+    /// The next chunk of at most `rows` rows; `None` at the end. After a
+    /// chunk holding an I/O error, the end.
+    fn next_chunk(&mut self, rows: usize) -> Option<Chunk>;
+}
+
+impl<I: Iterator<Item = Row> + Send> Source for I {
+    fn next_chunk(&mut self, rows: usize) -> Option<Chunk> {
+        let mut chunk = Vec::with_capacity(rows.min(4096));
+        for row in self.by_ref() {
+            let io = row.as_ref().is_err_and(RowError::is_io);
+            chunk.push(row);
+            if io || chunk.len() >= rows.max(1) {
+                break;
+            }
+        }
+        (!chunk.is_empty()).then_some(Chunk::Rows(chunk))
+    }
+}
+
+impl Source for Box<dyn Source + '_> {
+    fn next_chunk(&mut self, rows: usize) -> Option<Chunk> {
+        (**self).next_chunk(rows)
+    }
+}
+
+/// A JSON Lines stream, read in chunks of whole lines.
+///
+/// The stream is read in blocks of [`BLOCK_BYTES`] (large reads cost the
+/// kernel far less per byte than small ones); chunks share their block,
+/// and only a line cut by a block's end is copied, to the next block.
+pub struct JsonBlocks<R> {
+    reader: R,
+    origin: Arc<str>,
+    /// The line number of the line at `pos`.
+    line: u64,
+    block: Arc<Vec<u8>>,
+    /// Where the bytes not yet handed on start in `block`.
+    pos: usize,
+    /// Inside an overlong line: drop bytes up to its end.
+    skipping: bool,
+    eof: bool,
+    block_bytes: usize,
+}
+
+impl<R: Read + Send> JsonBlocks<R> {
+    pub fn new(reader: R, origin: impl Into<String>) -> Self {
+        Self::with_block_bytes(reader, origin, BLOCK_BYTES)
+    }
+
+    /// Read `block_bytes` at a time (at least 1).
+    pub fn with_block_bytes(reader: R, origin: impl Into<String>, block_bytes: usize) -> Self {
+        JsonBlocks {
+            reader,
+            origin: origin.into().into(),
+            line: 1,
+            block: Arc::default(),
+            pos: 0,
+            skipping: false,
+            eof: false,
+            block_bytes: block_bytes.max(1),
+        }
+    }
+
+    /// The next `len` bytes, holding `lines` lines.
+    fn cut(&mut self, len: usize, lines: u64) -> Chunk {
+        let text = Text { block: self.block.clone(), start: self.pos, end: self.pos + len };
+        let first_line = self.line;
+        self.pos += len;
+        self.line += lines;
+        Chunk::Lines { origin: self.origin.clone(), first_line, text }
+    }
+
+    /// A new block: the bytes not yet handed on, then what the reader
+    /// gives. At the end of the stream, `eof`.
+    fn fill(&mut self) -> std::io::Result<()> {
+        let rest = &self.block[self.pos..];
+        let size = self.block_bytes;
+        let mut next = Vec::with_capacity(rest.len() + size);
+        next.extend_from_slice(rest);
+        let old = next.len();
+        next.resize(old + size, 0);
+        // A pipe gives less at a time: fill the whole block, or to the end.
+        let mut n = 0;
+        while n < size {
+            match self.reader.read(&mut next[old + n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        next.truncate(old + n);
+        self.eof = n < size;
+        if self.skipping {
+            match memchr::memchr(b'\n', &next[old..]) {
+                Some(i) => {
+                    next.drain(..=old + i);
+                    self.skipping = false;
+                }
+                None => next.truncate(old),
+            }
+        }
+        self.block = Arc::new(next);
+        self.pos = 0;
+        Ok(())
+    }
+
+    /// The line at `pos` is too long: its error; its bytes are dropped (up
+    /// to `end`, its newline, when it was read).
+    fn overlong(&mut self, end: Option<usize>) -> Chunk {
+        let cause = format!("line longer than {MAX_LINE_BYTES} bytes");
+        let e = RowError::Invalid { origin: self.origin.to_string(), line: self.line, cause };
+        self.line += 1;
+        match end {
+            Some(end) => self.pos += end + 1,
+            None => {
+                self.pos = self.block.len();
+                self.skipping = true;
+            }
+        }
+        Chunk::Rows(vec![Err(e)])
+    }
+}
+
+impl<R: Read + Send> Source for JsonBlocks<R> {
+    fn next_chunk(&mut self, rows: usize) -> Option<Chunk> {
+        loop {
+            let data = &self.block[self.pos..];
+            let (mut lines, mut line_start) = (0u64, 0usize);
+            let mut overlong = None;
+            for end in memchr_iter(b'\n', data) {
+                if (end - line_start) as u64 > MAX_LINE_BYTES {
+                    overlong = Some(end);
+                    break;
+                }
+                lines += 1;
+                line_start = end + 1;
+                if lines == rows.max(1) as u64 {
+                    break;
+                }
+            }
+            let partial = data.len() - line_start;
+            // Whole lines first; an overlong one is said after them.
+            if lines > 0 {
+                return Some(self.cut(line_start, lines));
+            }
+            if overlong.is_some() || partial as u64 > MAX_LINE_BYTES {
+                return Some(self.overlong(overlong));
+            }
+            if self.eof {
+                // The last line, without its newline.
+                return (partial > 0).then(|| self.cut(partial, 1));
+            }
+            if let Err(source) = self.fill() {
+                self.eof = true;
+                self.pos = self.block.len();
+                let e = RowError::Io { origin: self.origin.to_string(), line: self.line, source };
+                return Some(Chunk::Rows(vec![Err(e)]));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands out at most `step` bytes per read.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    /// Every row as `line:id` or `line:error`, whatever the read sizes and
+    /// chunk sizes.
+    fn rows(text: &[u8], step: usize, block: usize, per: usize) -> Vec<String> {
+        let mut src = JsonBlocks::with_block_bytes(Trickle { data: text, step }, "f", block);
+        let mut out = Vec::new();
+        while let Some(chunk) = src.next_chunk(per) {
+            if let Chunk::Lines { text, .. } = &chunk {
+                assert!(
+                    text.as_bytes().iter().filter(|&&b| b == b'\n').count() <= per,
+                    "a chunk holds at most {per} lines"
+                );
+            }
+            chunk.for_each_row(None, |r| {
+                out.push(match r {
+                    Ok((line, d)) => format!("{line}:{}", d.id),
+                    Err(RowError::Invalid { line, cause, .. }) => format!("{line}:{}", &cause[..10.min(cause.len())]),
+                    Err(e) => panic!("{e}"),
+                })
+            });
+        }
+        out
+    }
+
+    fn device(id: &str) -> String {
+        let d = rampart_facts::from_json_str::<Device>("d", include_str!("../../../examples/device.json")).unwrap();
+        serde_json::to_string(&Device { id: id.into(), ..d }).unwrap()
+    }
+
+    #[test]
+    fn lines_are_numbered_and_cut_anywhere() {
+        let long = format!("{{\"id\":\"{}\"}}", "x".repeat(MAX_LINE_BYTES as usize));
+        let mut text = format!("{}\n\n{}\r\n{long}\n{}\n", device("a"), device("b"), device("c")).into_bytes();
+        text.extend_from_slice(b"\xff\xfe\n");
+        text.extend_from_slice(format!("{}\n{long}", device("d")).as_bytes());
+        let want = ["1:a", "3:b", "4:line longe", "5:c", "6:not UTF-8:", "7:d", "8:line longe"];
+        for (step, block) in [(1, 1 << 20), (3, 64), (7, 1000), (100, 4096), (4096, 333), (1 << 20, 1 << 20)] {
+            for per in [1, 2, 3, 256] {
+                let got = rows(&text, step, block, per);
+                assert_eq!(got, want, "reads of {step} bytes, blocks of {block}, chunks of {per} rows");
+            }
+        }
+    }
+
+    #[test]
+    fn a_last_line_without_newline_is_read() {
+        let text = format!("{}\n{}", device("a"), device("b"));
+        assert_eq!(rows(text.as_bytes(), 5, 64, 10), ["1:a", "2:b"]);
+        assert!(rows(b"", 5, 64, 10).is_empty());
+        assert!(rows(b"\n\n  \n", 5, 64, 10).is_empty());
+    }
+
+    #[test]
+    fn shards_take_lines_by_number() {
+        let text: String = (0..10).map(|i| device(&format!("d{i}")) + "\n").collect();
+        let mut seen = Vec::new();
+        for i in 0..3 {
+            let mut src = JsonBlocks::new(text.as_bytes(), "f");
+            while let Some(c) = src.next_chunk(4) {
+                c.for_each_row(Some((i, 3)), |r| {
+                    let (line, d) = r.unwrap();
+                    assert_eq!((line - 1) % 3, i);
+                    seen.push(d.id);
+                });
+            }
+        }
+        seen.sort();
+        assert_eq!(seen, (0..10).map(|i| format!("d{i}")).collect::<Vec<_>>());
     }
 }

@@ -12,7 +12,7 @@ use std::path::Path;
 struct Collect(Vec<Decision>);
 
 impl Sink for Collect {
-    fn decision(&mut self, _: &Device, d: &Decision) -> std::io::Result<()> {
+    fn decision(&mut self, d: &Decision) -> std::io::Result<()> {
         self.0.push(d.clone());
         Ok(())
     }
@@ -50,7 +50,7 @@ fn the_gateway_and_the_dry_run_give_the_same_answers() {
             .collect();
         let ctx = Context::new(&Rollout::adhoc(now), now, &release);
         let mut out = Collect(Vec::new());
-        let rows = || devices.iter().cloned().enumerate().map(|(i, d)| Ok((i as u64 + 1, d.into())));
+        let rows = || devices.iter().cloned().enumerate().map(|(i, d)| Ok((i as u64 + 1, d)));
         let opts = Options { threads: 2, ..Options::default() };
         let summary = dryrun::run(&policy, &ctx, rows, &opts, &mut out, &|_| {}).unwrap();
         assert_eq!((summary.mode.as_str(), summary.stateful), ("batched", false));

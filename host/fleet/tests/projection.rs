@@ -10,7 +10,7 @@ use std::path::Path;
 struct Collect(Vec<Decision>);
 
 impl Sink for Collect {
-    fn decision(&mut self, _: &Device, d: &Decision) -> std::io::Result<()> {
+    fn decision(&mut self, d: &Decision) -> std::io::Result<()> {
         self.0.push(d.clone());
         Ok(())
     }
@@ -53,7 +53,7 @@ fn the_projection_equals_asking_every_hour() {
     for threads in [1, 2] {
         let ctx = Context::new(&rollout, now, &release);
         let mut out = Collect(Vec::new());
-        let rows = || devices.iter().cloned().enumerate().map(|(i, d)| Ok((i as u64 + 1, d.into())));
+        let rows = || devices.iter().cloned().enumerate().map(|(i, d)| Ok((i as u64 + 1, d)));
         let opts = Options { threads, batch: 97, project_hours: Some(HOURS), ..Options::default() };
         let summary = dryrun::run(&policy, &ctx, rows, &opts, &mut out, &|_| {}).unwrap();
         let p = summary.projection.as_ref().unwrap();
@@ -100,7 +100,7 @@ fn each_projected_hour_shows_the_policy_its_own_time() {
         .collect();
     let ctx = Context::new(&rollout, start, &rampart_tests::release());
     let mut out = Collect(Vec::new());
-    let rows = || devices.iter().cloned().enumerate().map(|(i, d)| Ok((i as u64 + 1, d.into())));
+    let rows = || devices.iter().cloned().enumerate().map(|(i, d)| Ok((i as u64 + 1, d)));
     let opts = Options { threads: 2, verify_one_in: 4, project_hours: Some(HOURS), ..Options::default() };
     let summary = dryrun::run(&policy, &ctx, rows, &opts, &mut out, &|_| {}).unwrap();
     assert!(!summary.stateful, "{:?}", summary.stateful_example);

@@ -2,10 +2,10 @@
 
 use super::policy::{EngineArgs, load_policy, read_facts};
 use crate::exit::{BAD_INPUT, coded};
-use rampart_facts::{Device, Release, Rollout, Timestamp};
+use rampart_facts::{Release, Rollout, Timestamp};
 use rampart_fleet::csv_format::CsvDevices;
 use rampart_fleet::dryrun::{self, Decision, Options, Sink, Summary};
-use rampart_fleet::read::{JsonLines, Row};
+use rampart_fleet::read::{JsonBlocks, Source};
 use rampart_fleet::report;
 use std::io::{BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -89,8 +89,8 @@ pub struct Args {
     /// Count and report rows that are not valid devices instead of stopping.
     #[arg(long)]
     skip_invalid: bool,
-    /// Evaluate only the devices at positions I, I+N, I+2N, … of the fleet
-    /// (0 ≤ I < N), to split a fleet over machines.
+    /// Evaluate only the rows on lines I+1, I+1+N, I+1+2N, … of the fleet
+    /// file (0 ≤ I < N), to split a fleet over machines.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     shard: Option<(u64, u64)>,
     /// Worker threads (default: every core).
@@ -212,7 +212,7 @@ struct OutFile {
 }
 
 impl Sink for OutFile {
-    fn decision(&mut self, _: &Device, d: &Decision) -> std::io::Result<()> {
+    fn decision(&mut self, d: &Decision) -> std::io::Result<()> {
         serde_json::to_writer(&mut self.file, d)?;
         self.file.write_all(b"\n")
     }
@@ -237,22 +237,20 @@ fn write_report(path: &Path, s: &Summary, about: &report::About) -> anyhow::Resu
     Ok(())
 }
 
-type Rows = Box<dyn Iterator<Item = Row> + Send>;
-
-fn read_fleet(path: &Path, format: FleetFormat, origin: &str) -> anyhow::Result<Rows> {
+fn read_fleet(path: &Path, format: FleetFormat, origin: &str) -> anyhow::Result<Box<dyn Source>> {
     let reader = open_fleet(path)?;
     Ok(match format {
-        FleetFormat::Jsonl => Box::new(JsonLines::new(reader, origin)),
-        FleetFormat::Csv => Box::new(CsvDevices::new(reader, origin).map(|r| r.map(|(line, d)| (line, d.into())))),
+        FleetFormat::Jsonl => Box::new(JsonBlocks::new(reader, origin)),
+        FleetFormat::Csv => Box::new(CsvDevices::new(std::io::BufReader::with_capacity(1 << 20, reader), origin)),
     })
 }
 
-fn open_fleet(path: &Path) -> anyhow::Result<Box<dyn std::io::BufRead + Send>> {
+fn open_fleet(path: &Path) -> anyhow::Result<Box<dyn std::io::Read + Send>> {
     if path == Path::new("-") {
-        return Ok(Box::new(std::io::BufReader::new(std::io::stdin())));
+        return Ok(Box::new(std::io::stdin()));
     }
     let f = std::fs::File::open(path).map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", path.display())))?;
-    Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, f)))
+    Ok(Box::new(f))
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
