@@ -43,11 +43,11 @@ cap_bytes=$(numfmt --from=iec "$CAP")
 
 cargo build --release --locked -p rampart-cli >&2
 cargo build --release --locked -p rampart-agent --example ticker >&2
-cargo build --locked --target wasm32-wasip2 --profile guest -p rampart-policy-minimal >&2
 target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 rampart=$target_dir/release/rampart
 ticker=$target_dir/release/examples/ticker
-policy=$target_dir/wasm32-wasip2/guest/rampart_policy_minimal.wasm
+policy=$target_dir/bench-agent/minimal.wasm
+"$rampart" policy build policies/minimal --out "$policy" >&2
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rampart-agent-bench.XXXXXX")
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT

@@ -6,11 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cargo build --locked --target wasm32-wasip2 --profile guest -p rampart-policy-staged-rollout
 cargo build --locked -p rampart-cli
-policy=target/wasm32-wasip2/guest/rampart_policy_staged_rollout.wasm
 rampart=target/debug/rampart
+policy=target/demo/staged-rollout.wasm
 set -x
+"$rampart" policy build policies/staged-rollout --out "$policy"
 "$rampart" policy inspect "$policy"
 "$rampart" policy eval "$policy" --device examples/device.json --release examples/release.json \
     --rollout examples/rollout.json --now 2026-11-24T02:30:00Z

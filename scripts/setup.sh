@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Rampart needs on a fresh machine with
-# Rust from rustup: the wasm32-wasip2 target (policies are built for it), the
+# Rust from rustup: the wasm32-unknown-unknown target (Rust policies are
+# built for it) and wasm32-wasip2 (test guests that use WASI), the
 # lint components, and Debian packages the tests use as real peers:
 # SoftHSM2 + OpenSC (PKCS#11 tokens), chromium (renders the dry-run HTML
 # report in its test), swtpm + tpm2-tools and the TSS
@@ -10,7 +11,7 @@
 # (C policies); then scripts/toolchains.sh for Python and JavaScript policies. Safe to run again:
 # packages already present are not fetched.
 set -euo pipefail
-rustup target add wasm32-wasip2
+rustup target add wasm32-unknown-unknown wasm32-wasip2
 rustup component add clippy rustfmt
 
 packages=(softhsm2 opensc swtpm swtpm-tools tpm2-tools libtss2-dev pkg-config openssl libubootenv-tool u-boot-tools grub2-common chromium clang lld wasi-libc libclang-rt-14-dev-wasm32)

@@ -56,8 +56,13 @@
 //! export_policy!(NightlyRollout);
 //! ```
 //!
-//! Build it with `cargo build --target wasm32-wasip2 --release` (crate type
-//! `cdylib`) and try it with `rampart policy eval`.
+//! Build it with `rampart policy build` (crate type `cdylib`; it runs `cargo
+//! build --release --target wasm32-unknown-unknown` and makes the module a
+//! component that imports no WASI) and try it with `rampart policy eval`.
+//! There is no clock, file, environment or randomness in the sandbox: the
+//! time is `rollout.now`, and everything else the policy knows is in its
+//! arguments. `cargo build --target wasm32-wasip2` gives a component too,
+//! one whose WASI imports the host locks down; it instantiates more slowly.
 
 #[doc(hidden)]
 pub mod bindings;

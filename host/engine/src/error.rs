@@ -19,7 +19,7 @@ pub enum LoadError {
     #[error("{origin}: not a WebAssembly binary (no `\\0asm` header)")]
     NotWasm { origin: String },
     #[error(
-        "{origin}: a core WebAssembly module, not a component; build with `--target wasm32-wasip2` or wrap it with `wasm-tools component new`"
+        "{origin}: a core WebAssembly module, not a component; build it with `rampart policy build` or wrap it with `wasm-tools component new`"
     )]
     CoreModule { origin: String },
     #[error("{origin}: invalid component: {cause}")]
