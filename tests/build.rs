@@ -23,6 +23,7 @@ const GUESTS: &[(&str, &str, &str, &str)] = &[
     ("STAGED_ROLLOUT", "rampart-policy-staged-rollout", "rampart_policy_staged_rollout", PURE),
     ("ZERO_TRUST", "rampart-policy-zero-trust", "rampart_policy_zero_trust", PURE),
     ("HOSTILE", "rampart-guest-hostile", "rampart_guest_hostile", WASI),
+    ("HOSTILE_PURE", "rampart-guest-hostile", "rampart_guest_hostile", PURE),
     ("NETWORK", "rampart-guest-network", "rampart_guest_network", WASI),
     ("FUTURE", "rampart-guest-future", "rampart_guest_future", PURE),
 ];

@@ -126,19 +126,36 @@ pub trait Policy {
 
 impl<T: Policy> bindings::exports::rampart::policy::questions::Guest for T {
     fn eligibility(rollout: Rollout, release: Release, device: Device) -> Eligibility {
+        report_panics();
         T::eligibility(&rollout, &release, &device)
     }
 
     fn eligibility_batch(rollout: Rollout, release: Release, devices: Vec<Device>) -> Vec<Eligibility> {
+        report_panics();
         T::eligibility_batch(&rollout, &release, &devices)
     }
 
     fn health_gate(rollout: Rollout, release: Release, device: Device, report: HealthReport) -> HealthDecision {
+        report_panics();
         T::health_gate(&rollout, &release, &device, &report)
     }
 
     fn rollout_gate(rollout: Rollout, release: Release) -> RolloutDecision {
+        report_panics();
         T::rollout_gate(&rollout, &release)
+    }
+}
+
+/// A policy built without WASI has no stderr: its panic message goes to the
+/// log, at level error and starting with `panicked`, before the trap, so
+/// the host can name it in the failure.
+fn report_panics() {
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    {
+        static HOOK: std::sync::Once = std::sync::Once::new();
+        HOOK.call_once(|| {
+            std::panic::set_hook(Box::new(|info| log::emit(log::Level::Error, &format!("panicked {info}"), &[])))
+        });
     }
 }
 

@@ -359,11 +359,16 @@ impl Policy {
             Some(Trap::Interrupt) => Failure::Timeout { deadline },
             Some(Trap::StackOverflow) => Failure::StackOverflow,
             Some(trap) => {
-                // A Rust panic prints its message to stderr before trapping:
-                // name it, it is what the policy author needs.
+                // A Rust panic prints its message to stderr before trapping
+                // (or, built without WASI, logs it through the SDK as an
+                // error starting with `panicked`): name it, it is what the
+                // policy author needs.
                 let stderr: Vec<&str> = log
                     .iter()
-                    .filter(|l| l.level == rampart_facts::LogLevel::Stderr)
+                    .filter(|l| {
+                        l.level == rampart_facts::LogLevel::Stderr
+                            || (l.level == rampart_facts::LogLevel::Error && l.message.starts_with("panicked"))
+                    })
                     .map(|l| l.message.as_str())
                     .filter(|m| !m.starts_with("note: run with `RUST_BACKTRACE"))
                     .collect();

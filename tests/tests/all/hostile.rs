@@ -89,6 +89,21 @@ fn panic_is_a_trap_that_names_the_panic() {
 }
 
 #[test]
+fn panic_without_wasi_is_named_too() {
+    // Built as `rampart policy build` builds Rust: no stderr; the SDK logs
+    // the panic before the trap.
+    let engine = engine();
+    let policy = load(&engine, rampart_tests::HOSTILE_PURE);
+    match attack(&policy, "panic") {
+        Failure::Trap { message } => {
+            assert!(message.contains("unreachable"), "{message}");
+            assert!(message.contains("policy bug on purpose"), "{message}");
+        }
+        other => panic!("wrong failure: {other}"),
+    }
+}
+
+#[test]
 fn hundred_megabyte_reason_is_invalid_output() {
     // Enough fuel to build the string, so the output check is what stops it.
     let limits = Limits { fuel: 2_000_000_000, deadline: Duration::from_secs(20), ..Limits::default() };
