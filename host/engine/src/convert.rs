@@ -9,46 +9,33 @@ fn semver(v: &facts::Version) -> wit::Semver {
     wit::Semver { major: v.0.major, minor: v.0.minor, patch: v.0.patch, pre: v.0.pre.as_str().to_string() }
 }
 
-pub(crate) fn device(d: &facts::Device) -> wit::Device {
-    wit::Device {
-        id: d.id.clone(),
-        cohort_seed: d.cohort_seed(),
-        hardware: wit::Hardware { model: d.hardware.model.clone(), revision: d.hardware.revision.clone() },
-        firmware: semver(&d.firmware),
-        security_counter: d.security_counter,
-        location: wit::Location {
-            country: d.location.country.clone(),
-            geo: d.location.geo.map(|g| wit::GeoPoint { lat: g.lat, lon: g.lon }),
+pub(crate) fn credential(c: &facts::Credential) -> wit::Credential {
+    wit::Credential { not_after: c.not_after.0, revoked: c.revoked, last_attestation: c.last_attestation.map(|t| t.0) }
+}
+
+pub(crate) fn link(l: &facts::Link) -> wit::Link {
+    wit::Link {
+        kind: match l.kind {
+            facts::LinkKind::Ethernet => wit::LinkKind::Ethernet,
+            facts::LinkKind::Wifi => wit::LinkKind::Wifi,
+            facts::LinkKind::Cellular => wit::LinkKind::Cellular,
+            facts::LinkKind::Satellite => wit::LinkKind::Satellite,
+            facts::LinkKind::Unknown => wit::LinkKind::Unknown,
         },
-        credential: wit::Credential {
-            not_after: d.credential.not_after.0,
-            revoked: d.credential.revoked,
-            last_attestation: d.credential.last_attestation.map(|t| t.0),
+        metered: l.metered,
+        signal_quality: l.signal_quality,
+    }
+}
+
+pub(crate) fn updates(u: &facts::UpdateHistory) -> wit::UpdateHistory {
+    wit::UpdateHistory {
+        last_outcome: match u.last_outcome {
+            facts::UpdateOutcome::None => wit::UpdateOutcome::None,
+            facts::UpdateOutcome::Succeeded => wit::UpdateOutcome::Succeeded,
+            facts::UpdateOutcome::Failed => wit::UpdateOutcome::Failed,
+            facts::UpdateOutcome::RolledBack => wit::UpdateOutcome::RolledBack,
         },
-        power: wit::Power { battery_percent: d.power.battery_percent, on_mains: d.power.on_mains },
-        link: wit::Link {
-            kind: match d.link.kind {
-                facts::LinkKind::Ethernet => wit::LinkKind::Ethernet,
-                facts::LinkKind::Wifi => wit::LinkKind::Wifi,
-                facts::LinkKind::Cellular => wit::LinkKind::Cellular,
-                facts::LinkKind::Satellite => wit::LinkKind::Satellite,
-                facts::LinkKind::Unknown => wit::LinkKind::Unknown,
-            },
-            metered: d.link.metered,
-            signal_quality: d.link.signal_quality,
-        },
-        utc_offset_minutes: d.utc_offset_minutes,
-        uptime_secs: d.uptime_secs,
-        updates: wit::UpdateHistory {
-            last_outcome: match d.updates.last_outcome {
-                facts::UpdateOutcome::None => wit::UpdateOutcome::None,
-                facts::UpdateOutcome::Succeeded => wit::UpdateOutcome::Succeeded,
-                facts::UpdateOutcome::Failed => wit::UpdateOutcome::Failed,
-                facts::UpdateOutcome::RolledBack => wit::UpdateOutcome::RolledBack,
-            },
-            consecutive_failures: d.updates.consecutive_failures,
-        },
-        labels: d.labels.iter().map(|(k, v)| wit::Label { key: k.clone(), value: v.clone() }).collect(),
+        consecutive_failures: u.consecutive_failures,
     }
 }
 

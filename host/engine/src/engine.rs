@@ -189,8 +189,13 @@ impl Engine {
         let wrong_world =
             |e: wasmtime::Error| LoadError::WrongWorld { origin: origin.to_string(), digest, cause: format!("{e:#}") };
         let pre = self.0.linker.instantiate_pre(&component).map_err(wrong_world)?;
-        let pre = crate::bindings::PolicyPre::new(pre).map_err(wrong_world)?;
-        Ok(Policy::new(self.clone(), origin.to_string(), info, pre))
+        let interface = format!("{}@{}", crate::inspect::QUESTIONS_INTERFACE, crate::inspect::SUPPORTED_VERSION);
+        let exports = crate::exports::Exports::new(&component, &interface).map_err(|cause| LoadError::WrongWorld {
+            origin: origin.to_string(),
+            digest,
+            cause,
+        })?;
+        Ok(Policy::new(self.clone(), origin.to_string(), info, pre, exports))
     }
 
     /// Describe a policy component without loading it: digest, package

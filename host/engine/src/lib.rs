@@ -35,6 +35,7 @@ mod convert;
 mod digest;
 mod engine;
 mod error;
+mod exports;
 pub mod fail_closed;
 mod inspect;
 mod limits;

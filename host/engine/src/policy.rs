@@ -3,9 +3,8 @@
 //! from one decision to the next, and a failed decision leaves nothing behind
 //! that could affect the next.
 
-use crate::bindings::PolicyPre;
-use crate::bindings::exports::rampart::policy::questions::Guest;
 use crate::bindings::rampart::policy::types as wit;
+use crate::exports::{DeviceRef, Exports, Questions};
 use crate::inspect::PolicyInfo;
 use crate::sandbox::HostState;
 use crate::{Engine, Failure, PolicyDigest, PolicyError, convert, engine::EPOCH_TICK};
@@ -15,6 +14,7 @@ use rampart_facts::{
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
+use wasmtime::component::InstancePre;
 use wasmtime::{Store, Trap};
 
 /// A policy component, compiled and linked, ready to answer questions.
@@ -23,7 +23,8 @@ pub struct Policy {
     engine: Engine,
     origin: String,
     info: PolicyInfo,
-    pre: PolicyPre<HostState>,
+    pre: InstancePre<HostState>,
+    exports: Exports,
 }
 
 /// The answer to a question together with its audit record.
@@ -124,8 +125,14 @@ fn json<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
 }
 
 impl Policy {
-    pub(crate) fn new(engine: Engine, origin: String, info: PolicyInfo, pre: PolicyPre<HostState>) -> Self {
-        Policy { engine, origin, info, pre }
+    pub(crate) fn new(
+        engine: Engine,
+        origin: String,
+        info: PolicyInfo,
+        pre: InstancePre<HostState>,
+        exports: Exports,
+    ) -> Self {
+        Policy { engine, origin, info, pre, exports }
     }
 
     /// SHA-256 of the component.
@@ -159,8 +166,8 @@ impl Policy {
         let digest = ctx.digest(Question::Eligibility, &[json(device)]);
         let limits = self.engine.limits();
         self.run(Question::Eligibility, ctx.now, digest, 1, |guest, store| {
-            let answer =
-                guest.call_eligibility(store, &ctx.rollout, &ctx.release, &convert::device(device)).map_err(Err)?;
+            let (answer,) =
+                guest.eligibility().call(store, (&ctx.rollout, &ctx.release, &DeviceRef::new(device))).map_err(Err)?;
             convert::eligibility(answer, ctx.now, limits).map_err(Ok)
         })
     }
@@ -200,10 +207,10 @@ impl Policy {
             // than every device's facts.
             let ids: Vec<Vec<u8>> = chunk.iter().map(|d| d.borrow().id.as_bytes().to_vec()).collect();
             let inputs = ctx.digest(Question::Eligibility, &ids);
-            let wit_devices: Vec<_> = chunk.iter().map(|d| convert::device(d.borrow())).collect();
-            let out = self
+            let wit_devices: Vec<_> = chunk.iter().map(|d| DeviceRef::new(d.borrow())).collect();
+            let (out,) = self
                 .run(Question::Eligibility, ctx.now, inputs, chunk.len(), |guest, store| {
-                    guest.call_eligibility_batch(store, &ctx.rollout, &ctx.release, &wit_devices).map_err(Err)
+                    guest.eligibility_batch().call(store, (&ctx.rollout, &ctx.release, &wit_devices)).map_err(Err)
                 })?
                 .answer;
             if out.len() != chunk.len() {
@@ -245,9 +252,10 @@ impl Policy {
                 for chunk in devices.chunks(limits.max_batch.max(1)) {
                     arm(store, limits, chunk.len()).map_err(Err)?;
                     store.data().set_now(ctx.now.0);
-                    let wit_devices: Vec<_> = chunk.iter().map(|d| convert::device(d)).collect();
-                    let out = guest
-                        .call_eligibility_batch(&mut *store, &ctx.rollout, &ctx.release, &wit_devices)
+                    let wit_devices: Vec<_> = chunk.iter().map(|d| DeviceRef::new(d)).collect();
+                    let (out,) = guest
+                        .eligibility_batch()
+                        .call(&mut *store, (&ctx.rollout, &ctx.release, &wit_devices))
                         .map_err(Err)?;
                     if out.len() != chunk.len() {
                         return Err(Ok(Failure::InvalidOutput {
@@ -280,8 +288,9 @@ impl Policy {
         let digest = ctx.digest(Question::HealthGate, &[json(device), json(report)]);
         let limits = self.engine.limits();
         self.run(Question::HealthGate, now, digest, 1, |guest, store| {
-            let answer = guest
-                .call_health_gate(store, &ctx.rollout, &ctx.release, &convert::device(device), &convert::health(report))
+            let (answer,) = guest
+                .health_gate()
+                .call(store, (&ctx.rollout, &ctx.release, &DeviceRef::new(device), &convert::health(report)))
                 .map_err(Err)?;
             convert::health_decision(answer, limits).map_err(Ok)
         })
@@ -298,7 +307,7 @@ impl Policy {
         let digest = ctx.digest(Question::RolloutGate, &[]);
         let limits = self.engine.limits();
         self.run(Question::RolloutGate, now, digest, 1, |guest, store| {
-            let answer = guest.call_rollout_gate(store, &ctx.rollout, &ctx.release).map_err(Err)?;
+            let (answer,) = guest.rollout_gate().call(store, (&ctx.rollout, &ctx.release)).map_err(Err)?;
             convert::rollout_decision(answer, limits).map_err(Ok)
         })
     }
@@ -312,7 +321,7 @@ impl Policy {
         now: Timestamp,
         input_digest: [u8; 32],
         decisions: usize,
-        call: impl FnOnce(&Guest, &mut Store<HostState>) -> Result<A, Result<Failure, wasmtime::Error>>,
+        call: impl FnOnce(&Questions, &mut Store<HostState>) -> Result<A, Result<Failure, wasmtime::Error>>,
     ) -> Result<Evaluation<A>, PolicyError> {
         let shared = self.engine.shared();
         let limits = &shared.limits;
@@ -323,8 +332,8 @@ impl Policy {
         store.limiter(|s| &mut s.limiter);
         arm(&mut store, limits, decisions).map_err(|e| fail(Failure::Instantiate { cause: e.to_string() }))?;
         store.epoch_deadline_trap();
-        let result = match self.pre.instantiate(&mut store) {
-            Ok(instance) => call(instance.rampart_policy_questions(), &mut store),
+        let result = match self.pre.instantiate(&mut store).and_then(|i| self.exports.load(&mut store, &i)) {
+            Ok(questions) => call(&questions, &mut store),
             Err(e) => Err(Err(e)),
         };
         let fuel = store.data().budget.0.saturating_sub(store.get_fuel().unwrap_or(0));

@@ -1,0 +1,174 @@
+//! The four answers a policy exports, called with the host's facts
+//! borrowed: a device is lowered into the sandbox straight from
+//! [`rampart_facts::Device`] ([`DeviceRef`]), without an owned copy of its
+//! strings first. The exports' types are checked against these Rust types
+//! on a policy's first instantiation, once, not on every one.
+
+use crate::bindings::rampart::policy::types as wit;
+use crate::sandbox::HostState;
+use rampart_facts as facts;
+use std::sync::OnceLock;
+use wasmtime::Store;
+use wasmtime::component::{Component, ComponentExportIndex, ComponentType, Func, Instance, Lower, TypedFunc};
+
+/// A device as the policy sees it, borrowing the host's facts.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub(crate) struct DeviceRef<'a> {
+    id: &'a str,
+    #[component(name = "cohort-seed")]
+    cohort_seed: u64,
+    hardware: HardwareRef<'a>,
+    firmware: SemverRef<'a>,
+    #[component(name = "security-counter")]
+    security_counter: u64,
+    location: LocationRef<'a>,
+    credential: wit::Credential,
+    power: wit::Power,
+    link: wit::Link,
+    #[component(name = "utc-offset-minutes")]
+    utc_offset_minutes: i32,
+    #[component(name = "uptime-secs")]
+    uptime_secs: u64,
+    updates: wit::UpdateHistory,
+    labels: Vec<LabelRef<'a>>,
+}
+
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub(crate) struct HardwareRef<'a> {
+    model: &'a str,
+    revision: &'a str,
+}
+
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub(crate) struct SemverRef<'a> {
+    major: u64,
+    minor: u64,
+    patch: u64,
+    pre: &'a str,
+}
+
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub(crate) struct LocationRef<'a> {
+    country: &'a str,
+    geo: Option<wit::GeoPoint>,
+}
+
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub(crate) struct LabelRef<'a> {
+    key: &'a str,
+    value: &'a str,
+}
+
+impl<'a> DeviceRef<'a> {
+    pub(crate) fn new(d: &'a facts::Device) -> Self {
+        let v = &d.firmware.0;
+        DeviceRef {
+            id: &d.id,
+            cohort_seed: d.cohort_seed(),
+            hardware: HardwareRef { model: &d.hardware.model, revision: &d.hardware.revision },
+            firmware: SemverRef { major: v.major, minor: v.minor, patch: v.patch, pre: v.pre.as_str() },
+            security_counter: d.security_counter,
+            location: LocationRef {
+                country: &d.location.country,
+                geo: d.location.geo.map(|g| wit::GeoPoint { lat: g.lat, lon: g.lon }),
+            },
+            credential: crate::convert::credential(&d.credential),
+            power: wit::Power { battery_percent: d.power.battery_percent, on_mains: d.power.on_mains },
+            link: crate::convert::link(&d.link),
+            utc_offset_minutes: d.utc_offset_minutes,
+            uptime_secs: d.uptime_secs,
+            updates: crate::convert::updates(&d.updates),
+            labels: d.labels.iter().map(|(key, value)| LabelRef { key, value }).collect(),
+        }
+    }
+}
+
+type Eligibility<'a> = TypedFunc<(&'a wit::Rollout, &'a wit::Release, &'a DeviceRef<'a>), (wit::EligibilityDecision,)>;
+type Batch<'a> = TypedFunc<(&'a wit::Rollout, &'a wit::Release, &'a [DeviceRef<'a>]), (Vec<wit::EligibilityDecision>,)>;
+type HealthGate<'a> =
+    TypedFunc<(&'a wit::Rollout, &'a wit::Release, &'a DeviceRef<'a>, &'a wit::HealthReport), (wit::HealthDecision,)>;
+type RolloutGate<'a> = TypedFunc<(&'a wit::Rollout, &'a wit::Release), (wit::RolloutDecision,)>;
+
+/// Where a component's answers are, and whether their types were checked.
+pub(crate) struct Exports {
+    index: [ComponentExportIndex; 4],
+    checked: OnceLock<Result<(), String>>,
+}
+
+/// The answers of one instance.
+pub(crate) struct Questions {
+    funcs: [Func; 4],
+}
+
+const NAMES: [&str; 4] = ["eligibility", "eligibility-batch", "health-gate", "rollout-gate"];
+
+impl Exports {
+    /// The answers of `component`, which exports `interface`.
+    pub(crate) fn new(component: &Component, interface: &str) -> Result<Self, String> {
+        let (_, iface) =
+            component.get_export(None, interface).ok_or_else(|| format!("no export named `{interface}`"))?;
+        let mut index = Vec::with_capacity(4);
+        for name in NAMES {
+            let (_, i) = component
+                .get_export(Some(&iface), name)
+                .ok_or_else(|| format!("`{interface}` does not export `{name}`"))?;
+            index.push(i);
+        }
+        let index = index.try_into().unwrap_or_else(|_| unreachable!("four names, four indices"));
+        Ok(Exports { index, checked: OnceLock::new() })
+    }
+
+    /// The answers of `instance`, an instance of this component.
+    pub(crate) fn load(&self, store: &mut Store<HostState>, instance: &Instance) -> wasmtime::Result<Questions> {
+        let mut funcs = Vec::with_capacity(4);
+        for (i, name) in self.index.iter().zip(NAMES) {
+            let f = instance.get_func(&mut *store, i).ok_or_else(|| wasmtime::format_err!("no export `{name}`"))?;
+            funcs.push(f);
+        }
+        let funcs: [Func; 4] = funcs.try_into().unwrap_or_else(|_| unreachable!("four indices, four funcs"));
+        let checked = self.checked.get_or_init(|| {
+            let check = || -> wasmtime::Result<()> {
+                funcs[0].typed::<(&wit::Rollout, &wit::Release, &DeviceRef), (wit::EligibilityDecision,)>(&*store)?;
+                funcs[1]
+                    .typed::<(&wit::Rollout, &wit::Release, &[DeviceRef]), (Vec<wit::EligibilityDecision>,)>(&*store)?;
+                funcs[2]
+                    .typed::<(&wit::Rollout, &wit::Release, &DeviceRef, &wit::HealthReport), (wit::HealthDecision,)>(
+                        &*store,
+                    )?;
+                funcs[3].typed::<(&wit::Rollout, &wit::Release), (wit::RolloutDecision,)>(&*store)?;
+                Ok(())
+            };
+            check().map_err(|e| format!("{e:#}"))
+        });
+        match checked {
+            Ok(()) => Ok(Questions { funcs }),
+            Err(e) => Err(wasmtime::format_err!("{e}")),
+        }
+    }
+}
+
+// Safety of `new_unchecked` below: a `Questions` exists only after
+// `Exports::load` checked these very types against this component's exports
+// (every instance of a component has the same export types).
+impl Questions {
+    pub(crate) fn eligibility<'a>(&self) -> Eligibility<'a> {
+        unsafe { TypedFunc::new_unchecked(self.funcs[0]) }
+    }
+
+    pub(crate) fn eligibility_batch<'a>(&self) -> Batch<'a> {
+        unsafe { TypedFunc::new_unchecked(self.funcs[1]) }
+    }
+
+    pub(crate) fn health_gate<'a>(&self) -> HealthGate<'a> {
+        unsafe { TypedFunc::new_unchecked(self.funcs[2]) }
+    }
+
+    pub(crate) fn rollout_gate<'a>(&self) -> RolloutGate<'a> {
+        unsafe { TypedFunc::new_unchecked(self.funcs[3]) }
+    }
+}
