@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Rampart needs on a fresh machine with
-# Rust from rustup: the wasm32-unknown-unknown target (Rust policies are
-# built for it) and wasm32-wasip2 (test guests that use WASI), the
+# Rust from rustup: the wasm32-wasip2 target (Rust policies are built for
+# it) and wasm32-unknown-unknown (a test guest without WASI), the
 # lint components, and Debian packages the tests use as real peers:
 # SoftHSM2 + OpenSC (PKCS#11 tokens), chromium (renders the dry-run HTML
 # report in its test), swtpm + tpm2-tools and the TSS

@@ -2,10 +2,10 @@
 //! OUT_DIR: one path constant per guest, plus `foreach_guest!`, so a guest
 //! without a constant cannot be used and a constant cannot point at nothing.
 //!
-//! Policies are built as `rampart policy build` builds Rust policies: for
-//! `wasm32-unknown-unknown`, made a component by wit-component, importing
-//! no WASI. Guests that exercise the locked-down WASI layer are built for
-//! `wasm32-wasip2` (a component straight from rustc).
+//! Guests are built as `rampart policy build` builds Rust policies, for
+//! `wasm32-wasip2` (a component straight from rustc); one is also built for
+//! `wasm32-unknown-unknown` and made a component by wit-component, to test
+//! a policy without WASI.
 //!
 //! Needs only `rustup target add wasm32-unknown-unknown wasm32-wasip2`.
 
@@ -19,13 +19,13 @@ const WASI: &str = "wasm32-wasip2";
 
 /// (constant name, package, artifact stem, target)
 const GUESTS: &[(&str, &str, &str, &str)] = &[
-    ("MINIMAL", "rampart-policy-minimal", "rampart_policy_minimal", PURE),
-    ("STAGED_ROLLOUT", "rampart-policy-staged-rollout", "rampart_policy_staged_rollout", PURE),
-    ("ZERO_TRUST", "rampart-policy-zero-trust", "rampart_policy_zero_trust", PURE),
+    ("MINIMAL", "rampart-policy-minimal", "rampart_policy_minimal", WASI),
+    ("STAGED_ROLLOUT", "rampart-policy-staged-rollout", "rampart_policy_staged_rollout", WASI),
+    ("ZERO_TRUST", "rampart-policy-zero-trust", "rampart_policy_zero_trust", WASI),
     ("HOSTILE", "rampart-guest-hostile", "rampart_guest_hostile", WASI),
     ("HOSTILE_PURE", "rampart-guest-hostile", "rampart_guest_hostile", PURE),
     ("NETWORK", "rampart-guest-network", "rampart_guest_network", WASI),
-    ("FUTURE", "rampart-guest-future", "rampart_guest_future", PURE),
+    ("FUTURE", "rampart-guest-future", "rampart_guest_future", WASI),
 ];
 
 fn main() {

@@ -57,12 +57,10 @@
 //! ```
 //!
 //! Build it with `rampart policy build` (crate type `cdylib`; it runs `cargo
-//! build --release --target wasm32-unknown-unknown` and makes the module a
-//! component that imports no WASI) and try it with `rampart policy eval`.
-//! There is no clock, file, environment or randomness in the sandbox: the
-//! time is `rollout.now`, and everything else the policy knows is in its
-//! arguments. `cargo build --target wasm32-wasip2` gives a component too,
-//! one whose WASI imports the host locks down; it instantiates more slowly.
+//! build --release --target wasm32-wasip2`) and try it with `rampart policy
+//! eval`. The sandbox has no real clock, file, environment or randomness:
+//! the time is `rollout.now`, and everything else the policy knows is in
+//! its arguments.
 
 #[doc(hidden)]
 pub mod bindings;

@@ -69,11 +69,11 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<Built, ToolchainError
     Ok(Built { lang, component: out, toolchain, wasi_adapter })
 }
 
-/// Rust policies are built without WASI: the core module imports only
-/// what the policy uses of `rampart:policy`, and becomes a component here.
-/// A component with no WASI instances instantiates faster, and has nothing
-/// to lock down.
-pub const RUST_TARGET: &str = "wasm32-unknown-unknown";
+/// Rust policies are built for WASI preview 2: rustc makes the component.
+/// (A `wasm32-unknown-unknown` build imports no WASI, but Rust's allocator
+/// there grows memory on every fresh instance, and a fresh decision costs
+/// more: docs/BENCHMARKS.md.)
+pub const RUST_TARGET: &str = "wasm32-wasip2";
 
 fn rust(dir: &Path, out: &Path) -> Result<(String, bool), ToolchainError> {
     let cargo = std::env::var_os("CARGO").map(PathBuf::from).or_else(|| on_path("cargo")).ok_or_else(|| {
@@ -88,7 +88,7 @@ fn rust(dir: &Path, out: &Path) -> Result<(String, bool), ToolchainError> {
     if !Path::new(sysroot.trim()).join("lib/rustlib").join(RUST_TARGET).is_dir() {
         return Err(ToolchainError::MissingToolchain {
             lang: Lang::Rust,
-            tool: "the wasm32-unknown-unknown target",
+            tool: "the wasm32-wasip2 target",
             install: format!("rustup target add {RUST_TARGET}"),
         });
     }
@@ -119,10 +119,8 @@ fn rust(dir: &Path, out: &Path) -> Result<(String, bool), ToolchainError> {
             manifest.display()
         ))
     })?;
-    let module = std::fs::read(&wasm).map_err(io(&wasm))?;
-    let (component, wasi_adapter) = componentize(&wasm, &module)?;
-    std::fs::write(out, component).map_err(io(out))?;
-    Ok((format!("{} ({})", version(&cargo, "--version"), version(&rustc, "--version")), wasi_adapter))
+    std::fs::copy(&wasm, out).map_err(io(&wasm))?;
+    Ok((format!("{} ({})", version(&cargo, "--version"), version(&rustc, "--version")), false))
 }
 
 fn python(dir: &Path, wit: &Path, out: &Path) -> Result<String, ToolchainError> {

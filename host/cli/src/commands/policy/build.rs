@@ -14,7 +14,7 @@ use std::time::Instant;
 /// host would load it: an import the host refuses fails the build (exit 3),
 /// before anyone deploys it.
 ///
-/// Toolchains: cargo with the wasm32-unknown-unknown target; componentize-js (npm);
+/// Toolchains: cargo with the wasm32-wasip2 target; componentize-js (npm);
 /// componentize-py (PyPI); clang with a WASI libc. A missing one is named
 /// with the way to install it (exit 7); `scripts/setup.sh` installs all.
 ///
