@@ -31,7 +31,7 @@ pub(crate) struct DeviceRef<'a> {
     #[component(name = "uptime-secs")]
     uptime_secs: u64,
     updates: wit::UpdateHistory,
-    labels: Vec<LabelRef<'a>>,
+    labels: &'a [LabelRef<'a>],
 }
 
 #[derive(ComponentType, Lower)]
@@ -64,8 +64,32 @@ pub(crate) struct LabelRef<'a> {
     value: &'a str,
 }
 
+impl<'a> LabelRef<'a> {
+    /// The labels of `devices`, one device after the other.
+    pub(crate) fn of<D: std::borrow::Borrow<facts::Device>>(devices: &'a [D]) -> Vec<Self> {
+        let labels = devices.iter().flat_map(|d| d.borrow().labels.iter());
+        labels.map(|(key, value)| LabelRef { key, value }).collect()
+    }
+}
+
 impl<'a> DeviceRef<'a> {
-    pub(crate) fn new(d: &'a facts::Device) -> Self {
+    /// The devices, each with its part of `labels` (from [`LabelRef::of`]
+    /// on the same devices): one list of labels for a whole batch.
+    pub(crate) fn batch<D: std::borrow::Borrow<facts::Device>>(
+        devices: &'a [D],
+        labels: &'a [LabelRef<'a>],
+    ) -> Vec<Self> {
+        let mut at = 0;
+        let devices = devices.iter().map(|d| {
+            let d = d.borrow();
+            let mine = &labels[at..at + d.labels.len()];
+            at += d.labels.len();
+            DeviceRef::new(d, mine)
+        });
+        devices.collect()
+    }
+
+    fn new(d: &'a facts::Device, labels: &'a [LabelRef<'a>]) -> Self {
         let v = &d.firmware.0;
         DeviceRef {
             id: &d.id,
@@ -83,7 +107,7 @@ impl<'a> DeviceRef<'a> {
             utc_offset_minutes: d.utc_offset_minutes,
             uptime_secs: d.uptime_secs,
             updates: crate::convert::updates(&d.updates),
-            labels: d.labels.iter().map(|(key, value)| LabelRef { key, value }).collect(),
+            labels,
         }
     }
 }

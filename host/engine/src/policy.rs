@@ -4,7 +4,7 @@
 //! that could affect the next.
 
 use crate::bindings::rampart::policy::types as wit;
-use crate::exports::{DeviceRef, Exports, Questions};
+use crate::exports::{DeviceRef, Exports, LabelRef, Questions};
 use crate::inspect::PolicyInfo;
 use crate::sandbox::HostState;
 use crate::{Engine, Failure, PolicyDigest, PolicyError, convert, engine::EPOCH_TICK};
@@ -166,8 +166,9 @@ impl Policy {
         let digest = ctx.digest(Question::Eligibility, &[json(device)]);
         let limits = self.engine.limits();
         self.run(Question::Eligibility, ctx.now, digest, 1, |guest, store| {
-            let (answer,) =
-                guest.eligibility().call(store, (&ctx.rollout, &ctx.release, &DeviceRef::new(device))).map_err(Err)?;
+            let labels = LabelRef::of(std::slice::from_ref(device));
+            let device = &DeviceRef::batch(std::slice::from_ref(device), &labels)[0];
+            let (answer,) = guest.eligibility().call(store, (&ctx.rollout, &ctx.release, device)).map_err(Err)?;
             convert::eligibility(answer, ctx.now, limits).map_err(Ok)
         })
     }
@@ -207,7 +208,8 @@ impl Policy {
             // than every device's facts.
             let ids: Vec<Vec<u8>> = chunk.iter().map(|d| d.borrow().id.as_bytes().to_vec()).collect();
             let inputs = ctx.digest(Question::Eligibility, &ids);
-            let wit_devices: Vec<_> = chunk.iter().map(|d| DeviceRef::new(d.borrow())).collect();
+            let labels = LabelRef::of(chunk);
+            let wit_devices = DeviceRef::batch(chunk, &labels);
             let (out,) = self
                 .run(Question::Eligibility, ctx.now, inputs, chunk.len(), |guest, store| {
                     guest.eligibility_batch().call(store, (&ctx.rollout, &ctx.release, &wit_devices)).map_err(Err)
@@ -252,7 +254,8 @@ impl Policy {
                 for chunk in devices.chunks(limits.max_batch.max(1)) {
                     arm(store, limits, chunk.len()).map_err(Err)?;
                     store.data().set_now(ctx.now.0);
-                    let wit_devices: Vec<_> = chunk.iter().map(|d| DeviceRef::new(d)).collect();
+                    let labels = LabelRef::of(chunk);
+                    let wit_devices = DeviceRef::batch(chunk, &labels);
                     let (out,) = guest
                         .eligibility_batch()
                         .call(&mut *store, (&ctx.rollout, &ctx.release, &wit_devices))
@@ -288,9 +291,11 @@ impl Policy {
         let digest = ctx.digest(Question::HealthGate, &[json(device), json(report)]);
         let limits = self.engine.limits();
         self.run(Question::HealthGate, now, digest, 1, |guest, store| {
+            let labels = LabelRef::of(std::slice::from_ref(device));
+            let device = &DeviceRef::batch(std::slice::from_ref(device), &labels)[0];
             let (answer,) = guest
                 .health_gate()
-                .call(store, (&ctx.rollout, &ctx.release, &DeviceRef::new(device), &convert::health(report)))
+                .call(store, (&ctx.rollout, &ctx.release, device, &convert::health(report)))
                 .map_err(Err)?;
             convert::health_decision(answer, limits).map_err(Ok)
         })

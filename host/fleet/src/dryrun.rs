@@ -34,11 +34,12 @@
 //! gives exactly the answer of asking at every hour (a test compares both).
 
 use crate::read::{Chunk, RowError, Source};
-use rampart_engine::{Context, Policy, PolicyError, fail_closed};
+use rampart_engine::{Context, Policy, fail_closed};
 use rampart_facts::{Device, Eligibility, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
@@ -125,13 +126,15 @@ pub struct Decision {
 }
 
 impl Decision {
-    fn new(id: &str, answer: &Eligibility, fuel: Option<u64>, policy_failed: bool) -> Decision {
+    /// A decision without its device's id (filled in only when the
+    /// decisions are kept).
+    fn new(answer: &Eligibility, fuel: Option<u64>, policy_failed: bool) -> Decision {
         let (decision, reasons, until) = match answer {
             Eligibility::Allow => ("allow", vec![], None),
             Eligibility::Deny { reason } => ("deny", vec![reason.code.clone()], None),
             Eligibility::Defer { until, reason } => ("defer", vec![reason.code.clone()], Some(*until)),
         };
-        Decision { id: id.to_string(), decision, reasons, until, fuel, policy_failed, was: None, eligible_at: None }
+        Decision { id: String::new(), decision, reasons, until, fuel, policy_failed, was: None, eligible_at: None }
     }
 
     /// `decision` or `decision:reason`.
@@ -306,7 +309,16 @@ impl Summary {
         };
         by(&mut self.by_model, &device.hardware.model);
         by(&mut self.by_region, &device.location.country);
-        by(&mut self.by_firmware, &device.firmware.to_string());
+        // The version as text, on the stack unless it is unusually long.
+        let mut buf = [0u8; 64];
+        let mut w = std::io::Cursor::new(&mut buf[..]);
+        match write!(w, "{}", device.firmware) {
+            Ok(()) => {
+                let n = w.position() as usize;
+                by(&mut self.by_firmware, std::str::from_utf8(&buf[..n]).expect("Display writes UTF-8"))
+            }
+            Err(_) => by(&mut self.by_firmware, &device.firmware.to_string()),
+        }
         if d.policy_failed {
             let cause = d.reasons.first().cloned().unwrap_or_default();
             *self.policy_failures.entry(cause).or_default() += 1;
@@ -520,6 +532,7 @@ impl Work<'_> {
             }
             summary.add(d, &dec);
             if self.keep_decisions {
+                dec.id.clone_from(&d.id);
                 r.decisions.push(dec);
             }
         }
@@ -665,13 +678,9 @@ fn pass<S: Source>(
 
 fn isolated_decision(policy: &Policy, ctx: &Context, d: &Device) -> Decision {
     match policy.eligibility_in(ctx, d) {
-        Ok(e) => Decision::new(&d.id, &e.answer, Some(e.audit.fuel), false),
-        Err(e) => failed(&d.id, &e),
+        Ok(e) => Decision::new(&e.answer, Some(e.audit.fuel), false),
+        Err(e) => Decision::new(&fail_closed::eligibility(&e), None, true),
     }
-}
-
-fn failed(id: &str, e: &PolicyError) -> Decision {
-    Decision::new(id, &fail_closed::eligibility(e), None, true)
 }
 
 /// The decisions of one policy for a batch: batched (and sampled against
@@ -689,7 +698,7 @@ fn decide<D: Borrow<Device>>(
     }
     let decisions: Vec<Decision> = match policy.eligibility_batch_in(ctx, devices) {
         Ok(answers) => {
-            devices.iter().zip(&answers).map(|(d, a)| Decision::new(&d.borrow().id, a, None, false)).collect()
+            answers.iter().map(|a| Decision::new(a, None, false)).collect()
         }
         // One failure fails a batch: ask each device alone, so the failure
         // is the device's that caused it.
@@ -837,7 +846,7 @@ fn project_on_one_instance(
     let rounds = policy.eligibility_rounds(|answers| {
         if let (Some(answers), Some((h, which))) = (answers, asked.take()) {
             let decisions: Vec<Decision> =
-                which.iter().zip(&answers).map(|(&i, a)| Decision::new(&devices[i].id, a, None, false)).collect();
+                answers.iter().map(|a| Decision::new(a, None, false)).collect();
             for (&i, batched) in which.iter().zip(&decisions) {
                 if let Some(m) = check_sample(policy, &hours[h], &devices[i], batched, verify_one_in, &mut p.verified) {
                     mismatch = Some(m);
