@@ -697,9 +697,7 @@ fn decide<D: Borrow<Device>>(
         return (alone(), 0, None);
     }
     let decisions: Vec<Decision> = match policy.eligibility_batch_in(ctx, devices) {
-        Ok(answers) => {
-            answers.iter().map(|a| Decision::new(a, None, false)).collect()
-        }
+        Ok(answers) => answers.iter().map(|a| Decision::new(a, None, false)).collect(),
         // One failure fails a batch: ask each device alone, so the failure
         // is the device's that caused it.
         Err(_) => return (alone(), 0, None),
@@ -845,8 +843,7 @@ fn project_on_one_instance(
     let mut mismatch = None;
     let rounds = policy.eligibility_rounds(|answers| {
         if let (Some(answers), Some((h, which))) = (answers, asked.take()) {
-            let decisions: Vec<Decision> =
-                answers.iter().map(|a| Decision::new(a, None, false)).collect();
+            let decisions: Vec<Decision> = answers.iter().map(|a| Decision::new(a, None, false)).collect();
             for (&i, batched) in which.iter().zip(&decisions) {
                 if let Some(m) = check_sample(policy, &hours[h], &devices[i], batched, verify_one_in, &mut p.verified) {
                     mismatch = Some(m);
