@@ -128,11 +128,11 @@ pub struct Decision {
 impl Decision {
     /// A decision without its device's id (filled in only when the
     /// decisions are kept).
-    fn new(answer: &Eligibility, fuel: Option<u64>, policy_failed: bool) -> Decision {
+    fn new(answer: Eligibility, fuel: Option<u64>, policy_failed: bool) -> Decision {
         let (decision, reasons, until) = match answer {
             Eligibility::Allow => ("allow", vec![], None),
-            Eligibility::Deny { reason } => ("deny", vec![reason.code.clone()], None),
-            Eligibility::Defer { until, reason } => ("defer", vec![reason.code.clone()], Some(*until)),
+            Eligibility::Deny { reason } => ("deny", vec![reason.code], None),
+            Eligibility::Defer { until, reason } => ("defer", vec![reason.code], Some(until)),
         };
         Decision { id: String::new(), decision, reasons, until, fuel, policy_failed, was: None, eligible_at: None }
     }
@@ -678,8 +678,8 @@ fn pass<S: Source>(
 
 fn isolated_decision(policy: &Policy, ctx: &Context, d: &Device) -> Decision {
     match policy.eligibility_in(ctx, d) {
-        Ok(e) => Decision::new(&e.answer, Some(e.audit.fuel), false),
-        Err(e) => Decision::new(&fail_closed::eligibility(&e), None, true),
+        Ok(e) => Decision::new(e.answer, Some(e.audit.fuel), false),
+        Err(e) => Decision::new(fail_closed::eligibility(&e), None, true),
     }
 }
 
@@ -697,7 +697,7 @@ fn decide<D: Borrow<Device>>(
         return (alone(), 0, None);
     }
     let decisions: Vec<Decision> = match policy.eligibility_batch_in(ctx, devices) {
-        Ok(answers) => answers.iter().map(|a| Decision::new(a, None, false)).collect(),
+        Ok(answers) => answers.into_iter().map(|a| Decision::new(a, None, false)).collect(),
         // One failure fails a batch: ask each device alone, so the failure
         // is the device's that caused it.
         Err(_) => return (alone(), 0, None),
@@ -843,7 +843,7 @@ fn project_on_one_instance(
     let mut mismatch = None;
     let rounds = policy.eligibility_rounds(|answers| {
         if let (Some(answers), Some((h, which))) = (answers, asked.take()) {
-            let decisions: Vec<Decision> = answers.iter().map(|a| Decision::new(a, None, false)).collect();
+            let decisions: Vec<Decision> = answers.into_iter().map(|a| Decision::new(a, None, false)).collect();
             for (&i, batched) in which.iter().zip(&decisions) {
                 if let Some(m) = check_sample(policy, &hours[h], &devices[i], batched, verify_one_in, &mut p.verified) {
                     mismatch = Some(m);

@@ -69,7 +69,7 @@ impl Chunk {
     /// and so is a row whose line is not in `shard` (`(i, n)`: the rows on
     /// lines `l` with `(l - 1) % n == i`).
     pub fn for_each_row(self, shard: Option<(u64, u64)>, mut f: impl FnMut(Row)) {
-        let mine = |line: u64| shard.is_none_or(|(i, n)| (line - 1) % n == i);
+        let mine = |line: u64| shard.is_none_or(|(i, n)| line.saturating_sub(1) % n == i);
         match self {
             Chunk::Rows(rows) => {
                 for row in rows {
