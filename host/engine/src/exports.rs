@@ -89,6 +89,12 @@ impl<'a> DeviceRef<'a> {
         devices.collect()
     }
 
+    /// `f` with `d` as the policy sees it (a question about one device).
+    pub(crate) fn with<R>(d: &facts::Device, f: impl FnOnce(&DeviceRef<'_>) -> R) -> R {
+        let labels = LabelRef::of(std::slice::from_ref(d));
+        f(&DeviceRef::new(d, &labels))
+    }
+
     fn new(d: &'a facts::Device, labels: &'a [LabelRef<'a>]) -> Self {
         let v = &d.firmware.0;
         DeviceRef {

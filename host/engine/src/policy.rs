@@ -166,9 +166,9 @@ impl Policy {
         let digest = ctx.digest(Question::Eligibility, &[json(device)]);
         let limits = self.engine.limits();
         self.run(Question::Eligibility, ctx.now, digest, 1, |guest, store| {
-            let labels = LabelRef::of(std::slice::from_ref(device));
-            let device = &DeviceRef::batch(std::slice::from_ref(device), &labels)[0];
-            let (answer,) = guest.eligibility().call(store, (&ctx.rollout, &ctx.release, device)).map_err(Err)?;
+            let (answer,) =
+                DeviceRef::with(device, |d| guest.eligibility().call(store, (&ctx.rollout, &ctx.release, d)))
+                    .map_err(Err)?;
             convert::eligibility(answer, ctx.now, limits).map_err(Ok)
         })
     }
@@ -291,12 +291,10 @@ impl Policy {
         let digest = ctx.digest(Question::HealthGate, &[json(device), json(report)]);
         let limits = self.engine.limits();
         self.run(Question::HealthGate, now, digest, 1, |guest, store| {
-            let labels = LabelRef::of(std::slice::from_ref(device));
-            let device = &DeviceRef::batch(std::slice::from_ref(device), &labels)[0];
-            let (answer,) = guest
-                .health_gate()
-                .call(store, (&ctx.rollout, &ctx.release, device, &convert::health(report)))
-                .map_err(Err)?;
+            let report = convert::health(report);
+            let (answer,) =
+                DeviceRef::with(device, |d| guest.health_gate().call(store, (&ctx.rollout, &ctx.release, d, &report)))
+                    .map_err(Err)?;
             convert::health_decision(answer, limits).map_err(Ok)
         })
     }

@@ -55,7 +55,7 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<Built, ToolchainError
     }
     let staged = out.with_extension("wasm.part");
     let result = match lang {
-        Lang::Rust => rust(&dir, &staged),
+        Lang::Rust => rust(&dir, &staged).map(|t| (t, false)),
         Lang::Python => python(&dir, &wit, &staged).map(|t| (t, false)),
         Lang::JavaScript => javascript(&dir, &wit, &staged).map(|t| (t, false)),
         Lang::C => c(&dir, &work, &staged),
@@ -73,9 +73,9 @@ pub fn build(dir: &Path, options: &BuildOptions) -> Result<Built, ToolchainError
 /// (A `wasm32-unknown-unknown` build imports no WASI, but Rust's allocator
 /// there grows memory on every fresh instance, and a fresh decision costs
 /// more: docs/BENCHMARKS.md.)
-pub const RUST_TARGET: &str = "wasm32-wasip2";
+const RUST_TARGET: &str = "wasm32-wasip2";
 
-fn rust(dir: &Path, out: &Path) -> Result<(String, bool), ToolchainError> {
+fn rust(dir: &Path, out: &Path) -> Result<String, ToolchainError> {
     let cargo = std::env::var_os("CARGO").map(PathBuf::from).or_else(|| on_path("cargo")).ok_or_else(|| {
         ToolchainError::MissingToolchain {
             lang: Lang::Rust,
@@ -120,7 +120,7 @@ fn rust(dir: &Path, out: &Path) -> Result<(String, bool), ToolchainError> {
         ))
     })?;
     std::fs::copy(&wasm, out).map_err(io(&wasm))?;
-    Ok((format!("{} ({})", version(&cargo, "--version"), version(&rustc, "--version")), false))
+    Ok(format!("{} ({})", version(&cargo, "--version"), version(&rustc, "--version")))
 }
 
 fn python(dir: &Path, wit: &Path, out: &Path) -> Result<String, ToolchainError> {
