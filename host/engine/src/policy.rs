@@ -108,12 +108,12 @@ impl Context {
     /// Digest of everything a question sees: the canonical JSON documents of
     /// `now`, rollout, release, question, then device and health report when
     /// the question has them, each followed by a newline.
-    fn digest(&self, question: Question, parts: &[Vec<u8>]) -> [u8; 32] {
+    fn digest<P: AsRef<[u8]>>(&self, question: Question, parts: impl IntoIterator<Item = P>) -> [u8; 32] {
         let mut h = self.hasher.clone();
         h.update(json(&question));
         h.update(b"\n");
         for p in parts {
-            h.update(p);
+            h.update(p.as_ref());
             h.update(b"\n");
         }
         h.finalize().into()
@@ -163,7 +163,7 @@ impl Policy {
 
     /// [`Policy::eligibility`] with the shared facts prepared once.
     pub fn eligibility_in(&self, ctx: &Context, device: &Device) -> Result<Evaluation<Eligibility>, PolicyError> {
-        let digest = ctx.digest(Question::Eligibility, &[json(device)]);
+        let digest = ctx.digest(Question::Eligibility, [json(device)]);
         let limits = self.engine.limits();
         self.run(Question::Eligibility, ctx.now, digest, 1, |guest, store| {
             let (answer,) =
@@ -206,8 +206,7 @@ impl Policy {
             // Seeds the batch's WASI randomness only (a batch has no audit
             // record): the device ids are enough and cost far less to hash
             // than every device's facts.
-            let ids: Vec<Vec<u8>> = chunk.iter().map(|d| d.borrow().id.as_bytes().to_vec()).collect();
-            let inputs = ctx.digest(Question::Eligibility, &ids);
+            let inputs = ctx.digest(Question::Eligibility, chunk.iter().map(|d| d.borrow().id.as_bytes()));
             let labels = LabelRef::of(chunk);
             let wit_devices = DeviceRef::batch(chunk, &labels);
             let (out,) = self
@@ -245,8 +244,7 @@ impl Policy {
         let Some(mut round) = next(None) else { return Ok(()) };
         let limits = self.engine.limits();
         // Seeds WASI randomness for the whole instance, as in a batch.
-        let ids: Vec<Vec<u8>> = round.1.iter().map(|d| d.id.as_bytes().to_vec()).collect();
-        let inputs = round.0.digest(Question::Eligibility, &ids);
+        let inputs = round.0.digest(Question::Eligibility, round.1.iter().map(|d| d.id.as_bytes()));
         self.run(Question::Eligibility, round.0.now, inputs, 1, |guest, store| {
             loop {
                 let (ctx, devices) = round;
@@ -288,7 +286,7 @@ impl Policy {
         report: &HealthReport,
     ) -> Result<Evaluation<HealthDecision>, PolicyError> {
         let ctx = Context::new(rollout, now, release);
-        let digest = ctx.digest(Question::HealthGate, &[json(device), json(report)]);
+        let digest = ctx.digest(Question::HealthGate, [json(device), json(report)]);
         let limits = self.engine.limits();
         self.run(Question::HealthGate, now, digest, 1, |guest, store| {
             let report = convert::health(report);
@@ -307,7 +305,7 @@ impl Policy {
         release: &Release,
     ) -> Result<Evaluation<RolloutDecision>, PolicyError> {
         let ctx = Context::new(rollout, now, release);
-        let digest = ctx.digest(Question::RolloutGate, &[]);
+        let digest = ctx.digest(Question::RolloutGate, std::iter::empty::<&[u8]>());
         let limits = self.engine.limits();
         self.run(Question::RolloutGate, now, digest, 1, |guest, store| {
             let (answer,) = guest.rollout_gate().call(store, (&ctx.rollout, &ctx.release)).map_err(Err)?;
