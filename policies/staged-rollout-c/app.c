@@ -206,16 +206,166 @@ void exports_rampart_policy_questions_eligibility(rollout_t *rollout, release_t 
   rampart_policy_types_device_free(device);
 }
 
-void exports_rampart_policy_questions_eligibility_batch(
-    rollout_t *rollout, release_t *release, exports_rampart_policy_questions_list_device_t *devices,
-    exports_rampart_policy_questions_list_eligibility_decision_t *ret) {
-  ret->len = devices->len;
-  ret->ptr = calloc(devices->len ? devices->len : 1, sizeof *ret->ptr);
-  if (!ret->ptr) abort();
-  for (size_t i = 0; i < devices->len; i++) decide(rollout, release, &devices->ptr[i], &ret->ptr[i]);
+// The batch form. A batch-device's strings are spans of the batch's text (in
+// bytes) and its labels a span (first index, count) of the batch's labels:
+// each becomes a device_t on the stack whose strings point into the text (no
+// copy) and whose labels are laid out in one scratch array, is decided as a
+// single device, and its decision becomes a batch answer whose reason is an
+// index into a table holding each distinct (code, message) once.
+
+typedef rampart_policy_types_device_batch_t device_batch_t;
+typedef rampart_policy_types_batch_device_t batch_device_t;
+typedef rampart_policy_types_span_t span_t;
+typedef rampart_policy_types_label_t label_t;
+typedef rampart_policy_types_batch_answer_t batch_answer_t;
+typedef rampart_policy_types_batch_answers_t batch_answers_t;
+
+// Traps on a span out of range (the host never sends one).
+static void check_span(span_t span, size_t size) {
+  if (span.start > size || span.len > size - span.start) abort();
+}
+
+// The string `span` stands for: a view of the batch's text, not a copy.
+static policy_string_t text_of(const device_batch_t *batch, span_t span) {
+  check_span(span, batch->text.len);
+  return (policy_string_t){batch->text.ptr + span.start, span.len};
+}
+
+// A view of `d` as a device; its labels are written to *labels (grown as
+// needed, *cap entries), so the view lasts until the next call.
+static device_t device_of(const device_batch_t *batch, const batch_device_t *d, label_t **labels, size_t *cap) {
+  check_span(d->labels, batch->labels.len);
+  if (d->labels.len > *cap) {
+    *cap = d->labels.len > 2 * *cap ? d->labels.len : 2 * *cap;
+    *labels = realloc(*labels, *cap * sizeof **labels);
+    if (!*labels) abort();
+  }
+  for (uint32_t i = 0; i < d->labels.len; i++) {
+    const rampart_policy_types_batch_label_t *l = &batch->labels.ptr[d->labels.start + i];
+    (*labels)[i] = (label_t){.key = text_of(batch, l->key), .value = text_of(batch, l->value)};
+  }
+  return (device_t){
+      .id = text_of(batch, d->id),
+      .cohort_seed = d->cohort_seed,
+      .hardware = {.model = text_of(batch, d->hardware_model), .revision = text_of(batch, d->hardware_revision)},
+      .firmware = {.major = d->firmware_major,
+                   .minor = d->firmware_minor,
+                   .patch = d->firmware_patch,
+                   .pre = text_of(batch, d->firmware_pre)},
+      .security_counter = d->security_counter,
+      .location = {.country = text_of(batch, d->country), .geo = d->geo},
+      .credential = d->credential,
+      .power = d->power,
+      .link = d->link,
+      .utc_offset_minutes = d->utc_offset_minutes,
+      .uptime_secs = d->uptime_secs,
+      .updates = d->updates,
+      .labels = {.ptr = *labels, .len = d->labels.len},
+  };
+}
+
+// The reasons of a batch answer, each distinct (code, message) once: the list
+// grows in `reasons` (cap entries allocated); `slots`, an open-addressing hash
+// table of a power of two entries kept at most half full, holds 1 + the index
+// of a reason in the list (0: empty).
+typedef struct {
+  rampart_policy_types_list_reason_t *reasons;
+  size_t cap;
+  uint32_t *slots;
+  size_t nslots;
+} reason_table_t;
+
+static uint64_t hash_bytes(uint64_t h, const policy_string_t *s) {
+  for (size_t i = 0; i < s->len; i++) h = (h ^ s->ptr[i]) * UINT64_C(0x100000001b3); // FNV-1a
+  return (h ^ 0xff) * UINT64_C(0x100000001b3); // 0xff ends a string: no UTF-8 byte is 0xff
+}
+
+static uint64_t hash_reason(const reason_t *r) {
+  return hash_bytes(hash_bytes(UINT64_C(0xcbf29ce484222325), &r->code), &r->message);
+}
+
+static int same_string(const policy_string_t *a, const policy_string_t *b) {
+  return a->len == b->len && (a->len == 0 || memcmp(a->ptr, b->ptr, a->len) == 0);
+}
+
+// The free slot for a reason of hash `h`, or the one holding a reason equal to `r`.
+static size_t find_slot(const reason_table_t *t, uint64_t h, const reason_t *r) {
+  size_t mask = t->nslots - 1;
+  for (size_t i = h & mask;; i = (i + 1) & mask) {
+    uint32_t slot = t->slots[i];
+    if (slot == 0) return i;
+    const reason_t *known = &t->reasons->ptr[slot - 1];
+    if (same_string(&known->code, &r->code) && same_string(&known->message, &r->message)) return i;
+  }
+}
+
+// The index of `*r` in the table. Takes its strings: kept if the reason is
+// new, freed if it was already there.
+static uint32_t reason_index(reason_table_t *t, reason_t *r) {
+  rampart_policy_types_list_reason_t *list = t->reasons;
+  if (2 * (list->len + 1) > t->nslots) { // grow the index, then re-insert every reason
+    free(t->slots);
+    t->nslots = t->nslots ? 2 * t->nslots : 16;
+    t->slots = calloc(t->nslots, sizeof *t->slots);
+    if (!t->slots) abort();
+    for (size_t i = 0; i < list->len; i++) {
+      t->slots[find_slot(t, hash_reason(&list->ptr[i]), &list->ptr[i])] = (uint32_t)i + 1;
+    }
+  }
+  size_t i = find_slot(t, hash_reason(r), r);
+  if (t->slots[i]) {
+    rampart_policy_types_reason_free(r);
+    return t->slots[i] - 1;
+  }
+  if (list->len == t->cap) {
+    t->cap = t->cap ? 2 * t->cap : 8;
+    list->ptr = realloc(list->ptr, t->cap * sizeof *list->ptr);
+    if (!list->ptr) abort();
+  }
+  list->ptr[list->len++] = *r;
+  t->slots[i] = (uint32_t)list->len;
+  return (uint32_t)list->len - 1;
+}
+
+// `decision` as a batch answer, its reason (if any) moved into the table.
+static batch_answer_t answer_of(reason_table_t *t, eligibility_t *decision) {
+  batch_answer_t answer = {.tag = RAMPART_POLICY_TYPES_BATCH_ANSWER_ALLOW};
+  switch (decision->tag) {
+    case RAMPART_POLICY_TYPES_ELIGIBILITY_DECISION_DENY:
+      answer.tag = RAMPART_POLICY_TYPES_BATCH_ANSWER_DENY;
+      answer.val.deny = reason_index(t, &decision->val.deny);
+      break;
+    case RAMPART_POLICY_TYPES_ELIGIBILITY_DECISION_DEFER:
+      answer.tag = RAMPART_POLICY_TYPES_BATCH_ANSWER_DEFER;
+      answer.val.defer.until = decision->val.defer.until;
+      answer.val.defer.reason = reason_index(t, &decision->val.defer.reason);
+      break;
+  }
+  return answer;
+}
+
+// The bindings free a list of the answer only when it is not empty: an empty
+// one must hold no allocation.
+void exports_rampart_policy_questions_eligibility_batch(rollout_t *rollout, release_t *release, device_batch_t *batch,
+                                                        batch_answers_t *ret) {
+  size_t n = batch->devices.len;
+  ret->reasons = (rampart_policy_types_list_reason_t){NULL, 0};
+  ret->answers = (rampart_policy_types_list_batch_answer_t){n ? malloc(n * sizeof(batch_answer_t)) : NULL, n};
+  if (n && !ret->answers.ptr) abort();
+  reason_table_t reasons = {.reasons = &ret->reasons};
+  label_t *labels = NULL;
+  size_t labels_cap = 0;
+  for (size_t i = 0; i < n; i++) {
+    device_t device = device_of(batch, &batch->devices.ptr[i], &labels, &labels_cap);
+    eligibility_t decision = {0};
+    decide(rollout, release, &device, &decision);
+    ret->answers.ptr[i] = answer_of(&reasons, &decision);
+  }
+  free(labels);
+  free(reasons.slots);
   rampart_policy_types_rollout_free(rollout);
   rampart_policy_types_release_free(release);
-  exports_rampart_policy_questions_list_device_free(devices);
+  rampart_policy_types_device_batch_free(batch);
 }
 
 void exports_rampart_policy_questions_health_gate(rollout_t *rollout, release_t *release, device_t *device,

@@ -135,6 +135,67 @@ function decide(rollout, release, device) {
   return ALLOW;
 }
 
+// Each device of an `eligibility-batch`, as the device `eligibility` gets.
+// A batch-device's strings are spans { start, len } of the batch's `text`,
+// counted in UTF-8 bytes, and its labels a span (first index, count) of the
+// batch's `labels`. The text is encoded once per batch and each span decoded
+// from the bytes; a pure-ASCII text (as many UTF-8 bytes as UTF-16 units) is
+// sliced as is.
+function devicesOf(batch) {
+  const { text, labels } = batch;
+  const raw = new TextEncoder().encode(text);
+  const decoder = new TextDecoder();
+  const string =
+    raw.length === text.length
+      ? ({ start, len }) => text.slice(start, start + len)
+      : ({ start, len }) => decoder.decode(raw.subarray(start, start + len));
+  return batch.devices.map((d) => ({
+    id: string(d.id),
+    cohortSeed: d.cohortSeed,
+    hardware: { model: string(d.hardwareModel), revision: string(d.hardwareRevision) },
+    firmware: { major: d.firmwareMajor, minor: d.firmwareMinor, patch: d.firmwarePatch, pre: string(d.firmwarePre) },
+    securityCounter: d.securityCounter,
+    location: { country: string(d.country), geo: d.geo },
+    credential: d.credential,
+    power: d.power,
+    link: d.link,
+    utcOffsetMinutes: d.utcOffsetMinutes,
+    uptimeSecs: d.uptimeSecs,
+    updates: d.updates,
+    labels: labels
+      .slice(d.labels.start, d.labels.start + d.labels.len)
+      .map((l) => ({ key: string(l.key), value: string(l.value) })),
+  }));
+}
+
+// The batch answers for `decisions` (one per device, in order): each distinct
+// reason (same code and message) once in `reasons`, the answers pointing at
+// it by index.
+function answersOf(decisions) {
+  const reasons = [];
+  const index = new Map(); // JSON of [code, message] -> index in reasons
+  const reasonIndex = (r) => {
+    const key = JSON.stringify([r.code, r.message]);
+    let i = index.get(key);
+    if (i === undefined) {
+      i = reasons.push(r) - 1;
+      index.set(key, i);
+    }
+    return i;
+  };
+  const answers = decisions.map((d) => {
+    switch (d.tag) {
+      case "deny":
+        return { tag: "deny", val: reasonIndex(d.val) };
+      case "defer":
+        return { tag: "defer", val: { until: d.val.until, reason: reasonIndex(d.val.reason) } };
+      default:
+        return ALLOW;
+    }
+  });
+  return { reasons, answers };
+}
+
 function rollback(code, message) {
   return { tag: "rollback", val: reason(code, message) };
 }
@@ -145,7 +206,7 @@ export const questions = {
   },
 
   eligibilityBatch(rollout, release, devices) {
-    return devices.map((device) => decide(rollout, release, device));
+    return answersOf(devicesOf(devices).map((device) => decide(rollout, release, device)));
   },
 
   healthGate(rollout, release, device, report) {

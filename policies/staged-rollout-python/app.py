@@ -23,23 +23,33 @@ abort above 20 %.
 Build: rampart policy build policies/staged-rollout-python
 """
 
-from typing import List, Optional
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from wit_world import exports
 from wit_world.imports.types import (
+    BatchAnswer,
+    BatchAnswer_Allow,
+    BatchAnswer_Defer,
+    BatchAnswer_Deny,
+    BatchAnswers,
+    BatchDeferral,
     Channel,
     Deferral,
     Device,
+    DeviceBatch,
     EligibilityDecision,
     EligibilityDecision_Allow,
     EligibilityDecision_Defer,
     EligibilityDecision_Deny,
+    Hardware,
     HealthDecision,
     HealthDecision_Commit,
     HealthDecision_Rollback,
     HealthDecision_Wait,
     HealthReport,
+    Label,
     LinkKind,
+    Location,
     Reason,
     Release,
     Rollout,
@@ -48,6 +58,7 @@ from wit_world.imports.types import (
     RolloutDecision_Continue,
     RolloutDecision_Pause,
     Semver,
+    Span,
     Waiting,
 )
 
@@ -156,14 +167,80 @@ def decide(rollout: Rollout, release: Release, device: Device) -> EligibilityDec
     return EligibilityDecision_Allow()
 
 
+def devices_of(batch: DeviceBatch) -> Iterator[Device]:
+    """Each device of an `eligibility-batch`, as the Device `eligibility` gets.
+
+    A batch-device's strings are spans of the batch's `text`, counted in
+    UTF-8 bytes, and its labels a span (first index, count) of the batch's
+    `labels`. The text is encoded once per batch and each span decoded from
+    the bytes; a pure-ASCII text (bytes and characters alike) is sliced as is.
+    """
+    text = batch.text
+    if text.isascii():
+
+        def string(span: Span) -> str:
+            return text[span.start : span.start + span.len]
+
+    else:
+        raw = text.encode()
+
+        def string(span: Span) -> str:
+            return raw[span.start : span.start + span.len].decode()
+
+    labels = batch.labels
+    for d in batch.devices:
+        own_labels = labels[d.labels.start : d.labels.start + d.labels.len]
+        yield Device(
+            id=string(d.id),
+            cohort_seed=d.cohort_seed,
+            hardware=Hardware(string(d.hardware_model), string(d.hardware_revision)),
+            firmware=Semver(d.firmware_major, d.firmware_minor, d.firmware_patch, string(d.firmware_pre)),
+            security_counter=d.security_counter,
+            location=Location(string(d.country), d.geo),
+            credential=d.credential,
+            power=d.power,
+            link=d.link,
+            utc_offset_minutes=d.utc_offset_minutes,
+            uptime_secs=d.uptime_secs,
+            updates=d.updates,
+            labels=[Label(string(label.key), string(label.value)) for label in own_labels],
+        )
+
+
+def answers_of(decisions: Iterable[EligibilityDecision]) -> BatchAnswers:
+    """The batch answers for `decisions` (one per device, in order): each
+    distinct reason (same code and message) once in `reasons`, the answers
+    pointing at it by index."""
+    reasons: List[Reason] = []
+    index: Dict[Tuple[str, str], int] = {}
+
+    def reason_index(reason: Reason) -> int:
+        key = (reason.code, reason.message)
+        i = index.get(key)
+        if i is None:
+            i = index[key] = len(reasons)
+            reasons.append(reason)
+        return i
+
+    allow = BatchAnswer_Allow()
+    answers: List[BatchAnswer] = []
+    for decision in decisions:
+        if isinstance(decision, EligibilityDecision_Deny):
+            answers.append(BatchAnswer_Deny(reason_index(decision.value)))
+        elif isinstance(decision, EligibilityDecision_Defer):
+            deferral = decision.value
+            answers.append(BatchAnswer_Defer(BatchDeferral(deferral.until, reason_index(deferral.reason))))
+        else:
+            answers.append(allow)
+    return BatchAnswers(reasons, answers)
+
+
 class Questions(exports.Questions):
     def eligibility(self, rollout: Rollout, release: Release, device: Device) -> EligibilityDecision:
         return decide(rollout, release, device)
 
-    def eligibility_batch(
-        self, rollout: Rollout, release: Release, devices: List[Device]
-    ) -> List[EligibilityDecision]:
-        return [decide(rollout, release, device) for device in devices]
+    def eligibility_batch(self, rollout: Rollout, release: Release, devices: DeviceBatch) -> BatchAnswers:
+        return answers_of(decide(rollout, release, device) for device in devices_of(devices))
 
     def health_gate(
         self, rollout: Rollout, release: Release, device: Device, report: HealthReport

@@ -6,7 +6,7 @@ const EARTH_RADIUS_M: f64 = 6_371_008.8;
 
 /// True when the device's country is one of `countries` (ISO 3166-1 alpha-2).
 pub fn in_countries(device: &Device, countries: &[&str]) -> bool {
-    countries.iter().any(|c| c.eq_ignore_ascii_case(&device.location.country))
+    countries.iter().any(|c| c.eq_ignore_ascii_case(device.location.country))
 }
 
 /// Great-circle distance in metres (haversine).

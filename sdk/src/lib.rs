@@ -48,7 +48,7 @@
 //!                 return defer(open, "outside-window", "outside the 01:00-05:00 window");
 //!             }
 //!         }
-//!         log::info("eligible", &[("device", device.id.as_str())]);
+//!         log::info("eligible", &[("device", device.id)]);
 //!         Eligibility::Allow
 //!     }
 //! }
@@ -64,9 +64,11 @@
 
 #[doc(hidden)]
 pub mod bindings;
+use bindings::rampart::policy::types as wit;
 
 pub mod credential;
 pub mod defaults;
+mod device;
 pub mod geo;
 pub mod log;
 pub mod power;
@@ -75,10 +77,11 @@ mod waves;
 mod window;
 
 pub use bindings::rampart::policy::types::{
-    Channel, Credential, Deferral, Device, EligibilityDecision, FailedService, GeoPoint, Hardware, HealthDecision,
-    HealthReport, Label, Link, LinkKind, Location, Metric, PayloadKind, Power, ProbeResult, Reason, Release, Rollout,
-    RolloutDecision, SbomComponent, Semver, Timestamp, UpdateHistory, UpdateOutcome, Waiting, WaveStats,
+    Channel, Credential, Deferral, EligibilityDecision, FailedService, GeoPoint, HealthDecision, HealthReport, Label,
+    Link, LinkKind, Metric, PayloadKind, Power, ProbeResult, Reason, Release, Rollout, RolloutDecision, SbomComponent,
+    Semver, Timestamp, UpdateHistory, UpdateOutcome, Waiting, WaveStats,
 };
+pub use device::{Device, Devices, Hardware, Labels, Location};
 /// Answer to the eligibility question (short name of [`EligibilityDecision`]).
 pub type Eligibility = EligibilityDecision;
 pub use waves::{WaveSchedule, cohort_bucket, in_first_percent};
@@ -104,8 +107,8 @@ pub trait Policy {
     /// Must return one answer per device, in order; the default asks
     /// [`Policy::eligibility`] for each. Override it only to share work
     /// between devices, never to make answers depend on each other.
-    fn eligibility_batch(rollout: &Rollout, release: &Release, devices: &[Device]) -> Vec<Eligibility> {
-        devices.iter().map(|device| Self::eligibility(rollout, release, device)).collect()
+    fn eligibility_batch(rollout: &Rollout, release: &Release, devices: &Devices) -> Vec<Eligibility> {
+        devices.iter().map(|device| Self::eligibility(rollout, release, &device)).collect()
     }
 
     /// After a trial boot: commit, roll back or wait? Defaults to
@@ -123,25 +126,52 @@ pub trait Policy {
 }
 
 impl<T: Policy> bindings::exports::rampart::policy::questions::Guest for T {
-    fn eligibility(rollout: Rollout, release: Release, device: Device) -> Eligibility {
+    fn eligibility(rollout: Rollout, release: Release, device: wit::Device) -> Eligibility {
         report_panics();
-        T::eligibility(&rollout, &release, &device)
+        T::eligibility(&rollout, &release, &Device::of(&device))
     }
 
-    fn eligibility_batch(rollout: Rollout, release: Release, devices: Vec<Device>) -> Vec<Eligibility> {
+    fn eligibility_batch(rollout: Rollout, release: Release, devices: wit::DeviceBatch) -> wit::BatchAnswers {
         report_panics();
-        T::eligibility_batch(&rollout, &release, &devices)
+        batch_answers(T::eligibility_batch(&rollout, &release, &Devices::new(&devices)))
     }
 
-    fn health_gate(rollout: Rollout, release: Release, device: Device, report: HealthReport) -> HealthDecision {
+    fn health_gate(rollout: Rollout, release: Release, device: wit::Device, report: HealthReport) -> HealthDecision {
         report_panics();
-        T::health_gate(&rollout, &release, &device, &report)
+        T::health_gate(&rollout, &release, &Device::of(&device), &report)
     }
 
     fn rollout_gate(rollout: Rollout, release: Release) -> RolloutDecision {
         report_panics();
         T::rollout_gate(&rollout, &release)
     }
+}
+
+/// The answers of a batch, each distinct reason given once.
+fn batch_answers(answers: Vec<Eligibility>) -> wit::BatchAnswers {
+    let mut reasons = Vec::new();
+    let mut index = std::collections::BTreeMap::new();
+    let mut reason_index = |r: Reason| -> u32 {
+        let key = (r.code, r.message);
+        if let Some(&i) = index.get(&key) {
+            return i;
+        }
+        let i = u32::try_from(reasons.len()).expect("fewer reasons than answers");
+        reasons.push(Reason { code: key.0.clone(), message: key.1.clone() });
+        index.insert(key, i);
+        i
+    };
+    let answers = answers
+        .into_iter()
+        .map(|a| match a {
+            Eligibility::Allow => wit::BatchAnswer::Allow,
+            Eligibility::Deny(r) => wit::BatchAnswer::Deny(reason_index(r)),
+            Eligibility::Defer(d) => {
+                wit::BatchAnswer::Defer(wit::BatchDeferral { until: d.until, reason: reason_index(d.reason) })
+            }
+        })
+        .collect();
+    wit::BatchAnswers { reasons, answers }
 }
 
 /// A policy built without WASI has no stderr: its panic message goes to the
@@ -206,13 +236,6 @@ pub fn pause(code: &str, message: impl Into<String>) -> RolloutDecision {
 /// `RolloutDecision::Abort` with a reason.
 pub fn abort(code: &str, message: impl Into<String>) -> RolloutDecision {
     RolloutDecision::Abort(reason(code, message))
-}
-
-impl Device {
-    /// The value of label `key`, if the device has it.
-    pub fn label(&self, key: &str) -> Option<&str> {
-        self.labels.iter().find(|l| l.key == key).map(|l| l.value.as_str())
-    }
 }
 
 impl Release {

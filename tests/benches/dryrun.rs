@@ -72,7 +72,8 @@ fn native(path: &Path, threads: usize, release: &facts::Release, rollout: &facts
                     while let Ok(chunk) = rx.lock().unwrap().recv() {
                         chunk.for_each_row(None, |row| {
                             let d = &row.unwrap().1;
-                            let e = StagedRollout::eligibility(s_rollout, s_release, &native::sdk_device(d));
+                            let labels = native::sdk_labels(d);
+                            let e = StagedRollout::eligibility(s_rollout, s_release, &native::sdk_device(d, &labels));
                             let (name, reason) = match &e {
                                 sdk::Eligibility::Allow => ("allow", None),
                                 sdk::Eligibility::Deny(r) => ("deny", Some(r.code.as_str())),

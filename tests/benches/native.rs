@@ -8,15 +8,20 @@ pub fn semver(v: &facts::Version) -> sdk::Semver {
     sdk::Semver { major: v.0.major, minor: v.0.minor, patch: v.0.patch, pre: v.0.pre.to_string() }
 }
 
-pub fn sdk_device(d: &facts::Device) -> sdk::Device {
+/// The labels of `d`, for [`sdk_device`].
+pub fn sdk_labels(d: &facts::Device) -> Vec<sdk::Label> {
+    d.labels.iter().map(|(k, v)| sdk::Label { key: k.clone(), value: v.clone() }).collect()
+}
+
+pub fn sdk_device<'a>(d: &'a facts::Device, labels: &'a [sdk::Label]) -> sdk::Device<'a> {
     sdk::Device {
-        id: d.id.clone(),
+        id: &d.id,
         cohort_seed: d.cohort_seed(),
-        hardware: sdk::Hardware { model: d.hardware.model.clone(), revision: d.hardware.revision.clone() },
+        hardware: sdk::Hardware { model: &d.hardware.model, revision: &d.hardware.revision },
         firmware: semver(&d.firmware),
         security_counter: d.security_counter,
         location: sdk::Location {
-            country: d.location.country.clone(),
+            country: &d.location.country,
             geo: d.location.geo.map(|g| sdk::GeoPoint { lat: g.lat, lon: g.lon }),
         },
         credential: sdk::Credential {
@@ -42,7 +47,7 @@ pub fn sdk_device(d: &facts::Device) -> sdk::Device {
             last_outcome: sdk::UpdateOutcome::None,
             consecutive_failures: d.updates.consecutive_failures,
         },
-        labels: d.labels.iter().map(|(k, v)| sdk::Label { key: k.clone(), value: v.clone() }).collect(),
+        labels: sdk::Labels::new(labels),
     }
 }
 

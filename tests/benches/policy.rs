@@ -16,7 +16,7 @@ use std::hint::black_box;
 
 mod native;
 mod timing;
-use native::{sdk_device, sdk_release, sdk_rollout};
+use native::{sdk_device, sdk_labels, sdk_release, sdk_rollout};
 use std::time::{Duration, Instant};
 use timing::time_per_op;
 
@@ -119,7 +119,8 @@ fn main() {
     // Native.
     let s_release = sdk_release(&release);
     let s_rollout = sdk_rollout(&rollout, now);
-    let s_devices: Vec<_> = devices.iter().map(sdk_device).collect();
+    let s_labels: Vec<_> = devices.iter().map(sdk_labels).collect();
+    let s_devices: Vec<_> = devices.iter().zip(&s_labels).map(|(d, l)| sdk_device(d, l)).collect();
     let native: Vec<Summary> =
         s_devices.iter().map(|d| summary_sdk(&StagedRollout::eligibility(&s_rollout, &s_release, d))).collect();
 

@@ -151,6 +151,43 @@ pub(crate) fn eligibility(
     })
 }
 
+/// The answers to a batch of `devices` devices, each reason checked once.
+pub(crate) fn batch_answers(
+    out: wit::BatchAnswers,
+    devices: usize,
+    now: facts::Timestamp,
+    limits: &Limits,
+) -> Result<Vec<facts::Eligibility>, Failure> {
+    if out.answers.len() != devices {
+        return Err(invalid(format!("batch of {devices} devices answered with {} decisions", out.answers.len())));
+    }
+    if out.reasons.len() > devices {
+        return Err(invalid(format!("batch of {devices} devices answered with {} reasons", out.reasons.len())));
+    }
+    let reasons = out.reasons.into_iter().map(|r| reason(r, limits)).collect::<Result<Vec<_>, _>>()?;
+    let pick = |i: u32| {
+        reasons.get(i as usize).cloned().ok_or_else(|| invalid(format!("reason {i} of {} named", reasons.len())))
+    };
+    out.answers
+        .into_iter()
+        .map(|a| {
+            Ok(match a {
+                wit::BatchAnswer::Allow => facts::Eligibility::Allow,
+                wit::BatchAnswer::Deny(r) => facts::Eligibility::Deny { reason: pick(r)? },
+                wit::BatchAnswer::Defer(d) => {
+                    if d.until < now.0 {
+                        return Err(invalid(format!(
+                            "defer until {} is before now ({now})",
+                            facts::Timestamp(d.until)
+                        )));
+                    }
+                    facts::Eligibility::Defer { until: facts::Timestamp(d.until), reason: pick(d.reason)? }
+                }
+            })
+        })
+        .collect()
+}
+
 pub(crate) fn health_decision(h: wit::HealthDecision, limits: &Limits) -> Result<facts::HealthDecision, Failure> {
     Ok(match h {
         wit::HealthDecision::Commit => facts::HealthDecision::Commit,

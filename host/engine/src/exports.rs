@@ -4,6 +4,7 @@
 //! strings first. The exports' types are checked against these Rust types
 //! on a policy's first instantiation, once, not on every one.
 
+use crate::batch::DeviceBatchRef;
 use crate::bindings::rampart::policy::types as wit;
 use crate::sandbox::HostState;
 use rampart_facts as facts;
@@ -64,34 +65,10 @@ pub(crate) struct LabelRef<'a> {
     value: &'a str,
 }
 
-impl<'a> LabelRef<'a> {
-    /// The labels of `devices`, one device after the other.
-    pub(crate) fn of<D: std::borrow::Borrow<facts::Device>>(devices: &'a [D]) -> Vec<Self> {
-        let labels = devices.iter().flat_map(|d| d.borrow().labels.iter());
-        labels.map(|(key, value)| LabelRef { key, value }).collect()
-    }
-}
-
 impl<'a> DeviceRef<'a> {
-    /// The devices, each with its part of `labels` (from [`LabelRef::of`]
-    /// on the same devices): one list of labels for a whole batch.
-    pub(crate) fn batch<D: std::borrow::Borrow<facts::Device>>(
-        devices: &'a [D],
-        labels: &'a [LabelRef<'a>],
-    ) -> Vec<Self> {
-        let mut at = 0;
-        let devices = devices.iter().map(|d| {
-            let d = d.borrow();
-            let mine = &labels[at..at + d.labels.len()];
-            at += d.labels.len();
-            DeviceRef::new(d, mine)
-        });
-        devices.collect()
-    }
-
     /// `f` with `d` as the policy sees it (a question about one device).
     pub(crate) fn with<R>(d: &facts::Device, f: impl FnOnce(&DeviceRef<'_>) -> R) -> R {
-        let labels = LabelRef::of(std::slice::from_ref(d));
+        let labels: Vec<_> = d.labels.iter().map(|(key, value)| LabelRef { key, value }).collect();
         f(&DeviceRef::new(d, &labels))
     }
 
@@ -119,7 +96,7 @@ impl<'a> DeviceRef<'a> {
 }
 
 type Eligibility<'a> = TypedFunc<(&'a wit::Rollout, &'a wit::Release, &'a DeviceRef<'a>), (wit::EligibilityDecision,)>;
-type Batch<'a> = TypedFunc<(&'a wit::Rollout, &'a wit::Release, &'a [DeviceRef<'a>]), (Vec<wit::EligibilityDecision>,)>;
+type Batch<'a> = TypedFunc<(&'a wit::Rollout, &'a wit::Release, &'a DeviceBatchRef<'a>), (wit::BatchAnswers,)>;
 type HealthGate<'a> =
     TypedFunc<(&'a wit::Rollout, &'a wit::Release, &'a DeviceRef<'a>, &'a wit::HealthReport), (wit::HealthDecision,)>;
 type RolloutGate<'a> = TypedFunc<(&'a wit::Rollout, &'a wit::Release), (wit::RolloutDecision,)>;
@@ -164,8 +141,7 @@ impl Exports {
         let checked = self.checked.get_or_init(|| {
             let check = || -> wasmtime::Result<()> {
                 funcs[0].typed::<(&wit::Rollout, &wit::Release, &DeviceRef), (wit::EligibilityDecision,)>(&*store)?;
-                funcs[1]
-                    .typed::<(&wit::Rollout, &wit::Release, &[DeviceRef]), (Vec<wit::EligibilityDecision>,)>(&*store)?;
+                funcs[1].typed::<(&wit::Rollout, &wit::Release, &DeviceBatchRef), (wit::BatchAnswers,)>(&*store)?;
                 funcs[2]
                     .typed::<(&wit::Rollout, &wit::Release, &DeviceRef, &wit::HealthReport), (wit::HealthDecision,)>(
                         &*store,

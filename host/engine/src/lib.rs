@@ -1,7 +1,7 @@
 //! # rampart-engine — the Rampart policy engine
 //!
 //! Loads OEM policy components (WebAssembly components targeting
-//! `rampart:policy@0.1.0`, see `wit/policy.wit`) into a locked-down wasmtime
+//! `rampart:policy@0.2.0`, see `wit/policy.wit`) into a locked-down wasmtime
 //! sandbox and asks them the three questions of an update: eligibility,
 //! health gate, rollout gate.
 //!
@@ -29,6 +29,7 @@
 //! # Ok(()) }
 //! ```
 
+mod batch;
 mod bindings;
 mod cache;
 mod convert;

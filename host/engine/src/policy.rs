@@ -3,8 +3,9 @@
 //! from one decision to the next, and a failed decision leaves nothing behind
 //! that could affect the next.
 
+use crate::batch::DeviceBatch;
 use crate::bindings::rampart::policy::types as wit;
-use crate::exports::{DeviceRef, Exports, LabelRef, Questions};
+use crate::exports::{DeviceRef, Exports, Questions};
 use crate::inspect::PolicyInfo;
 use crate::sandbox::HostState;
 use crate::{Engine, Failure, PolicyDigest, PolicyError, convert, engine::EPOCH_TICK};
@@ -202,26 +203,21 @@ impl Policy {
         let digest = self.digest();
         let fail = |failure| PolicyError { policy: digest, failure };
         let mut answers = Vec::with_capacity(devices.len());
-        for chunk in devices.chunks(limits.max_batch.max(1)) {
+        let mut rest = devices;
+        while !rest.is_empty() {
+            let batch = DeviceBatch::new(&rest[..rest.len().min(limits.max_batch.max(1))]);
+            let (chunk, after) = rest.split_at(batch.len());
+            rest = after;
             // Seeds the batch's WASI randomness only (a batch has no audit
             // record): the device ids are enough and cost far less to hash
             // than every device's facts.
             let inputs = ctx.digest(Question::Eligibility, chunk.iter().map(|d| d.borrow().id.as_bytes()));
-            let labels = LabelRef::of(chunk);
-            let wit_devices = DeviceRef::batch(chunk, &labels);
             let (out,) = self
                 .run(Question::Eligibility, ctx.now, inputs, chunk.len(), |guest, store| {
-                    guest.eligibility_batch().call(store, (&ctx.rollout, &ctx.release, &wit_devices)).map_err(Err)
+                    guest.eligibility_batch().call(store, (&ctx.rollout, &ctx.release, &batch.as_wit())).map_err(Err)
                 })?
                 .answer;
-            if out.len() != chunk.len() {
-                return Err(fail(Failure::InvalidOutput {
-                    cause: format!("batch of {} devices answered with {} decisions", chunk.len(), out.len()),
-                }));
-            }
-            for answer in out {
-                answers.push(convert::eligibility(answer, ctx.now, limits).map_err(fail)?);
-            }
+            answers.extend(convert::batch_answers(out, chunk.len(), ctx.now, limits).map_err(fail)?);
         }
         Ok(answers)
     }
@@ -249,23 +245,17 @@ impl Policy {
             loop {
                 let (ctx, devices) = round;
                 let mut answers = Vec::with_capacity(devices.len());
-                for chunk in devices.chunks(limits.max_batch.max(1)) {
-                    arm(store, limits, chunk.len()).map_err(Err)?;
+                let mut rest = &devices[..];
+                while !rest.is_empty() {
+                    let batch = DeviceBatch::new(&rest[..rest.len().min(limits.max_batch.max(1))]);
+                    rest = &rest[batch.len()..];
+                    arm(store, limits, batch.len()).map_err(Err)?;
                     store.data().set_now(ctx.now.0);
-                    let labels = LabelRef::of(chunk);
-                    let wit_devices = DeviceRef::batch(chunk, &labels);
                     let (out,) = guest
                         .eligibility_batch()
-                        .call(&mut *store, (&ctx.rollout, &ctx.release, &wit_devices))
+                        .call(&mut *store, (&ctx.rollout, &ctx.release, &batch.as_wit()))
                         .map_err(Err)?;
-                    if out.len() != chunk.len() {
-                        return Err(Ok(Failure::InvalidOutput {
-                            cause: format!("batch of {} devices answered with {} decisions", chunk.len(), out.len()),
-                        }));
-                    }
-                    for answer in out {
-                        answers.push(convert::eligibility(answer, ctx.now, limits).map_err(Ok)?);
-                    }
+                    answers.extend(convert::batch_answers(out, batch.len(), ctx.now, limits).map_err(Ok)?);
                 }
                 match next(Some(answers)) {
                     Some(r) => round = r,

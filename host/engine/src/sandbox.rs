@@ -30,7 +30,7 @@ use wasmtime_wasi::random::WasiRandom;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// Interfaces a policy may import, without version. Versions are matched by
-/// the linker (semver-compatible: `wasi:*@0.2.x`, `rampart:policy@0.1.x`).
+/// the linker (semver-compatible: `wasi:*@0.2.x`, `rampart:policy@0.2.x`).
 pub const GRANTED_IMPORTS: &[&str] = &[
     "rampart:policy/types",
     "rampart:policy/log",

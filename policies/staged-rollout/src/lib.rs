@@ -39,7 +39,7 @@ pub struct StagedRollout;
 impl Policy for StagedRollout {
     fn eligibility(rollout: &Rollout, release: &Release, device: &Device) -> Eligibility {
         let now = rollout.now;
-        if !release.supports(&device.hardware.model) {
+        if !release.supports(device.hardware.model) {
             return deny("incompatible-hardware", format!("release does not support {}", device.hardware.model));
         }
         if !is_upgrade(&device.firmware, &release.version) {

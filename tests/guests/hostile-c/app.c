@@ -13,12 +13,12 @@ static int is(const policy_string_t *s, const char *text) {
   return s->len == strlen(text) && memcmp(s->ptr, text, s->len) == 0;
 }
 
-static void decide(const rampart_policy_types_device_t *device, rampart_policy_types_eligibility_decision_t *ret) {
-  if (is(&device->id, "loop")) {
+static void attack(const policy_string_t *id) {
+  if (is(id, "loop")) {
     volatile unsigned long n = 0;
     for (;;) n++;
   }
-  if (is(&device->id, "bomb")) {
+  if (is(id, "bomb")) {
     // Chained through a volatile head, so the compiler cannot elide them.
     for (;;) {
       void **p = malloc(1 << 20);
@@ -28,30 +28,39 @@ static void decide(const rampart_policy_types_device_t *device, rampart_policy_t
       hoard = p;
     }
   }
-  ret->tag = RAMPART_POLICY_TYPES_ELIGIBILITY_DECISION_ALLOW;
 }
 
 void exports_rampart_policy_questions_eligibility(rampart_policy_types_rollout_t *rollout,
                                                   rampart_policy_types_release_t *release,
                                                   rampart_policy_types_device_t *device,
                                                   rampart_policy_types_eligibility_decision_t *ret) {
-  decide(device, ret);
+  attack(&device->id);
+  ret->tag = RAMPART_POLICY_TYPES_ELIGIBILITY_DECISION_ALLOW;
   rampart_policy_types_rollout_free(rollout);
   rampart_policy_types_release_free(release);
   rampart_policy_types_device_free(device);
 }
 
-void exports_rampart_policy_questions_eligibility_batch(
-    rampart_policy_types_rollout_t *rollout, rampart_policy_types_release_t *release,
-    exports_rampart_policy_questions_list_device_t *devices,
-    exports_rampart_policy_questions_list_eligibility_decision_t *ret) {
-  ret->len = devices->len;
-  ret->ptr = calloc(devices->len ? devices->len : 1, sizeof *ret->ptr);
-  if (!ret->ptr) abort();
-  for (size_t i = 0; i < devices->len; i++) decide(&devices->ptr[i], &ret->ptr[i]);
+// Each id of a batch is a span (start, len in bytes) of its text. The
+// answer's lists are freed by the bindings only when not empty: none are
+// allocated for an empty batch, and there are no reasons.
+void exports_rampart_policy_questions_eligibility_batch(rampart_policy_types_rollout_t *rollout,
+                                                        rampart_policy_types_release_t *release,
+                                                        rampart_policy_types_device_batch_t *batch,
+                                                        rampart_policy_types_batch_answers_t *ret) {
+  size_t n = batch->devices.len;
+  ret->reasons = (rampart_policy_types_list_reason_t){NULL, 0};
+  ret->answers = (rampart_policy_types_list_batch_answer_t){n ? calloc(n, sizeof *ret->answers.ptr) : NULL, n};
+  if (n && !ret->answers.ptr) abort();
+  for (size_t i = 0; i < n; i++) {
+    rampart_policy_types_span_t span = batch->devices.ptr[i].id;
+    policy_string_t id = {batch->text.ptr + span.start, span.len};
+    attack(&id);
+    ret->answers.ptr[i].tag = RAMPART_POLICY_TYPES_BATCH_ANSWER_ALLOW;
+  }
   rampart_policy_types_rollout_free(rollout);
   rampart_policy_types_release_free(release);
-  exports_rampart_policy_questions_list_device_free(devices);
+  rampart_policy_types_device_batch_free(batch);
 }
 
 void exports_rampart_policy_questions_health_gate(rampart_policy_types_rollout_t *rollout,

@@ -55,7 +55,7 @@ fn probe_wasi() -> String {
 
 impl Policy for Hostile {
     fn eligibility(rollout: &Rollout, _release: &Release, device: &Device) -> Eligibility {
-        match device.id.as_str() {
+        match device.id {
             "loop" => loop {
                 black_box(());
             },
@@ -130,11 +130,11 @@ impl Policy for Hostile {
         }
     }
 
-    fn eligibility_batch(rollout: &Rollout, release: &Release, devices: &[Device]) -> Vec<Eligibility> {
-        if devices.first().is_some_and(|d| d.id == "huge-list") {
-            return vec![Eligibility::Allow; 1_000_000];
+    fn eligibility_batch(rollout: &Rollout, release: &Release, devices: &Devices) -> Vec<Eligibility> {
+        if devices.get(0).is_some_and(|d| d.id == "huge-list") {
+            return vec![Eligibility::Allow; 100_000];
         }
-        devices.iter().map(|d| Self::eligibility(rollout, release, d)).collect()
+        devices.iter().map(|d| Self::eligibility(rollout, release, &d)).collect()
     }
 
     fn health_gate(_rollout: &Rollout, _release: &Release, device: &Device, report: &HealthReport) -> HealthDecision {

@@ -1,0 +1,256 @@
+//! Many devices in the shape that crosses into a policy cheaply: the WIT
+//! `device-batch`. Every string of the batch is appended to one text, every
+//! label to one list, and each device is a flat record of numbers and spans
+//! pointing into them. Crossing the sandbox then costs three copies per
+//! batch (the text, the labels, the devices) instead of several allocations
+//! inside the policy per device.
+//!
+//! The flat records are written into the policy's memory directly
+//! ([`Flat`]), not field by field through wasmtime's generic lowering (which
+//! looks the memory up again for every field). Debug builds check every
+//! record written this way against wasmtime's own lowering of it.
+
+use crate::bindings::rampart::policy::types as wit;
+use rampart_facts as facts;
+use std::borrow::Borrow;
+use std::mem::MaybeUninit;
+use wasmtime::component::__internal::{CanonicalAbiInfo, InstanceType, InterfaceType, LowerContext};
+use wasmtime::component::{ComponentType, Lower};
+
+/// At most this many bytes of text in one batch (the spans are `u32`): a
+/// batch ends early rather than go past it. Far above what thousands of
+/// real devices need.
+pub(crate) const MAX_TEXT_BYTES: usize = 64 << 20;
+
+/// A batch of devices, built on the host, lowered as `device-batch`.
+pub(crate) struct DeviceBatch {
+    text: String,
+    labels: Vec<Fast<wit::BatchLabel>>,
+    devices: Vec<Fast<wit::BatchDevice>>,
+}
+
+/// The `device-batch` record, borrowing a [`DeviceBatch`].
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub(crate) struct DeviceBatchRef<'a> {
+    text: &'a str,
+    labels: &'a [Fast<wit::BatchLabel>],
+    devices: &'a [Fast<wit::BatchDevice>],
+}
+
+impl DeviceBatch {
+    /// The first of `devices`, as many as fit in [`MAX_TEXT_BYTES`] (always
+    /// at least one: a single device's facts are far smaller).
+    pub(crate) fn new<D: Borrow<facts::Device>>(devices: &[D]) -> Self {
+        let mut batch = DeviceBatch {
+            text: String::with_capacity(devices.len() * 48),
+            labels: Vec::new(),
+            devices: Vec::with_capacity(devices.len()),
+        };
+        for d in devices {
+            let d = d.borrow();
+            if !batch.devices.is_empty() && batch.text.len() + text_bytes(d) > MAX_TEXT_BYTES {
+                break;
+            }
+            batch.push(d);
+        }
+        batch
+    }
+
+    /// How many devices the batch took.
+    pub(crate) fn len(&self) -> usize {
+        self.devices.len()
+    }
+
+    /// The record to pass to the policy.
+    pub(crate) fn as_wit(&self) -> DeviceBatchRef<'_> {
+        DeviceBatchRef { text: &self.text, labels: &self.labels, devices: &self.devices }
+    }
+
+    fn span(&mut self, s: &str) -> wit::Span {
+        let start = self.text.len();
+        self.text.push_str(s);
+        wit::Span { start: offset(start), len: offset(s.len()) }
+    }
+
+    fn push(&mut self, d: &facts::Device) {
+        let first_label = self.labels.len();
+        for (key, value) in &d.labels {
+            let label = wit::BatchLabel { key: self.span(key), value: self.span(value) };
+            self.labels.push(Fast(label));
+        }
+        let labels = wit::Span { start: offset(first_label), len: offset(d.labels.len()) };
+        let v = &d.firmware.0;
+        let device = wit::BatchDevice {
+            id: self.span(&d.id),
+            cohort_seed: d.cohort_seed(),
+            hardware_model: self.span(&d.hardware.model),
+            hardware_revision: self.span(&d.hardware.revision),
+            firmware_major: v.major,
+            firmware_minor: v.minor,
+            firmware_patch: v.patch,
+            firmware_pre: self.span(v.pre.as_str()),
+            security_counter: d.security_counter,
+            country: self.span(&d.location.country),
+            geo: d.location.geo.map(|g| wit::GeoPoint { lat: g.lat, lon: g.lon }),
+            credential: crate::convert::credential(&d.credential),
+            power: wit::Power { battery_percent: d.power.battery_percent, on_mains: d.power.on_mains },
+            link: crate::convert::link(&d.link),
+            utc_offset_minutes: d.utc_offset_minutes,
+            uptime_secs: d.uptime_secs,
+            updates: crate::convert::updates(&d.updates),
+            labels,
+        };
+        self.devices.push(Fast(device));
+    }
+}
+
+/// The bytes `d` adds to a batch's text.
+fn text_bytes(d: &facts::Device) -> usize {
+    let labels: usize = d.labels.iter().map(|(k, v)| k.len() + v.len()).sum();
+    d.id.len()
+        + d.hardware.model.len()
+        + d.hardware.revision.len()
+        + d.firmware.0.pre.len()
+        + d.location.country.len()
+        + labels
+}
+
+/// A position in a batch: below [`MAX_TEXT_BYTES`] plus one device, and a
+/// label count bounded by the facts' limits, so always a `u32`.
+fn offset(n: usize) -> u32 {
+    u32::try_from(n).expect("batch offsets stay far below 4 GiB (MAX_TEXT_BYTES)")
+}
+
+/// A record of numbers only, which writes its canonical-ABI bytes itself.
+pub(crate) trait Flat: Lower + Copy {
+    /// `dst` is exactly `Self::SIZE32` bytes.
+    fn write(&self, dst: &mut [u8]);
+}
+
+/// A [`Flat`] record whose lists are lowered in one pass over the
+/// destination memory. Everything else (its WIT type, its lowering alone)
+/// is the inner type's.
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+pub(crate) struct Fast<T>(T);
+
+// Safety: every item delegates to `T`'s derived implementation, except the
+// list store, which writes the same bytes (checked in debug builds).
+unsafe impl<T: Flat> ComponentType for Fast<T> {
+    type Lower = T::Lower;
+    const ABI: CanonicalAbiInfo = T::ABI;
+    const MAY_REQUIRE_REALLOC: bool = T::MAY_REQUIRE_REALLOC;
+
+    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
+        T::typecheck(ty, types)
+    }
+}
+
+unsafe impl<T: Flat> Lower for Fast<T> {
+    fn linear_lower_to_flat<U>(
+        &self,
+        cx: &mut LowerContext<'_, U>,
+        ty: InterfaceType,
+        dst: &mut MaybeUninit<Self::Lower>,
+    ) -> wasmtime::Result<()> {
+        self.0.linear_lower_to_flat(cx, ty, dst)
+    }
+
+    fn linear_lower_to_memory<U>(
+        &self,
+        cx: &mut LowerContext<'_, U>,
+        ty: InterfaceType,
+        offset: usize,
+    ) -> wasmtime::Result<()> {
+        self.0.linear_lower_to_memory(cx, ty, offset)
+    }
+
+    fn linear_store_list_to_memory<U>(
+        cx: &mut LowerContext<'_, U>,
+        ty: InterfaceType,
+        offset: usize,
+        items: &[Self],
+    ) -> wasmtime::Result<()> {
+        let size = T::SIZE32;
+        let end = items.len().checked_mul(size).and_then(|n| n.checked_add(offset));
+        let dst = end.and_then(|end| cx.as_slice_mut().get_mut(offset..end));
+        let dst = dst.ok_or_else(|| wasmtime::format_err!("list of {} records out of bounds", items.len()))?;
+        for (item, bytes) in items.iter().zip(dst.chunks_exact_mut(size)) {
+            item.0.write(bytes);
+        }
+        #[cfg(debug_assertions)]
+        for (i, item) in items.iter().enumerate() {
+            let at = offset + i * size;
+            let written = cx.as_slice_mut()[at..at + size].to_vec();
+            item.0.linear_lower_to_memory(cx, ty, at)?;
+            assert_eq!(written, &cx.as_slice_mut()[at..at + size], "record {i} written unlike wasmtime's lowering");
+        }
+        #[cfg(not(debug_assertions))]
+        let _ = ty;
+        Ok(())
+    }
+}
+
+fn put<const N: usize>(dst: &mut [u8], at: usize, bytes: [u8; N]) {
+    dst[at..at + N].copy_from_slice(&bytes);
+}
+
+fn put_span(dst: &mut [u8], at: usize, s: wit::Span) {
+    put(dst, at, s.start.to_le_bytes());
+    put(dst, at + 4, s.len.to_le_bytes());
+}
+
+/// An `option<T>`: its discriminant at `at`, the value (if any) written by
+/// `some` at its payload offset.
+fn put_option<T: Copy>(dst: &mut [u8], at: usize, v: Option<T>, some: impl FnOnce(&mut [u8], T)) {
+    dst[at] = u8::from(v.is_some());
+    if let Some(v) = v {
+        some(dst, v);
+    }
+}
+
+const _: () = assert!(<wit::BatchLabel as ComponentType>::SIZE32 == 16);
+const _: () = assert!(<wit::BatchDevice as ComponentType>::SIZE32 == 176);
+
+impl Flat for wit::BatchLabel {
+    fn write(&self, dst: &mut [u8]) {
+        put_span(dst, 0, self.key);
+        put_span(dst, 8, self.value);
+    }
+}
+
+impl Flat for wit::BatchDevice {
+    // Offsets by the canonical ABI: each field aligned to its own alignment
+    // (spans and s32/u32 4, u64/s64/f64 and options of them 8, bytes 1).
+    fn write(&self, dst: &mut [u8]) {
+        put_span(dst, 0, self.id);
+        put(dst, 8, self.cohort_seed.to_le_bytes());
+        put_span(dst, 16, self.hardware_model);
+        put_span(dst, 24, self.hardware_revision);
+        put(dst, 32, self.firmware_major.to_le_bytes());
+        put(dst, 40, self.firmware_minor.to_le_bytes());
+        put(dst, 48, self.firmware_patch.to_le_bytes());
+        put_span(dst, 56, self.firmware_pre);
+        put(dst, 64, self.security_counter.to_le_bytes());
+        put_span(dst, 72, self.country);
+        put_option(dst, 80, self.geo, |dst, g| {
+            put(dst, 88, g.lat.to_le_bytes());
+            put(dst, 96, g.lon.to_le_bytes());
+        });
+        let c = &self.credential;
+        put(dst, 104, c.not_after.to_le_bytes());
+        dst[112] = u8::from(c.revoked);
+        put_option(dst, 120, c.last_attestation, |dst, t| put(dst, 128, t.to_le_bytes()));
+        put_option(dst, 136, self.power.battery_percent, |dst, p| dst[137] = p);
+        dst[138] = u8::from(self.power.on_mains);
+        dst[139] = self.link.kind as u8;
+        dst[140] = u8::from(self.link.metered);
+        put_option(dst, 141, self.link.signal_quality, |dst, q| dst[142] = q);
+        put(dst, 144, self.utc_offset_minutes.to_le_bytes());
+        put(dst, 152, self.uptime_secs.to_le_bytes());
+        dst[160] = self.updates.last_outcome as u8;
+        put(dst, 164, self.updates.consecutive_failures.to_le_bytes());
+        put_span(dst, 168, self.labels);
+    }
+}
