@@ -107,9 +107,10 @@ pub(crate) struct Exports {
     checked: OnceLock<Result<(), String>>,
 }
 
-/// The answers of one instance.
-pub(crate) struct Questions {
-    funcs: [Func; 4],
+/// The answers of one instance, each looked up when asked for.
+pub(crate) struct Questions<'e> {
+    instance: Instance,
+    exports: &'e Exports,
 }
 
 const NAMES: [&str; 4] = ["eligibility", "eligibility-batch", "health-gate", "rollout-gate"];
@@ -130,29 +131,35 @@ impl Exports {
         Ok(Exports { index, checked: OnceLock::new() })
     }
 
-    /// The answers of `instance`, an instance of this component.
-    pub(crate) fn load(&self, store: &mut Store<HostState>, instance: &Instance) -> wasmtime::Result<Questions> {
-        let mut funcs = Vec::with_capacity(4);
-        for (i, name) in self.index.iter().zip(NAMES) {
-            let f = instance.get_func(&mut *store, i).ok_or_else(|| wasmtime::format_err!("no export `{name}`"))?;
-            funcs.push(f);
-        }
-        let funcs: [Func; 4] = funcs.try_into().unwrap_or_else(|_| unreachable!("four indices, four funcs"));
+    /// The answers of `instance`, an instance of this component. The first
+    /// time, checks the exports' types against the Rust types they are
+    /// called with.
+    pub(crate) fn load<'e>(
+        &'e self,
+        store: &mut Store<HostState>,
+        instance: &Instance,
+    ) -> wasmtime::Result<Questions<'e>> {
+        let questions = Questions { instance: *instance, exports: self };
         let checked = self.checked.get_or_init(|| {
-            let check = || -> wasmtime::Result<()> {
-                funcs[0].typed::<(&wit::Rollout, &wit::Release, &DeviceRef), (wit::EligibilityDecision,)>(&*store)?;
-                funcs[1].typed::<(&wit::Rollout, &wit::Release, &DeviceBatchRef), (wit::BatchAnswers,)>(&*store)?;
-                funcs[2]
+            let mut check = || -> wasmtime::Result<()> {
+                questions
+                    .func(store, 0)?
+                    .typed::<(&wit::Rollout, &wit::Release, &DeviceRef), (wit::EligibilityDecision,)>(&*store)?;
+                questions
+                    .func(store, 1)?
+                    .typed::<(&wit::Rollout, &wit::Release, &DeviceBatchRef), (wit::BatchAnswers,)>(&*store)?;
+                questions
+                    .func(store, 2)?
                     .typed::<(&wit::Rollout, &wit::Release, &DeviceRef, &wit::HealthReport), (wit::HealthDecision,)>(
                         &*store,
                     )?;
-                funcs[3].typed::<(&wit::Rollout, &wit::Release), (wit::RolloutDecision,)>(&*store)?;
+                questions.func(store, 3)?.typed::<(&wit::Rollout, &wit::Release), (wit::RolloutDecision,)>(&*store)?;
                 Ok(())
             };
             check().map_err(|e| format!("{e:#}"))
         });
         match checked {
-            Ok(()) => Ok(Questions { funcs }),
+            Ok(()) => Ok(questions),
             Err(e) => Err(wasmtime::format_err!("{e}")),
         }
     }
@@ -161,20 +168,25 @@ impl Exports {
 // Safety of `new_unchecked` below: a `Questions` exists only after
 // `Exports::load` checked these very types against this component's exports
 // (every instance of a component has the same export types).
-impl Questions {
-    pub(crate) fn eligibility<'a>(&self) -> Eligibility<'a> {
-        unsafe { TypedFunc::new_unchecked(self.funcs[0]) }
+impl Questions<'_> {
+    fn func(&self, store: &mut Store<HostState>, i: usize) -> wasmtime::Result<Func> {
+        let index = &self.exports.index[i];
+        self.instance.get_func(store, index).ok_or_else(|| wasmtime::format_err!("no export `{}`", NAMES[i]))
     }
 
-    pub(crate) fn eligibility_batch<'a>(&self) -> Batch<'a> {
-        unsafe { TypedFunc::new_unchecked(self.funcs[1]) }
+    pub(crate) fn eligibility<'a>(&self, store: &mut Store<HostState>) -> wasmtime::Result<Eligibility<'a>> {
+        Ok(unsafe { TypedFunc::new_unchecked(self.func(store, 0)?) })
     }
 
-    pub(crate) fn health_gate<'a>(&self) -> HealthGate<'a> {
-        unsafe { TypedFunc::new_unchecked(self.funcs[2]) }
+    pub(crate) fn eligibility_batch<'a>(&self, store: &mut Store<HostState>) -> wasmtime::Result<Batch<'a>> {
+        Ok(unsafe { TypedFunc::new_unchecked(self.func(store, 1)?) })
     }
 
-    pub(crate) fn rollout_gate<'a>(&self) -> RolloutGate<'a> {
-        unsafe { TypedFunc::new_unchecked(self.funcs[3]) }
+    pub(crate) fn health_gate<'a>(&self, store: &mut Store<HostState>) -> wasmtime::Result<HealthGate<'a>> {
+        Ok(unsafe { TypedFunc::new_unchecked(self.func(store, 2)?) })
+    }
+
+    pub(crate) fn rollout_gate<'a>(&self, store: &mut Store<HostState>) -> wasmtime::Result<RolloutGate<'a>> {
+        Ok(unsafe { TypedFunc::new_unchecked(self.func(store, 3)?) })
     }
 }

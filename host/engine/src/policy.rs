@@ -167,9 +167,10 @@ impl Policy {
         let digest = ctx.digest(Question::Eligibility, [json(device)]);
         let limits = self.engine.limits();
         self.run(Question::Eligibility, ctx.now, digest, 1, |guest, store| {
-            let (answer,) =
-                DeviceRef::with(device, |d| guest.eligibility().call(store, (&ctx.rollout, &ctx.release, d)))
-                    .map_err(Err)?;
+            let (answer,) = DeviceRef::with(device, |d| {
+                guest.eligibility(store)?.call(&mut *store, (&ctx.rollout, &ctx.release, d))
+            })
+            .map_err(Err)?;
             convert::eligibility(answer, ctx.now, limits).map_err(Ok)
         })
     }
@@ -214,7 +215,8 @@ impl Policy {
             let inputs = ctx.digest(Question::Eligibility, chunk.iter().map(|d| d.borrow().id.as_bytes()));
             let (out,) = self
                 .run(Question::Eligibility, ctx.now, inputs, chunk.len(), |guest, store| {
-                    guest.eligibility_batch().call(store, (&ctx.rollout, &ctx.release, &batch.as_wit())).map_err(Err)
+                    let f = guest.eligibility_batch(store).map_err(Err)?;
+                    f.call(store, (&ctx.rollout, &ctx.release, &batch.as_wit())).map_err(Err)
                 })?
                 .answer;
             answers.extend(convert::batch_answers(out, chunk.len(), ctx.now, limits).map_err(fail)?);
@@ -242,6 +244,7 @@ impl Policy {
         // Seeds WASI randomness for the whole instance, as in a batch.
         let inputs = round.0.digest(Question::Eligibility, round.1.iter().map(|d| d.id.as_bytes()));
         self.run(Question::Eligibility, round.0.now, inputs, 1, |guest, store| {
+            let ask = guest.eligibility_batch(store).map_err(Err)?;
             loop {
                 let (ctx, devices) = round;
                 let mut answers = Vec::with_capacity(devices.len());
@@ -251,10 +254,7 @@ impl Policy {
                     rest = &rest[batch.len()..];
                     arm(store, limits, batch.len()).map_err(Err)?;
                     store.data().set_now(ctx.now.0);
-                    let (out,) = guest
-                        .eligibility_batch()
-                        .call(&mut *store, (&ctx.rollout, &ctx.release, &batch.as_wit()))
-                        .map_err(Err)?;
+                    let (out,) = ask.call(&mut *store, (&ctx.rollout, &ctx.release, &batch.as_wit())).map_err(Err)?;
                     answers.extend(convert::batch_answers(out, batch.len(), ctx.now, limits).map_err(Ok)?);
                 }
                 match next(Some(answers)) {
@@ -280,9 +280,10 @@ impl Policy {
         let limits = self.engine.limits();
         self.run(Question::HealthGate, now, digest, 1, |guest, store| {
             let report = convert::health(report);
-            let (answer,) =
-                DeviceRef::with(device, |d| guest.health_gate().call(store, (&ctx.rollout, &ctx.release, d, &report)))
-                    .map_err(Err)?;
+            let (answer,) = DeviceRef::with(device, |d| {
+                guest.health_gate(store)?.call(&mut *store, (&ctx.rollout, &ctx.release, d, &report))
+            })
+            .map_err(Err)?;
             convert::health_decision(answer, limits).map_err(Ok)
         })
     }
@@ -298,7 +299,8 @@ impl Policy {
         let digest = ctx.digest(Question::RolloutGate, std::iter::empty::<&[u8]>());
         let limits = self.engine.limits();
         self.run(Question::RolloutGate, now, digest, 1, |guest, store| {
-            let (answer,) = guest.rollout_gate().call(store, (&ctx.rollout, &ctx.release)).map_err(Err)?;
+            let (answer,) =
+                guest.rollout_gate(store).map_err(Err)?.call(store, (&ctx.rollout, &ctx.release)).map_err(Err)?;
             convert::rollout_decision(answer, limits).map_err(Ok)
         })
     }

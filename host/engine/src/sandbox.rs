@@ -65,13 +65,16 @@ pub fn is_granted(name: &str) -> bool {
 /// State of one decision's store. Created fresh for every decision and
 /// dropped after it: nothing survives from one decision to the next.
 pub(crate) struct HostState {
-    wasi: WasiCtx,
+    /// Built on the policy's first WASI call: most decisions make none, and
+    /// building it is a good part of a fresh decision's cost.
+    wasi: Option<Wasi>,
+    /// What seeds the WASI randomness: the policy and input digests.
+    seed: ([u8; 32], [u8; 32]),
+    max_log_bytes: usize,
     clock: FrozenClock,
     table: ResourceTable,
     pub(crate) limiter: Limiter,
     pub(crate) log: LogBuffer,
-    stdout: MemoryOutputPipe,
-    stderr: MemoryOutputPipe,
     /// The fuel and deadline of the call under way (see `policy::arm`).
     pub(crate) budget: (u64, std::time::Duration),
 }
@@ -80,38 +83,22 @@ impl HostState {
     /// A fresh state for a decision at `now` (seconds since the epoch) on
     /// inputs whose digest is `inputs`.
     pub(crate) fn new(limits: &Limits, policy: &PolicyDigest, inputs: &[u8; 32], now: i64) -> Self {
-        let stdout = MemoryOutputPipe::new(limits.max_log_bytes);
-        let stderr = MemoryOutputPipe::new(limits.max_log_bytes);
-        let seed: [u8; 32] = Sha256::new()
-            .chain_update(b"rampart-wasi-random-v1:")
-            .chain_update(policy.0)
-            .chain_update(inputs)
-            .finalize()
-            .into();
-        let insecure_seed: [u8; 32] = Sha256::digest(seed).into();
-        let clock = FrozenClock(Arc::new(AtomicU64::new(u64::try_from(now).unwrap_or(0))));
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .wall_clock(clock.clone())
-            .monotonic_clock(clock.clone())
-            .secure_random(StdRng::from_seed(seed))
-            .insecure_random(StdRng::from_seed(insecure_seed))
-            .insecure_random_seed(u128::from_le_bytes(insecure_seed[..16].try_into().expect("16 bytes")))
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
         HostState {
-            wasi,
-            clock,
+            wasi: None,
+            seed: (policy.0, *inputs),
+            max_log_bytes: limits.max_log_bytes,
+            clock: FrozenClock(Arc::new(AtomicU64::new(u64::try_from(now).unwrap_or(0)))),
             table: ResourceTable::new(),
             limiter: Limiter::new(limits),
             log: LogBuffer::new(limits),
-            stdout,
-            stderr,
             budget: (limits.fuel, limits.deadline),
         }
+    }
+
+    /// The WASI context, built on first use: the same whenever it is built,
+    /// since it depends only on the digests and the clock.
+    fn wasi(&mut self) -> &mut Wasi {
+        self.wasi.get_or_insert_with(|| Wasi::new(&self.seed, &self.clock, self.max_log_bytes))
     }
 
     /// Move the clocks to the next question's `now` (several questions on
@@ -123,7 +110,8 @@ impl HostState {
     /// The decision's log: structured lines, then captured stdout and stderr.
     pub(crate) fn take_log(&mut self) -> (Vec<LogLine>, u64) {
         let mut lines = std::mem::take(&mut self.log.lines);
-        for (pipe, level) in [(&self.stdout, LogLevel::Stdout), (&self.stderr, LogLevel::Stderr)] {
+        let pipes = self.wasi.as_ref().map(|w| [(&w.stdout, LogLevel::Stdout), (&w.stderr, LogLevel::Stderr)]);
+        for (pipe, level) in pipes.into_iter().flatten() {
             let bytes = pipe.contents();
             let text = String::from_utf8_lossy(&bytes);
             lines.extend(text.lines().filter(|l| !l.is_empty()).map(|l| LogLine {
@@ -138,7 +126,44 @@ impl HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        let wasi = self.wasi.get_or_insert_with(|| Wasi::new(&self.seed, &self.clock, self.max_log_bytes));
+        WasiCtxView { ctx: &mut wasi.ctx, table: &mut self.table }
+    }
+}
+
+/// A decision's WASI context and the pipes its stdout and stderr write to.
+struct Wasi {
+    ctx: WasiCtx,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+}
+
+impl Wasi {
+    /// Stdout and stderr captured (each capped at `max_log_bytes`), the
+    /// clocks `clock`, randomness seeded by `(policy digest, input digest)`.
+    fn new((policy, inputs): &([u8; 32], [u8; 32]), clock: &FrozenClock, max_log_bytes: usize) -> Self {
+        let stdout = MemoryOutputPipe::new(max_log_bytes);
+        let stderr = MemoryOutputPipe::new(max_log_bytes);
+        let seed: [u8; 32] = Sha256::new()
+            .chain_update(b"rampart-wasi-random-v1:")
+            .chain_update(policy)
+            .chain_update(inputs)
+            .finalize()
+            .into();
+        let insecure_seed: [u8; 32] = Sha256::digest(seed).into();
+        let ctx = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .wall_clock(clock.clone())
+            .monotonic_clock(clock.clone())
+            .secure_random(StdRng::from_seed(seed))
+            .insecure_random(StdRng::from_seed(insecure_seed))
+            .insecure_random_seed(u128::from_le_bytes(insecure_seed[..16].try_into().expect("16 bytes")))
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        Wasi { ctx, stdout, stderr }
     }
 }
 
@@ -276,9 +301,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
     clocks::monotonic_clock::add_to_linker::<HostState, WasiClocks>(l, HostState::clocks)?;
     filesystem::preopens::add_to_linker::<HostState, WasiFilesystem>(l, HostState::filesystem)?;
     sync::filesystem::types::add_to_linker::<HostState, WasiFilesystem>(l, HostState::filesystem)?;
-    random::random::add_to_linker::<HostState, WasiRandom>(l, |t| t.wasi.random())?;
-    random::insecure::add_to_linker::<HostState, WasiRandom>(l, |t| t.wasi.random())?;
-    random::insecure_seed::add_to_linker::<HostState, WasiRandom>(l, |t| t.wasi.random())?;
+    random::random::add_to_linker::<HostState, WasiRandom>(l, |t| t.wasi().ctx.random())?;
+    random::insecure::add_to_linker::<HostState, WasiRandom>(l, |t| t.wasi().ctx.random())?;
+    random::insecure_seed::add_to_linker::<HostState, WasiRandom>(l, |t| t.wasi().ctx.random())?;
     cli::exit::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
     cli::environment::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
     cli::stdin::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
