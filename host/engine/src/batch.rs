@@ -17,10 +17,14 @@ use std::mem::MaybeUninit;
 use wasmtime::component::__internal::{CanonicalAbiInfo, InstanceType, InterfaceType, LowerContext};
 use wasmtime::component::{ComponentType, Lower};
 
-/// At most this many bytes of text in one batch (the spans are `u32`): a
-/// batch ends early rather than go past it. Far above what thousands of
-/// real devices need.
-pub(crate) const MAX_TEXT_BYTES: usize = 64 << 20;
+/// At most this many bytes cross into the policy in one batch (its text,
+/// labels and device records): a batch ends early rather than go past it,
+/// so a batch never needs much more of the policy's memory than one device
+/// would. Thousands of ordinary devices take well under 1 MiB.
+pub(crate) const MAX_BATCH_BYTES: usize = 4 << 20;
+
+const LABEL_BYTES: usize = 16;
+const DEVICE_BYTES: usize = 176;
 
 /// A batch of devices, built on the host, lowered as `device-batch`.
 pub(crate) struct DeviceBatch {
@@ -39,8 +43,8 @@ pub(crate) struct DeviceBatchRef<'a> {
 }
 
 impl DeviceBatch {
-    /// The first of `devices`, as many as fit in [`MAX_TEXT_BYTES`] (always
-    /// at least one: a single device's facts are far smaller).
+    /// The first of `devices`, as many as fit in [`MAX_BATCH_BYTES`] (always
+    /// at least one).
     pub(crate) fn new<D: Borrow<facts::Device>>(devices: &[D]) -> Self {
         let mut batch = DeviceBatch {
             text: String::with_capacity(devices.len() * 48),
@@ -49,12 +53,17 @@ impl DeviceBatch {
         };
         for d in devices {
             let d = d.borrow();
-            if !batch.devices.is_empty() && batch.text.len() + text_bytes(d) > MAX_TEXT_BYTES {
+            if !batch.devices.is_empty() && batch.bytes() + device_bytes(d) > MAX_BATCH_BYTES {
                 break;
             }
             batch.push(d);
         }
         batch
+    }
+
+    /// The bytes that cross into the policy.
+    fn bytes(&self) -> usize {
+        self.text.len() + self.labels.len() * LABEL_BYTES + self.devices.len() * DEVICE_BYTES
     }
 
     /// How many devices the batch took.
@@ -105,21 +114,21 @@ impl DeviceBatch {
     }
 }
 
-/// The bytes `d` adds to a batch's text.
-fn text_bytes(d: &facts::Device) -> usize {
-    let labels: usize = d.labels.iter().map(|(k, v)| k.len() + v.len()).sum();
-    d.id.len()
+/// The bytes `d` adds to a batch.
+fn device_bytes(d: &facts::Device) -> usize {
+    let labels: usize = d.labels.iter().map(|(k, v)| LABEL_BYTES + k.len() + v.len()).sum();
+    let text = d.id.len()
         + d.hardware.model.len()
         + d.hardware.revision.len()
         + d.firmware.0.pre.len()
-        + d.location.country.len()
-        + labels
+        + d.location.country.len();
+    DEVICE_BYTES + text + labels
 }
 
-/// A position in a batch: below [`MAX_TEXT_BYTES`] plus one device, and a
-/// label count bounded by the facts' limits, so always a `u32`.
+/// A position in a batch: below [`MAX_BATCH_BYTES`] plus one device (whose
+/// facts the facts' own limits bound to a few MiB), so always a `u32`.
 fn offset(n: usize) -> u32 {
-    u32::try_from(n).expect("batch offsets stay far below 4 GiB (MAX_TEXT_BYTES)")
+    u32::try_from(n).expect("batch offsets stay far below 4 GiB (MAX_BATCH_BYTES)")
 }
 
 /// A record of numbers only, which writes its canonical-ABI bytes itself.
@@ -210,8 +219,8 @@ fn put_option<T: Copy>(dst: &mut [u8], at: usize, v: Option<T>, some: impl FnOnc
     }
 }
 
-const _: () = assert!(<wit::BatchLabel as ComponentType>::SIZE32 == 16);
-const _: () = assert!(<wit::BatchDevice as ComponentType>::SIZE32 == 176);
+const _: () = assert!(<wit::BatchLabel as ComponentType>::SIZE32 == LABEL_BYTES);
+const _: () = assert!(<wit::BatchDevice as ComponentType>::SIZE32 == DEVICE_BYTES);
 
 impl Flat for wit::BatchLabel {
     fn write(&self, dst: &mut [u8]) {
@@ -252,5 +261,32 @@ impl Flat for wit::BatchDevice {
         dst[160] = self.updates.last_outcome as u8;
         put(dst, 164, self.updates.consecutive_failures.to_le_bytes());
         put_span(dst, 168, self.labels);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device(labels: usize) -> facts::Device {
+        let mut d: facts::Device =
+            serde_json::from_str(include_str!("../../../examples/device.json")).expect("example device");
+        d.labels = (0..labels).map(|k| (format!("k{k:05}"), "v".repeat(400))).collect();
+        d
+    }
+
+    #[test]
+    fn a_batch_ends_before_its_bytes_pass_the_limit() {
+        let small = device(1);
+        assert_eq!(DeviceBatch::new(&vec![small.clone(); 4096]).len(), 4096, "thousands of devices fit");
+        // About 4.2 MiB each: alone in a batch, however large.
+        let big = device(10_000);
+        assert!(device_bytes(&big) > MAX_BATCH_BYTES);
+        assert_eq!(DeviceBatch::new(&[big.clone(), small.clone()]).len(), 1);
+        assert_eq!(DeviceBatch::new(&[small.clone(), big.clone()]).len(), 1);
+        let half = device(5_000);
+        let batch = DeviceBatch::new(&[half.clone(), small.clone(), half.clone(), small]);
+        assert_eq!(batch.len(), 2);
+        assert!(batch.bytes() <= MAX_BATCH_BYTES);
     }
 }

@@ -64,3 +64,24 @@ fn prepared_context_gives_the_same_answer_and_audit() {
     let b = policy.eligibility(&rollout(), rampart_facts::Timestamp(NOW.0 + 1), &release(), &device("gw-1")).unwrap();
     assert_ne!(a.audit.inputs, b.audit.inputs);
 }
+
+#[test]
+fn a_batch_too_big_for_one_call_is_split_and_answers_the_same() {
+    let engine = engine();
+    let policy = load(&engine, STAGED_ROLLOUT);
+    // Three devices with 10,000 long labels each (about 4 MiB apiece) among
+    // ordinary ones: more than one call may carry into the policy.
+    let devices: Vec<_> = (0..40)
+        .map(|i| {
+            let mut d = device(&format!("gw-{i:05}"));
+            if i % 13 == 5 {
+                d.labels = (0..10_000).map(|k| (format!("k{k:05}"), "v".repeat(400))).collect();
+            }
+            d
+        })
+        .collect();
+    let batch = policy.eligibility_batch(&rollout(), NOW, &release(), &devices).unwrap();
+    let single: Vec<_> =
+        devices.iter().map(|d| policy.eligibility(&rollout(), NOW, &release(), d).unwrap().answer).collect();
+    assert_eq!(batch, single);
+}
