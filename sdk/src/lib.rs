@@ -66,6 +66,7 @@
 pub mod bindings;
 use bindings::rampart::policy::types as wit;
 
+mod answer;
 pub mod credential;
 pub mod defaults;
 mod device;
@@ -76,14 +77,12 @@ pub mod version;
 mod waves;
 mod window;
 
+pub use answer::{Deferral, Eligibility, HealthDecision, Reason, RolloutDecision, Text, Waiting};
 pub use bindings::rampart::policy::types::{
-    Channel, Credential, Deferral, EligibilityDecision, FailedService, GeoPoint, HealthDecision, HealthReport, Label,
-    Link, LinkKind, Metric, PayloadKind, Power, ProbeResult, Reason, Release, Rollout, RolloutDecision, SbomComponent,
-    Semver, Timestamp, UpdateHistory, UpdateOutcome, Waiting, WaveStats,
+    Channel, Credential, FailedService, GeoPoint, HealthReport, Label, Link, LinkKind, Metric, PayloadKind, Power,
+    ProbeResult, Release, Rollout, SbomComponent, Semver, Timestamp, UpdateHistory, UpdateOutcome, WaveStats,
 };
 pub use device::{Device, Devices, Hardware, Labels, Location};
-/// Answer to the eligibility question (short name of [`EligibilityDecision`]).
-pub type Eligibility = EligibilityDecision;
 pub use waves::{WaveSchedule, cohort_bucket, in_first_percent};
 pub use window::MaintenanceWindow;
 
@@ -126,52 +125,30 @@ pub trait Policy {
 }
 
 impl<T: Policy> bindings::exports::rampart::policy::questions::Guest for T {
-    fn eligibility(rollout: Rollout, release: Release, device: wit::Device) -> Eligibility {
+    fn eligibility(rollout: Rollout, release: Release, device: wit::Device) -> wit::EligibilityDecision {
         report_panics();
-        T::eligibility(&rollout, &release, &Device::of(&device))
+        T::eligibility(&rollout, &release, &Device::of(&device)).into()
     }
 
     fn eligibility_batch(rollout: Rollout, release: Release, devices: wit::DeviceBatch) -> wit::BatchAnswers {
         report_panics();
-        batch_answers(T::eligibility_batch(&rollout, &release, &Devices::new(&devices)))
+        answer::batch_answers(&T::eligibility_batch(&rollout, &release, &Devices::new(&devices)))
     }
 
-    fn health_gate(rollout: Rollout, release: Release, device: wit::Device, report: HealthReport) -> HealthDecision {
+    fn health_gate(
+        rollout: Rollout,
+        release: Release,
+        device: wit::Device,
+        report: HealthReport,
+    ) -> wit::HealthDecision {
         report_panics();
-        T::health_gate(&rollout, &release, &Device::of(&device), &report)
+        T::health_gate(&rollout, &release, &Device::of(&device), &report).into()
     }
 
-    fn rollout_gate(rollout: Rollout, release: Release) -> RolloutDecision {
+    fn rollout_gate(rollout: Rollout, release: Release) -> wit::RolloutDecision {
         report_panics();
-        T::rollout_gate(&rollout, &release)
+        T::rollout_gate(&rollout, &release).into()
     }
-}
-
-/// The answers of a batch, each distinct reason given once.
-fn batch_answers(answers: Vec<Eligibility>) -> wit::BatchAnswers {
-    let mut reasons = Vec::new();
-    let mut index = std::collections::BTreeMap::new();
-    let mut reason_index = |r: Reason| -> u32 {
-        let key = (r.code, r.message);
-        if let Some(&i) = index.get(&key) {
-            return i;
-        }
-        let i = u32::try_from(reasons.len()).expect("fewer reasons than answers");
-        reasons.push(Reason { code: key.0.clone(), message: key.1.clone() });
-        index.insert(key, i);
-        i
-    };
-    let answers = answers
-        .into_iter()
-        .map(|a| match a {
-            Eligibility::Allow => wit::BatchAnswer::Allow,
-            Eligibility::Deny(r) => wit::BatchAnswer::Deny(reason_index(r)),
-            Eligibility::Defer(d) => {
-                wit::BatchAnswer::Defer(wit::BatchDeferral { until: d.until, reason: reason_index(d.reason) })
-            }
-        })
-        .collect();
-    wit::BatchAnswers { reasons, answers }
 }
 
 /// A policy built without WASI has no stderr: its panic message goes to the
@@ -203,38 +180,39 @@ macro_rules! export_policy {
     };
 }
 
-/// A [`Reason`] from a code and a message.
-pub fn reason(code: &str, message: impl Into<String>) -> Reason {
-    Reason { code: code.to_string(), message: message.into() }
+/// A [`Reason`] from a code and a message: literals (no allocation) or
+/// text built at run time, e.g. with `format!`.
+pub fn reason(code: impl Into<Text>, message: impl Into<Text>) -> Reason {
+    Reason { code: code.into(), message: message.into() }
 }
 
 /// `Eligibility::Deny` with a reason.
-pub fn deny(code: &str, message: impl Into<String>) -> Eligibility {
+pub fn deny(code: impl Into<Text>, message: impl Into<Text>) -> Eligibility {
     Eligibility::Deny(reason(code, message))
 }
 
 /// `Eligibility::Defer` until `until`, with a reason.
-pub fn defer(until: Timestamp, code: &str, message: impl Into<String>) -> Eligibility {
+pub fn defer(until: Timestamp, code: impl Into<Text>, message: impl Into<Text>) -> Eligibility {
     Eligibility::Defer(Deferral { until, reason: reason(code, message) })
 }
 
 /// `HealthDecision::Rollback` with a reason.
-pub fn rollback(code: &str, message: impl Into<String>) -> HealthDecision {
+pub fn rollback(code: impl Into<Text>, message: impl Into<Text>) -> HealthDecision {
     HealthDecision::Rollback(reason(code, message))
 }
 
 /// `HealthDecision::Wait` for `secs` seconds, with a reason.
-pub fn wait(secs: u32, code: &str, message: impl Into<String>) -> HealthDecision {
+pub fn wait(secs: u32, code: impl Into<Text>, message: impl Into<Text>) -> HealthDecision {
     HealthDecision::Wait(Waiting { secs, reason: reason(code, message) })
 }
 
 /// `RolloutDecision::Pause` with a reason.
-pub fn pause(code: &str, message: impl Into<String>) -> RolloutDecision {
+pub fn pause(code: impl Into<Text>, message: impl Into<Text>) -> RolloutDecision {
     RolloutDecision::Pause(reason(code, message))
 }
 
 /// `RolloutDecision::Abort` with a reason.
-pub fn abort(code: &str, message: impl Into<String>) -> RolloutDecision {
+pub fn abort(code: impl Into<Text>, message: impl Into<Text>) -> RolloutDecision {
     RolloutDecision::Abort(reason(code, message))
 }
 

@@ -76,8 +76,8 @@ fn native(path: &Path, threads: usize, release: &facts::Release, rollout: &facts
                             let e = StagedRollout::eligibility(s_rollout, s_release, &native::sdk_device(d, &labels));
                             let (name, reason) = match &e {
                                 sdk::Eligibility::Allow => ("allow", None),
-                                sdk::Eligibility::Deny(r) => ("deny", Some(r.code.as_str())),
-                                sdk::Eligibility::Defer(d) => ("defer", Some(d.reason.code.as_str())),
+                                sdk::Eligibility::Deny(r) => ("deny", Some(&*r.code)),
+                                sdk::Eligibility::Defer(d) => ("defer", Some(&*d.reason.code)),
                             };
                             agg.add(d, name, reason);
                         });

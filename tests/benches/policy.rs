@@ -53,8 +53,8 @@ type Summary = (String, String, i64);
 fn summary_sdk(e: &sdk::Eligibility) -> Summary {
     match e {
         sdk::Eligibility::Allow => ("allow".into(), String::new(), 0),
-        sdk::Eligibility::Deny(r) => ("deny".into(), r.code.clone(), 0),
-        sdk::Eligibility::Defer(d) => ("defer".into(), d.reason.code.clone(), d.until),
+        sdk::Eligibility::Deny(r) => ("deny".into(), r.code.to_string(), 0),
+        sdk::Eligibility::Defer(d) => ("defer".into(), d.reason.code.to_string(), d.until),
     }
 }
 

@@ -1,0 +1,194 @@
+//! The answers a policy gives. Their reasons hold `&'static str` where the
+//! policy wrote a literal, so answering costs no allocation in the common
+//! case, and the devices of a batch that share a reason are matched to it
+//! without comparing its text.
+
+use crate::Timestamp;
+use crate::bindings::rampart::policy::types as wit;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+/// Text of a reason: a literal, or text built at run time (`format!`).
+pub type Text = Cow<'static, str>;
+
+/// Why a policy answered as it did: a stable machine `code` (lower
+/// kebab-case, at most 64 bytes) that dashboards count, and a `message` for
+/// people (at most 1024 bytes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reason {
+    pub code: Text,
+    pub message: Text,
+}
+
+/// A deferral: ask again at `until`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deferral {
+    pub until: Timestamp,
+    pub reason: Reason,
+}
+
+/// Answer to the eligibility question.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Eligibility {
+    /// The device may take the release now.
+    Allow,
+    /// The device must not take this release.
+    Deny(Reason),
+    /// Not now: ask again at the deferral's `until` (never before `now`).
+    Defer(Deferral),
+}
+
+/// Wait before deciding the health gate: ask again in `secs` seconds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Waiting {
+    pub secs: u32,
+    pub reason: Reason,
+}
+
+/// Answer to the health gate after a trial boot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HealthDecision {
+    /// Keep the new slot.
+    Commit,
+    /// Go back to the previous slot.
+    Rollback(Reason),
+    /// Not yet: observe longer.
+    Wait(Waiting),
+}
+
+/// Answer to the rollout gate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RolloutDecision {
+    /// The rollout goes on.
+    Continue,
+    /// Stop starting new installs until a person resumes the rollout.
+    Pause(Reason),
+    /// Stop the rollout for good.
+    Abort(Reason),
+}
+
+impl From<Reason> for wit::Reason {
+    fn from(r: Reason) -> Self {
+        wit::Reason { code: r.code.into_owned(), message: r.message.into_owned() }
+    }
+}
+
+impl From<Eligibility> for wit::EligibilityDecision {
+    fn from(e: Eligibility) -> Self {
+        match e {
+            Eligibility::Allow => wit::EligibilityDecision::Allow,
+            Eligibility::Deny(r) => wit::EligibilityDecision::Deny(r.into()),
+            Eligibility::Defer(d) => {
+                wit::EligibilityDecision::Defer(wit::Deferral { until: d.until, reason: d.reason.into() })
+            }
+        }
+    }
+}
+
+impl From<HealthDecision> for wit::HealthDecision {
+    fn from(h: HealthDecision) -> Self {
+        match h {
+            HealthDecision::Commit => wit::HealthDecision::Commit,
+            HealthDecision::Rollback(r) => wit::HealthDecision::Rollback(r.into()),
+            HealthDecision::Wait(w) => {
+                wit::HealthDecision::Wait(wit::Waiting { secs: w.secs, reason: w.reason.into() })
+            }
+        }
+    }
+}
+
+impl From<RolloutDecision> for wit::RolloutDecision {
+    fn from(r: RolloutDecision) -> Self {
+        match r {
+            RolloutDecision::Continue => wit::RolloutDecision::Continue,
+            RolloutDecision::Pause(r) => wit::RolloutDecision::Pause(r.into()),
+            RolloutDecision::Abort(r) => wit::RolloutDecision::Abort(r.into()),
+        }
+    }
+}
+
+/// The answers of a batch, each distinct reason given once.
+pub(crate) fn batch_answers(answers: &[Eligibility]) -> wit::BatchAnswers {
+    let mut reasons = Reasons::default();
+    let answers = answers
+        .iter()
+        .map(|a| match a {
+            Eligibility::Allow => wit::BatchAnswer::Allow,
+            Eligibility::Deny(r) => wit::BatchAnswer::Deny(reasons.index(r)),
+            Eligibility::Defer(d) => {
+                wit::BatchAnswer::Defer(wit::BatchDeferral { until: d.until, reason: reasons.index(&d.reason) })
+            }
+        })
+        .collect();
+    let reasons = reasons.distinct.into_iter().map(|r| r.clone().into()).collect();
+    wit::BatchAnswers { reasons, answers }
+}
+
+/// The distinct reasons of a batch, in order of first use.
+#[derive(Default)]
+struct Reasons<'a> {
+    distinct: Vec<&'a Reason>,
+    /// Every distinct reason by its text, for those past the first few.
+    index: BTreeMap<(&'a str, &'a str), u32>,
+}
+
+/// Reasons looked through one by one before the index: a policy's answers
+/// mostly repeat a handful of literals, recognised by their address.
+const FEW: usize = 16;
+
+impl<'a> Reasons<'a> {
+    fn index(&mut self, r: &'a Reason) -> u32 {
+        if let Some(i) = self.distinct.iter().take(FEW).position(|d| same(d, r)) {
+            return i as u32;
+        }
+        let key = (&*r.code, &*r.message);
+        if self.distinct.len() > FEW
+            && let Some(&i) = self.index.get(&key)
+        {
+            return i;
+        }
+        let i = u32::try_from(self.distinct.len()).expect("fewer reasons than answers");
+        self.distinct.push(r);
+        self.index.insert(key, i);
+        i
+    }
+}
+
+/// Equal reasons; literals are recognised by address, without comparing
+/// their bytes.
+fn same(a: &Reason, b: &Reason) -> bool {
+    let same_text = |x: &Text, y: &Text| x.len() == y.len() && (std::ptr::eq(x.as_ptr(), y.as_ptr()) || x == y);
+    same_text(&a.code, &b.code) && same_text(&a.message, &b.message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_gives_each_distinct_reason_once_in_order_of_first_use() {
+        let mut answers = vec![Eligibility::Allow];
+        for i in 0..40 {
+            answers.push(crate::deny("battery-low", "battery below 30 %"));
+            answers.push(crate::deny("not-supported", format!("model m{}", i % 20)));
+            answers.push(crate::defer(i, "wave", "later wave"));
+        }
+        let out = batch_answers(&answers);
+        assert_eq!(out.answers.len(), answers.len());
+        // battery-low, 20 models, and the wave once.
+        assert_eq!(out.reasons.len(), 22);
+        for (a, b) in answers.iter().zip(&out.answers) {
+            let (reason, index) = match (a, b) {
+                (Eligibility::Allow, wit::BatchAnswer::Allow) => continue,
+                (Eligibility::Deny(r), wit::BatchAnswer::Deny(i)) => (r, *i),
+                (Eligibility::Defer(d), wit::BatchAnswer::Defer(x)) => {
+                    assert_eq!(d.until, x.until);
+                    (&d.reason, x.reason)
+                }
+                other => panic!("answer changed kind: {other:?}"),
+            };
+            let got = &out.reasons[index as usize];
+            assert_eq!((got.code.as_str(), got.message.as_str()), (&*reason.code, &*reason.message));
+        }
+    }
+}
