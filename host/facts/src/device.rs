@@ -173,8 +173,13 @@ impl Validate for Device {
         })?;
         check(self.labels.len() <= crate::MAX_LIST_ITEMS, "labels", || "too many labels".into())?;
         for (k, v) in &self.labels {
-            check_name(k, &format!("labels.{k}"))?;
-            check(v.len() <= crate::MAX_NAME_BYTES * 4, &format!("labels.{k}"), || "value is too long".into())?;
+            // The field is named only for an error: a fleet has millions of labels.
+            let value_ok = v.len() <= crate::MAX_NAME_BYTES * 4;
+            if check_name(k, "labels").is_err() || !value_ok {
+                let field = format!("labels.{k}");
+                check_name(k, &field)?;
+                check(value_ok, &field, || "value is too long".into())?;
+            }
         }
         Ok(())
     }
@@ -190,6 +195,20 @@ fn percent(value: Option<u8>, field: &str) -> Result<(), Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bad_label_is_named_by_its_key() {
+        let mut d: Device = serde_json::from_str(include_str!("../../../examples/device.json")).unwrap();
+        d.validate().unwrap();
+        d.labels.insert("site".into(), "x".repeat(crate::MAX_NAME_BYTES * 4 + 1));
+        let e = d.validate().unwrap_err();
+        assert_eq!((e.field.as_str(), e.cause.as_str()), ("labels.site", "value is too long"));
+        d.labels.remove("site");
+        d.labels.insert("k".repeat(crate::MAX_NAME_BYTES + 1), "v".into());
+        let e = d.validate().unwrap_err();
+        assert_eq!(e.field, format!("labels.{}", "k".repeat(crate::MAX_NAME_BYTES + 1)));
+        assert!(e.cause.contains("at most 256"), "{}", e.cause);
+    }
 
     #[test]
     fn cohort_seed_is_stable_and_spread() {
