@@ -177,9 +177,10 @@ impl Policy {
 
     /// The eligibility question for many devices in one instance (one answer
     /// per device, in order). Faster than one call per device because the
-    /// rollout and release cross into the sandbox once per batch of
-    /// [`Limits::max_batch`](crate::Limits) devices; the policy still sees each
-    /// device on its own. One failure fails the whole batch.
+    /// rollout and release cross into the sandbox once per batch of at most
+    /// [`Limits::max_batch`](crate::Limits) devices (fewer when their facts
+    /// would pass 4 MiB), each device as a flat record; the policy still sees
+    /// each device on its own. One failure fails the whole batch.
     ///
     /// Answers equal those of [`Policy::eligibility`] for every policy that
     /// does not read WASI randomness: within a batch, "random" bytes are
