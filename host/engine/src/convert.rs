@@ -13,6 +13,14 @@ pub(crate) fn credential(c: &facts::Credential) -> wit::Credential {
     wit::Credential { not_after: c.not_after.0, revoked: c.revoked, last_attestation: c.last_attestation.map(|t| t.0) }
 }
 
+pub(crate) fn geo(g: &Option<facts::GeoPoint>) -> Option<wit::GeoPoint> {
+    g.map(|g| wit::GeoPoint { lat: g.lat, lon: g.lon })
+}
+
+pub(crate) fn power(p: &facts::Power) -> wit::Power {
+    wit::Power { battery_percent: p.battery_percent, on_mains: p.on_mains }
+}
+
 pub(crate) fn link(l: &facts::Link) -> wit::Link {
     wit::Link {
         kind: match l.kind {

@@ -65,13 +65,7 @@ pub fn is_granted(name: &str) -> bool {
 /// State of one decision's store. Created fresh for every decision and
 /// dropped after it: nothing survives from one decision to the next.
 pub(crate) struct HostState {
-    /// Built on the policy's first WASI call: most decisions make none, and
-    /// building it is a good part of a fresh decision's cost.
-    wasi: Option<Wasi>,
-    /// What seeds the WASI randomness: the policy and input digests.
-    seed: ([u8; 32], [u8; 32]),
-    max_log_bytes: usize,
-    clock: FrozenClock,
+    wasi: LazyWasi,
     table: ResourceTable,
     pub(crate) limiter: Limiter,
     pub(crate) log: LogBuffer,
@@ -84,10 +78,12 @@ impl HostState {
     /// inputs whose digest is `inputs`.
     pub(crate) fn new(limits: &Limits, policy: &PolicyDigest, inputs: &[u8; 32], now: i64) -> Self {
         HostState {
-            wasi: None,
-            seed: (policy.0, *inputs),
-            max_log_bytes: limits.max_log_bytes,
-            clock: FrozenClock(Arc::new(AtomicU64::new(u64::try_from(now).unwrap_or(0)))),
+            wasi: LazyWasi {
+                built: None,
+                seed: (policy.0, *inputs),
+                max_log_bytes: limits.max_log_bytes,
+                clock: FrozenClock(Arc::new(AtomicU64::new(u64::try_from(now).unwrap_or(0)))),
+            },
             table: ResourceTable::new(),
             limiter: Limiter::new(limits),
             log: LogBuffer::new(limits),
@@ -95,22 +91,16 @@ impl HostState {
         }
     }
 
-    /// The WASI context, built on first use: the same whenever it is built,
-    /// since it depends only on the digests and the clock.
-    fn wasi(&mut self) -> &mut Wasi {
-        self.wasi.get_or_insert_with(|| Wasi::new(&self.seed, &self.clock, self.max_log_bytes))
-    }
-
     /// Move the clocks to the next question's `now` (several questions on
     /// one instance: a batch).
     pub(crate) fn set_now(&self, now: i64) {
-        self.clock.0.store(u64::try_from(now).unwrap_or(0), Ordering::Relaxed);
+        self.wasi.clock.0.store(u64::try_from(now).unwrap_or(0), Ordering::Relaxed);
     }
 
     /// The decision's log: structured lines, then captured stdout and stderr.
     pub(crate) fn take_log(&mut self) -> (Vec<LogLine>, u64) {
         let mut lines = std::mem::take(&mut self.log.lines);
-        let pipes = self.wasi.as_ref().map(|w| [(&w.stdout, LogLevel::Stdout), (&w.stderr, LogLevel::Stderr)]);
+        let pipes = self.wasi.built.as_ref().map(|w| [(&w.stdout, LogLevel::Stdout), (&w.stderr, LogLevel::Stderr)]);
         for (pipe, level) in pipes.into_iter().flatten() {
             let bytes = pipe.contents();
             let text = String::from_utf8_lossy(&bytes);
@@ -126,8 +116,25 @@ impl HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        let wasi = self.wasi.get_or_insert_with(|| Wasi::new(&self.seed, &self.clock, self.max_log_bytes));
-        WasiCtxView { ctx: &mut wasi.ctx, table: &mut self.table }
+        WasiCtxView { ctx: &mut self.wasi.get().ctx, table: &mut self.table }
+    }
+}
+
+/// A decision's WASI context, built on the policy's first WASI call: most
+/// decisions make none, and building it is a good part of a fresh
+/// decision's cost. The same whenever it is built: it depends only on the
+/// digests and the clock.
+struct LazyWasi {
+    built: Option<Wasi>,
+    /// What seeds the WASI randomness: the policy and input digests.
+    seed: ([u8; 32], [u8; 32]),
+    max_log_bytes: usize,
+    clock: FrozenClock,
+}
+
+impl LazyWasi {
+    fn get(&mut self) -> &mut Wasi {
+        self.built.get_or_insert_with(|| Wasi::new(&self.seed, &self.clock, self.max_log_bytes))
     }
 }
 
@@ -301,9 +308,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
     clocks::monotonic_clock::add_to_linker::<HostState, WasiClocks>(l, HostState::clocks)?;
     filesystem::preopens::add_to_linker::<HostState, WasiFilesystem>(l, HostState::filesystem)?;
     sync::filesystem::types::add_to_linker::<HostState, WasiFilesystem>(l, HostState::filesystem)?;
-    random::random::add_to_linker::<HostState, WasiRandom>(l, |t| t.wasi().ctx.random())?;
-    random::insecure::add_to_linker::<HostState, WasiRandom>(l, |t| t.wasi().ctx.random())?;
-    random::insecure_seed::add_to_linker::<HostState, WasiRandom>(l, |t| t.wasi().ctx.random())?;
+    random::random::add_to_linker::<HostState, WasiRandom>(l, |t| t.wasi.get().ctx.random())?;
+    random::insecure::add_to_linker::<HostState, WasiRandom>(l, |t| t.wasi.get().ctx.random())?;
+    random::insecure_seed::add_to_linker::<HostState, WasiRandom>(l, |t| t.wasi.get().ctx.random())?;
     cli::exit::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
     cli::environment::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
     cli::stdin::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
