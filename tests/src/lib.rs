@@ -14,7 +14,7 @@ pub const NOW: Timestamp = Timestamp(1_763_951_400 + 365 * 86_400);
 /// A healthy, well-placed device with the given id.
 pub fn device(id: &str) -> Device {
     Device {
-        id: id.to_string(),
+        id: id.into(),
         hardware: Hardware { model: "gw-4000".into(), revision: "b2".into() },
         firmware: Version::parse("4.1.0").unwrap(),
         security_counter: 7,

@@ -33,6 +33,7 @@ use rampart_trust::counter::{CounterError, CounterStore};
 use rampart_trust::trust::TrustStore;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::Arc;
 
 /// What the journal records about the install in progress.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -314,10 +315,12 @@ impl<'a> Agent<'a> {
         match answer {
             Eligibility::Allow => {}
             Eligibility::Deny { reason } => {
+                let reason = Arc::unwrap_or_clone(reason);
                 self.emit(now, "policy-deny", Some(&release), None, vec![reason.clone()], None);
                 return Ok(Outcome::Denied(reason));
             }
             Eligibility::Defer { until, reason } => {
+                let reason = Arc::unwrap_or_clone(reason);
                 self.emit(
                     now,
                     "policy-defer",
@@ -418,8 +421,10 @@ impl<'a> Agent<'a> {
                 ab::mark_good(self.parts.env, target)?;
                 self.finish_commit(now, release, target)
             }
-            HealthDecision::Wait { secs, reason } => Ok(Outcome::Wait { secs, reason }),
-            HealthDecision::Rollback { reason } => self.roll_back(now, release, target, reason, true, "rollback"),
+            HealthDecision::Wait { secs, reason } => Ok(Outcome::Wait { secs, reason: Arc::unwrap_or_clone(reason) }),
+            HealthDecision::Rollback { reason } => {
+                self.roll_back(now, release, target, Arc::unwrap_or_clone(reason), true, "rollback")
+            }
         }
     }
 

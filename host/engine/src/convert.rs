@@ -4,6 +4,7 @@
 use crate::bindings::rampart::policy::types as wit;
 use crate::{Failure, Limits};
 use rampart_facts as facts;
+use std::sync::Arc;
 
 fn semver(v: &facts::Version) -> wit::Semver {
     wit::Semver { major: v.0.major, minor: v.0.minor, patch: v.0.patch, pre: v.0.pre.as_str().to_string() }
@@ -120,7 +121,7 @@ fn invalid(cause: String) -> Failure {
 }
 
 /// Check a reason the policy returned against the contract and the limits.
-fn reason(r: wit::Reason, limits: &Limits) -> Result<facts::Reason, Failure> {
+fn reason(r: wit::Reason, limits: &Limits) -> Result<Arc<facts::Reason>, Failure> {
     let code_ok = !r.code.is_empty()
         && r.code.len() <= limits.max_reason_code_bytes
         && r.code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
@@ -139,7 +140,7 @@ fn reason(r: wit::Reason, limits: &Limits) -> Result<facts::Reason, Failure> {
             limits.max_reason_message_bytes
         )));
     }
-    Ok(facts::Reason { code: r.code, message: r.message })
+    Ok(Arc::new(facts::Reason { code: r.code, message: r.message }))
 }
 
 pub(crate) fn eligibility(

@@ -5,9 +5,10 @@
 
 use crate::PolicyError;
 use rampart_facts::{Eligibility, HealthDecision, Reason, RolloutDecision};
+use std::sync::Arc;
 
-fn reason(e: &PolicyError) -> Reason {
-    Reason { code: e.failure.code().to_string(), message: e.to_string() }
+fn reason(e: &PolicyError) -> Arc<Reason> {
+    Arc::new(Reason { code: e.failure.code().to_string(), message: e.to_string() })
 }
 
 /// Deny, naming the policy and the cause.

@@ -70,35 +70,46 @@ pub struct Context {
     release: wit::Release,
     /// SHA-256 state after the context's canonical JSON.
     hasher: Sha256,
-    /// The facts it was made of, for [`Context::at`].
-    source: std::sync::Arc<(Rollout, Release)>,
+    /// The facts it was made of, for [`Context::at`]: always there in a
+    /// context made by [`Context::new`] (those made for one question inside
+    /// this crate skip the copy).
+    source: Option<std::sync::Arc<(Rollout, Release)>>,
 }
 
 impl Context {
     /// Convert and hash the shared facts.
     pub fn new(rollout: &Rollout, now: Timestamp, release: &Release) -> Self {
-        let mut hasher = Sha256::new();
-        for doc in [json(&now), json(rollout), json(release)] {
-            hasher.update(doc);
-            hasher.update(b"\n");
+        Context {
+            source: Some(std::sync::Arc::new((rollout.clone(), release.clone()))),
+            ..Self::once(rollout, now, release)
         }
+    }
+
+    /// A context for the questions of one call, which never asks
+    /// [`Context::at`].
+    fn once(rollout: &Rollout, now: Timestamp, release: &Release) -> Self {
+        let mut lines = Lines(Sha256::new());
+        lines.json(&now);
+        lines.json(rollout);
+        lines.json(release);
         Context {
             now,
             rollout: convert::rollout(rollout, now),
             release: convert::release(release),
-            hasher,
-            source: std::sync::Arc::new((rollout.clone(), release.clone())),
+            hasher: lines.0,
+            source: None,
         }
     }
 
     /// The same rollout and release asked at another time.
     pub fn at(&self, now: Timestamp) -> Context {
-        Context::new(&self.source.0, now, &self.source.1)
+        let (rollout, release) = &**self.source.as_ref().expect("contexts made by Context::new keep their facts");
+        Context::new(rollout, now, release)
     }
 
     /// When the rollout started.
     pub fn rollout_start(&self) -> Timestamp {
-        self.source.0.started_at
+        Timestamp(self.rollout.started_at)
     }
 
     /// The time of the questions.
@@ -109,20 +120,40 @@ impl Context {
     /// Digest of everything a question sees: the canonical JSON documents of
     /// `now`, rollout, release, question, then device and health report when
     /// the question has them, each followed by a newline.
-    fn digest<P: AsRef<[u8]>>(&self, question: Question, parts: impl IntoIterator<Item = P>) -> [u8; 32] {
-        let mut h = self.hasher.clone();
-        h.update(json(&question));
-        h.update(b"\n");
-        for p in parts {
-            h.update(p.as_ref());
-            h.update(b"\n");
-        }
-        h.finalize().into()
+    /// `parts` adds the question's own documents (or, for a batch, its
+    /// device ids) to the [`Lines`].
+    fn digest(&self, question: Question, parts: impl FnOnce(&mut Lines)) -> [u8; 32] {
+        let mut lines = Lines(self.hasher.clone());
+        lines.json(&question);
+        parts(&mut lines);
+        lines.0.finalize().into()
     }
 }
 
-fn json<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("facts always serialize")
+/// Documents hashed one per line, the JSON written straight into the hash.
+struct Lines(Sha256);
+
+impl Lines {
+    fn json<T: Serialize + ?Sized>(&mut self, value: &T) {
+        serde_json::to_writer(&mut *self, value).expect("facts always serialize");
+        self.0.update(b"\n");
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+        self.0.update(b"\n");
+    }
+}
+
+impl std::io::Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl Policy {
@@ -159,12 +190,12 @@ impl Policy {
         release: &Release,
         device: &Device,
     ) -> Result<Evaluation<Eligibility>, PolicyError> {
-        self.eligibility_in(&Context::new(rollout, now, release), device)
+        self.eligibility_in(&Context::once(rollout, now, release), device)
     }
 
     /// [`Policy::eligibility`] with the shared facts prepared once.
     pub fn eligibility_in(&self, ctx: &Context, device: &Device) -> Result<Evaluation<Eligibility>, PolicyError> {
-        let digest = ctx.digest(Question::Eligibility, [json(device)]);
+        let digest = ctx.digest(Question::Eligibility, |l| l.json(device));
         let limits = self.engine.limits();
         self.run(Question::Eligibility, ctx.now, digest, 1, |guest, store| {
             let (answer,) = DeviceRef::with(device, |d| {
@@ -192,7 +223,7 @@ impl Policy {
         release: &Release,
         devices: &[Device],
     ) -> Result<Vec<Eligibility>, PolicyError> {
-        self.eligibility_batch_in(&Context::new(rollout, now, release), devices)
+        self.eligibility_batch_in(&Context::once(rollout, now, release), devices)
     }
 
     /// [`Policy::eligibility_batch`] with the shared facts prepared once.
@@ -213,7 +244,8 @@ impl Policy {
             // Seeds the batch's WASI randomness only (a batch has no audit
             // record): the device ids are enough and cost far less to hash
             // than every device's facts.
-            let inputs = ctx.digest(Question::Eligibility, chunk.iter().map(|d| d.borrow().id.as_bytes()));
+            let inputs =
+                ctx.digest(Question::Eligibility, |l| chunk.iter().for_each(|d| l.bytes(d.borrow().id.as_bytes())));
             let (out,) = self
                 .run(Question::Eligibility, ctx.now, inputs, chunk.len(), |guest, store| {
                     let f = guest.eligibility_batch(store).map_err(Err)?;
@@ -243,7 +275,7 @@ impl Policy {
         let Some(mut round) = next(None) else { return Ok(()) };
         let limits = self.engine.limits();
         // Seeds WASI randomness for the whole instance, as in a batch.
-        let inputs = round.0.digest(Question::Eligibility, round.1.iter().map(|d| d.id.as_bytes()));
+        let inputs = round.0.digest(Question::Eligibility, |l| round.1.iter().for_each(|d| l.bytes(d.id.as_bytes())));
         self.run(Question::Eligibility, round.0.now, inputs, 1, |guest, store| {
             let ask = guest.eligibility_batch(store).map_err(Err)?;
             loop {
@@ -276,8 +308,11 @@ impl Policy {
         device: &Device,
         report: &HealthReport,
     ) -> Result<Evaluation<HealthDecision>, PolicyError> {
-        let ctx = Context::new(rollout, now, release);
-        let digest = ctx.digest(Question::HealthGate, [json(device), json(report)]);
+        let ctx = Context::once(rollout, now, release);
+        let digest = ctx.digest(Question::HealthGate, |l| {
+            l.json(device);
+            l.json(report);
+        });
         let limits = self.engine.limits();
         self.run(Question::HealthGate, now, digest, 1, |guest, store| {
             let report = convert::health(report);
@@ -296,8 +331,8 @@ impl Policy {
         now: Timestamp,
         release: &Release,
     ) -> Result<Evaluation<RolloutDecision>, PolicyError> {
-        let ctx = Context::new(rollout, now, release);
-        let digest = ctx.digest(Question::RolloutGate, std::iter::empty::<&[u8]>());
+        let ctx = Context::once(rollout, now, release);
+        let digest = ctx.digest(Question::RolloutGate, |_| {});
         let limits = self.engine.limits();
         self.run(Question::RolloutGate, now, digest, 1, |guest, store| {
             let (answer,) =

@@ -1,6 +1,7 @@
 use crate::Timestamp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// The question a policy is asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -25,7 +26,9 @@ impl Question {
     }
 }
 
-/// A structured reason: a stable machine code and a human message.
+/// A structured reason: a stable machine code and a human message. Answers
+/// hold it behind an [`Arc`]: the answers of a batch share the few reasons
+/// its policy gave instead of each copying its strings.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub struct Reason {
     pub code: String,
@@ -46,8 +49,8 @@ pub trait Answer {
 #[serde(tag = "decision", rename_all = "kebab-case")]
 pub enum Eligibility {
     Allow,
-    Deny { reason: Reason },
-    Defer { until: Timestamp, reason: Reason },
+    Deny { reason: Arc<Reason> },
+    Defer { until: Timestamp, reason: Arc<Reason> },
 }
 
 impl Answer for Eligibility {
@@ -71,8 +74,8 @@ impl Answer for Eligibility {
 #[serde(tag = "decision", rename_all = "kebab-case")]
 pub enum HealthDecision {
     Commit,
-    Rollback { reason: Reason },
-    Wait { secs: u32, reason: Reason },
+    Rollback { reason: Arc<Reason> },
+    Wait { secs: u32, reason: Arc<Reason> },
 }
 
 impl Answer for HealthDecision {
@@ -96,8 +99,8 @@ impl Answer for HealthDecision {
 #[serde(tag = "decision", rename_all = "kebab-case")]
 pub enum RolloutDecision {
     Continue,
-    Pause { reason: Reason },
-    Abort { reason: Reason },
+    Pause { reason: Arc<Reason> },
+    Abort { reason: Arc<Reason> },
 }
 
 impl Answer for RolloutDecision {

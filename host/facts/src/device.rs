@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 #[serde(deny_unknown_fields)]
 pub struct Device {
     /// Stable device identifier. The cohort seed is derived from it.
-    pub id: String,
+    #[schemars(with = "String")]
+    pub id: DeviceId,
     pub hardware: Hardware,
     /// Firmware currently running.
     pub firmware: Version,
@@ -35,7 +36,106 @@ pub struct Device {
 impl Device {
     /// The cohort seed the host hands to policies for this device.
     pub fn cohort_seed(&self) -> u64 {
-        cohort_seed(&self.id)
+        self.id.cohort_seed()
+    }
+}
+
+/// A device's id, with its [`cohort_seed`] derived once, when the id is
+/// made: a fleet's devices are asked many times (batches, hour by hour
+/// projections), and the seed is a SHA-256. Reads as a `&str`; written and
+/// read in JSON as a plain string.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DeviceId {
+    id: String,
+    seed: u64,
+}
+
+impl DeviceId {
+    /// The id's [`cohort_seed`].
+    pub fn cohort_seed(&self) -> u64 {
+        self.seed
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.id
+    }
+
+    pub fn into_string(self) -> String {
+        self.id
+    }
+}
+
+impl From<String> for DeviceId {
+    fn from(id: String) -> Self {
+        let seed = cohort_seed(&id);
+        DeviceId { id, seed }
+    }
+}
+
+impl From<&str> for DeviceId {
+    fn from(id: &str) -> Self {
+        DeviceId::from(id.to_string())
+    }
+}
+
+impl std::ops::Deref for DeviceId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.id
+    }
+}
+
+impl AsRef<str> for DeviceId {
+    fn as_ref(&self) -> &str {
+        &self.id
+    }
+}
+
+impl std::borrow::Borrow<str> for DeviceId {
+    fn borrow(&self) -> &str {
+        &self.id
+    }
+}
+
+impl std::fmt::Display for DeviceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.id)
+    }
+}
+
+impl std::fmt::Debug for DeviceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.id, f)
+    }
+}
+
+impl PartialEq<str> for DeviceId {
+    fn eq(&self, other: &str) -> bool {
+        self.id == other
+    }
+}
+
+impl PartialEq<String> for DeviceId {
+    fn eq(&self, other: &String) -> bool {
+        self.id == *other
+    }
+}
+
+impl PartialEq<&str> for DeviceId {
+    fn eq(&self, other: &&str) -> bool {
+        self.id == *other
+    }
+}
+
+impl Serialize for DeviceId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.id)
+    }
+}
+
+impl<'de> Deserialize<'de> for DeviceId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(DeviceId::from)
     }
 }
 
@@ -220,5 +320,8 @@ mod tests {
             u64::from_be_bytes(d[..8].try_into().unwrap())
         };
         assert_eq!(cohort_seed("gw-0001"), expected);
+        let d: Device = serde_json::from_str(include_str!("../../../examples/device.json")).unwrap();
+        assert_eq!(d.cohort_seed(), cohort_seed(&d.id));
+        assert_eq!(serde_json::to_value(&d.id).unwrap(), serde_json::Value::String(d.id.to_string()));
     }
 }

@@ -17,7 +17,8 @@ mod scalar;
 
 pub use answer::{Answer, Eligibility, HealthDecision, LogLevel, LogLine, Question, Reason, RolloutDecision};
 pub use device::{
-    Credential, Device, GeoPoint, Hardware, Link, LinkKind, Location, Power, UpdateHistory, UpdateOutcome, cohort_seed,
+    Credential, Device, DeviceId, GeoPoint, Hardware, Link, LinkKind, Location, Power, UpdateHistory, UpdateOutcome,
+    cohort_seed,
 };
 pub use health::{FailedService, HealthReport, ProbeResult};
 pub use load::{FactsError, from_json_file, from_json_str, from_json_value};

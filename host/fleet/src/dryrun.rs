@@ -131,8 +131,8 @@ impl Decision {
     fn new(answer: Eligibility, fuel: Option<u64>, policy_failed: bool) -> Decision {
         let (decision, reasons, until) = match answer {
             Eligibility::Allow => ("allow", vec![], None),
-            Eligibility::Deny { reason } => ("deny", vec![reason.code], None),
-            Eligibility::Defer { until, reason } => ("defer", vec![reason.code], Some(until)),
+            Eligibility::Deny { reason } => ("deny", vec![reason.code.clone()], None),
+            Eligibility::Defer { until, reason } => ("defer", vec![reason.code.clone()], Some(until)),
         };
         Decision { id: String::new(), decision, reasons, until, fuel, policy_failed, was: None, eligible_at: None }
     }
@@ -532,7 +532,7 @@ impl Work<'_> {
             }
             summary.add(d, &dec);
             if self.keep_decisions {
-                dec.id.clone_from(&d.id);
+                dec.id = d.id.to_string();
                 r.decisions.push(dec);
             }
         }

@@ -113,7 +113,7 @@ pub fn device(seed: u64, index: u64, now: Timestamp) -> Device {
         _ => "production",
     };
     Device {
-        id: format!("{}-{index:08}", model.split('-').next().unwrap_or("dev")),
+        id: format!("{}-{index:08}", model.split('-').next().unwrap_or("dev")).into(),
         hardware: Hardware { model: model.into(), revision: revision.into() },
         firmware: Version::parse(firmware).expect("the table's versions parse"),
         security_counter: counter,

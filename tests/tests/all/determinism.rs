@@ -19,6 +19,46 @@ fn same_inputs_give_identical_decisions_fuel_and_logs() {
     }
 }
 
+/// The audit record's `inputs` is what docs/inputs.md tells an auditor to
+/// recompute: SHA-256 over the compact JSON of each input, one per line.
+#[test]
+fn the_inputs_digest_is_the_documented_one() {
+    use sha2::{Digest, Sha256};
+    let engine = engine();
+    let policy = load(&engine, STAGED_ROLLOUT);
+    let (rollout, release, mut device) = (rollout(), release(), device("gw-0001"));
+    device.labels.insert("site".into(), "Zürich \"west\"".into());
+    let report: rampart_facts::HealthReport =
+        serde_json::from_str(include_str!("../../../examples/health.json")).unwrap();
+    let json = |v: &dyn erased::Json| v.bytes();
+    let recompute = |question: &str, rest: &[Vec<u8>]| {
+        let mut h = Sha256::new();
+        for doc in [json(&NOW), json(&rollout), json(&release), json(&question)].iter().chain(rest) {
+            h.update(doc);
+            h.update(b"\n");
+        }
+        hex::encode(h.finalize())
+    };
+    let a = policy.eligibility(&rollout, NOW, &release, &device).unwrap();
+    assert_eq!(a.audit.inputs, recompute("eligibility", &[json(&device)]));
+    let h = policy.health_gate(&rollout, NOW, &release, &device, &report).unwrap();
+    assert_eq!(h.audit.inputs, recompute("health-gate", &[json(&device), json(&report)]));
+    let r = policy.rollout_gate(&rollout, NOW, &release).unwrap();
+    assert_eq!(r.audit.inputs, recompute("rollout-gate", &[]));
+}
+
+mod erased {
+    /// Any input, as its compact JSON.
+    pub trait Json {
+        fn bytes(&self) -> Vec<u8>;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn bytes(&self) -> Vec<u8> {
+            serde_json::to_vec(self).unwrap()
+        }
+    }
+}
+
 #[test]
 fn two_engines_agree() {
     let (e1, e2) = (engine(), engine());

@@ -170,7 +170,7 @@ fn stdout_and_stderr_are_captured_into_the_log() {
 fn wasi_gives_nothing_real() {
     let (_engine, policy) = hostile();
     let seen = |p: &Policy| match ask(p, "wasi-probe").unwrap() {
-        Eligibility::Deny { reason } => reason.message,
+        Eligibility::Deny { reason } => reason.message.clone(),
         other => panic!("{other:?}"),
     };
     let first = seen(&policy);
