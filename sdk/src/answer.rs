@@ -157,7 +157,9 @@ impl<'a> Reasons<'a> {
 /// Equal reasons; literals are recognised by address, without comparing
 /// their bytes.
 fn same(a: &Reason, b: &Reason) -> bool {
-    let same_text = |x: &Text, y: &Text| x.len() == y.len() && (std::ptr::eq(x.as_ptr(), y.as_ptr()) || x == y);
+    let same_text = |x: &Text, y: &Text| {
+        x.len() == y.len() && (std::ptr::eq(x.as_ptr(), y.as_ptr()) || crate::bytes::same(x.as_bytes(), y.as_bytes()))
+    };
     same_text(&a.code, &b.code) && same_text(&a.message, &b.message)
 }
 

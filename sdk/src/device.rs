@@ -63,7 +63,7 @@ impl<'a> Labels<'a> {
 
     /// The value of `key`, if the device has it.
     pub fn get(&self, key: &str) -> Option<&'a str> {
-        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+        self.iter().find(|(k, _)| crate::bytes::same(k.as_bytes(), key.as_bytes())).map(|(_, v)| v)
     }
 
     /// Every (key, value), in the order the host gave them (sorted by key).

@@ -67,6 +67,7 @@ pub mod bindings;
 use bindings::rampart::policy::types as wit;
 
 mod answer;
+mod bytes;
 pub mod credential;
 pub mod defaults;
 mod device;
@@ -219,6 +220,6 @@ pub fn abort(code: impl Into<Text>, message: impl Into<Text>) -> RolloutDecision
 impl Release {
     /// True when `model` is among the release's compatible hardware.
     pub fn supports(&self, model: &str) -> bool {
-        self.compatible_hardware.iter().any(|m| m == model)
+        self.compatible_hardware.iter().any(|m| bytes::same(m.as_bytes(), model.as_bytes()))
     }
 }

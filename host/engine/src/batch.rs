@@ -52,11 +52,15 @@ impl DeviceBatch {
             devices: Vec::with_capacity(devices.len()),
         };
         for d in devices {
-            let d = d.borrow();
-            if !batch.devices.is_empty() && batch.bytes() + device_bytes(d) > MAX_BATCH_BYTES {
+            let before = (batch.text.len(), batch.labels.len());
+            batch.push(d.borrow());
+            if batch.devices.len() > 1 && batch.bytes() > MAX_BATCH_BYTES {
+                // The last device goes to the next batch.
+                batch.devices.pop();
+                batch.text.truncate(before.0);
+                batch.labels.truncate(before.1);
                 break;
             }
-            batch.push(d);
         }
         batch
     }
@@ -112,17 +116,6 @@ impl DeviceBatch {
         };
         self.devices.push(Fast(device));
     }
-}
-
-/// The bytes `d` adds to a batch.
-fn device_bytes(d: &facts::Device) -> usize {
-    let labels: usize = d.labels.iter().map(|(k, v)| LABEL_BYTES + k.len() + v.len()).sum();
-    let text = d.id.len()
-        + d.hardware.model.len()
-        + d.hardware.revision.len()
-        + d.firmware.0.pre.len()
-        + d.location.country.len();
-    DEVICE_BYTES + text + labels
 }
 
 /// A position in a batch: below [`MAX_BATCH_BYTES`] plus one device (whose
@@ -233,6 +226,8 @@ impl Flat for wit::BatchDevice {
     // Offsets by the canonical ABI: each field aligned to its own alignment
     // (spans and s32/u32 4, u64/s64/f64 and options of them 8, bytes 1).
     fn write(&self, dst: &mut [u8]) {
+        // A fixed-size array: the offsets below need no bounds checks.
+        let dst: &mut [u8; DEVICE_BYTES] = dst.try_into().expect("a device record is DEVICE_BYTES");
         put_span(dst, 0, self.id);
         put(dst, 8, self.cohort_seed.to_le_bytes());
         put_span(dst, 16, self.hardware_model);
@@ -267,6 +262,17 @@ impl Flat for wit::BatchDevice {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The bytes `d` adds to a batch.
+    fn device_bytes(d: &facts::Device) -> usize {
+        let labels: usize = d.labels.iter().map(|(k, v)| LABEL_BYTES + k.len() + v.len()).sum();
+        let text = d.id.len()
+            + d.hardware.model.len()
+            + d.hardware.revision.len()
+            + d.firmware.0.pre.len()
+            + d.location.country.len();
+        DEVICE_BYTES + text + labels
+    }
 
     fn device(labels: usize) -> facts::Device {
         let mut d: facts::Device =

@@ -130,6 +130,18 @@ impl Context {
     }
 }
 
+/// What a batch's devices are, for seeding its WASI randomness: their
+/// number and their ids' cohort seeds (SHA-256 of each id, made once with
+/// the id), combined in order. Hashing the ids again would cost about as much
+/// as the decisions.
+fn ids<'d>(devices: impl Iterator<Item = &'d Device>) -> [u8; 16] {
+    let (n, acc) = devices.fold((0u64, 0u64), |(n, acc), d| (n + 1, acc.rotate_left(7) ^ d.cohort_seed()));
+    let mut out = [0; 16];
+    out[..8].copy_from_slice(&n.to_le_bytes());
+    out[8..].copy_from_slice(&acc.to_le_bytes());
+    out
+}
+
 /// Documents hashed one per line, the JSON written straight into the hash.
 struct Lines(Sha256);
 
@@ -242,10 +254,8 @@ impl Policy {
             let (chunk, after) = rest.split_at(batch.len());
             rest = after;
             // Seeds the batch's WASI randomness only (a batch has no audit
-            // record): the device ids are enough and cost far less to hash
-            // than every device's facts.
-            let inputs =
-                ctx.digest(Question::Eligibility, |l| chunk.iter().for_each(|d| l.bytes(d.borrow().id.as_bytes())));
+            // record): the devices' ids, through their cohort seeds.
+            let inputs = ctx.digest(Question::Eligibility, |l| l.bytes(&ids(chunk.iter().map(|d| d.borrow()))));
             let (out,) = self
                 .run(Question::Eligibility, ctx.now, inputs, chunk.len(), |guest, store| {
                     let f = guest.eligibility_batch(store).map_err(Err)?;
@@ -275,7 +285,7 @@ impl Policy {
         let Some(mut round) = next(None) else { return Ok(()) };
         let limits = self.engine.limits();
         // Seeds WASI randomness for the whole instance, as in a batch.
-        let inputs = round.0.digest(Question::Eligibility, |l| round.1.iter().for_each(|d| l.bytes(d.id.as_bytes())));
+        let inputs = round.0.digest(Question::Eligibility, |l| l.bytes(&ids(round.1.iter().copied())));
         self.run(Question::Eligibility, round.0.now, inputs, 1, |guest, store| {
             let ask = guest.eligibility_batch(store).map_err(Err)?;
             loop {
