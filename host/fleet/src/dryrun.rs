@@ -712,6 +712,14 @@ fn decide<D: Borrow<Device>>(
     (decisions, verified, mismatch)
 }
 
+/// One device in `one_in`, by the high half of its cohort seed: waves are
+/// cut by the seed modulo 10,000, so a sample by the seed modulo a power of
+/// two (which shares factors with 10,000) would only ever pick some of
+/// their buckets.
+fn in_sample(cohort_seed: u64, one_in: u64) -> bool {
+    (cohort_seed >> 32).is_multiple_of(one_in.max(1))
+}
+
 /// When `d` is in the sample, ask it again in a fresh instance (counted in
 /// `verified`); the difference, if the batched answer was not the same.
 fn check_sample(
@@ -722,7 +730,7 @@ fn check_sample(
     verify_one_in: u64,
     verified: &mut u64,
 ) -> Option<String> {
-    if !d.cohort_seed().is_multiple_of(verify_one_in.max(1)) {
+    if !in_sample(d.cohort_seed(), verify_one_in) {
         return None;
     }
     *verified += 1;
@@ -891,5 +899,23 @@ impl Work<'_> {
             decisions
         });
         Evaluated { decisions, baseline, projected, verified, mismatch }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_sample;
+    use rampart_facts::cohort_seed;
+
+    #[test]
+    fn the_verification_sample_reaches_every_kind_of_wave_bucket() {
+        let seeds: Vec<u64> = (0..64_000).map(|i| cohort_seed(&format!("gw-{i:06}"))).collect();
+        let sample: Vec<u64> = seeds.iter().copied().filter(|&s| in_sample(s, 64)).collect();
+        // About one in 64.
+        assert!((800..1200).contains(&sample.len()), "{}", sample.len());
+        // Wave buckets (seed % 10,000) of every residue, not only multiples of 16.
+        let residues: std::collections::BTreeSet<u64> = sample.iter().map(|s| s % 10_000 % 16).collect();
+        assert_eq!(residues.len(), 16, "{residues:?}");
+        assert!(seeds.iter().all(|&s| in_sample(s, 1)));
     }
 }
