@@ -186,11 +186,11 @@ fn range(s: wit::Span) -> core::ops::Range<usize> {
 /// The string `s` points at. The host builds every span on character
 /// boundaries inside the text; one that is not is a host bug, and the
 /// policy stops (fails closed) rather than guess.
-fn span(text: &str, s: wit::Span) -> &str {
+pub(crate) fn span(text: &str, s: wit::Span) -> &str {
     text.get(range(s)).unwrap_or_else(|| malformed("text", s))
 }
 
 #[cold]
 fn malformed(what: &str, s: wit::Span) -> ! {
-    panic!("malformed device batch: span {}+{} outside its {what}", s.start, s.len)
+    panic!("malformed facts from the host: span {}+{} outside its {what}", s.start, s.len)
 }

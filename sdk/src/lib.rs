@@ -74,6 +74,7 @@ mod device;
 pub mod geo;
 pub mod log;
 pub mod power;
+mod sbom;
 pub mod version;
 mod waves;
 mod window;
@@ -81,9 +82,11 @@ mod window;
 pub use answer::{Deferral, Eligibility, HealthDecision, Reason, RolloutDecision, Text, Waiting};
 pub use bindings::rampart::policy::types::{
     Channel, Credential, FailedService, GeoPoint, HealthReport, Label, Link, LinkKind, Metric, PayloadKind, Power,
-    ProbeResult, Release, Rollout, SbomComponent, Semver, Timestamp, UpdateHistory, UpdateOutcome, WaveStats,
+    ProbeResult, Release, Rollout, Sbom, SbomComponent, Semver, Span, Timestamp, UpdateHistory, UpdateOutcome,
+    WaveStats,
 };
 pub use device::{Device, Devices, Hardware, Labels, Location};
+pub use sbom::SbomEntry;
 pub use waves::{WaveSchedule, cohort_bucket, in_first_percent};
 pub use window::MaintenanceWindow;
 

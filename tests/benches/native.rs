@@ -60,7 +60,7 @@ pub fn sdk_release(r: &facts::Release) -> sdk::Release {
         payload_kind: sdk::PayloadKind::Full,
         payload_size: r.payload_size,
         compatible_hardware: r.compatible_hardware.clone(),
-        sbom: Vec::new(),
+        sbom: sdk::Sbom::of([]),
         released_at: r.released_at.0,
     }
 }

@@ -196,6 +196,20 @@ fn main() {
         black_box(p_pooled.eligibility_in(&ctx, &devices[next()]).unwrap());
         1
     });
+    // A release as a real image has it: an SBOM of 300 components.
+    let mut big_release = release.clone();
+    big_release.sbom = (0..300)
+        .map(|i| facts::SbomComponent {
+            name: format!("package-{i}"),
+            version: format!("{}.{}.{}", i % 7, i % 13, i % 5),
+            purl: format!("pkg:generic/package-{i}@{}.{}.{}", i % 7, i % 13, i % 5),
+        })
+        .collect();
+    let big_ctx = rampart_engine::Context::new(&rollout, now, &big_release);
+    let t_fresh_sbom = time_per_op(min_time, || {
+        black_box(p_pooled.eligibility_in(&big_ctx, &devices[next()]).unwrap());
+        1
+    });
     let t_fresh_demand = time_per_op(min_time, || {
         black_box(ask(&p_demand, &devices[next()]));
         1
@@ -242,6 +256,11 @@ fn main() {
         "| Wasm, fresh isolated instance per decision, rollout and release prepared once (pooling) | {} | {} |",
         fmt(t_fresh_ctx),
         ratio(t_fresh_ctx)
+    );
+    println!(
+        "| Wasm, fresh isolated instance per decision, prepared, release with a 300-component SBOM (pooling) | {} | {} |",
+        fmt(t_fresh_sbom),
+        ratio(t_fresh_sbom)
     );
     println!(
         "| Wasm, fresh isolated instance per decision (on-demand) | {} | {} |",

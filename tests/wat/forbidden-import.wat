@@ -2,5 +2,5 @@
 (component
   (import "wasi:sockets/tcp@0.2.0" (instance))
   (instance $i)
-  (export "rampart:policy/questions@0.2.0" (instance $i))
+  (export "rampart:policy/questions@0.3.0" (instance $i))
 )

@@ -208,7 +208,7 @@ fn inspect_reports_imports_and_verdict() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v = json(&o);
     assert_eq!(v["loadable"], true);
-    assert_eq!(v["package_version"], "0.2.0");
+    assert_eq!(v["package_version"], "0.3.0");
     assert!(v["imports"].as_array().unwrap().iter().all(|i| i["granted"] == true));
     let o = rampart(&["policy", "inspect", rampart_tests::NETWORK]);
     assert_eq!(o.status.code(), Some(3));

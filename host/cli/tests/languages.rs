@@ -52,7 +52,7 @@ fn staged_rollout_matches_rust(lang: &str) {
     // Loadable as is, nothing refused, the toolchain named.
     let info = d.json(0, &["policy", "inspect", "policy.wasm", "--json"]);
     assert_eq!(info["loadable"], true, "{info}");
-    assert_eq!(info["package_version"], "0.2.0", "{info}");
+    assert_eq!(info["package_version"], "0.3.0", "{info}");
     let named = match lang {
         "python" => "Python (componentize-py)",
         "js" => "JavaScript (ComponentizeJS 0.23.0)",

@@ -63,13 +63,26 @@ pub(crate) fn release(r: &facts::Release) -> wit::Release {
         },
         payload_size: r.payload_size,
         compatible_hardware: r.compatible_hardware.clone(),
-        sbom: r
-            .sbom
-            .iter()
-            .map(|c| wit::SbomComponent { name: c.name.clone(), version: c.version.clone(), purl: c.purl.clone() })
-            .collect(),
+        sbom: sbom(&r.sbom),
         released_at: r.released_at.0,
     }
+}
+
+/// The SBOM as one text and flat records of spans into it.
+fn sbom(components: &[facts::SbomComponent]) -> wit::Sbom {
+    let bytes = components.iter().map(|c| c.name.len() + c.version.len() + c.purl.len()).sum();
+    let mut text = String::with_capacity(bytes);
+    let mut span = |s: &str| {
+        // Beyond 4 GiB the text could not cross anyway: its lowering fails.
+        let start = u32::try_from(text.len()).unwrap_or(u32::MAX);
+        text.push_str(s);
+        wit::Span { start, len: u32::try_from(s.len()).unwrap_or(u32::MAX) }
+    };
+    let components = components
+        .iter()
+        .map(|c| wit::SbomComponent { name: span(&c.name), version: span(&c.version), purl: span(&c.purl) })
+        .collect();
+    wit::Sbom { text, components }
 }
 
 pub(crate) fn rollout(r: &facts::Rollout, now: facts::Timestamp) -> wit::Rollout {

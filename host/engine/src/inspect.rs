@@ -8,7 +8,7 @@ use serde::Serialize;
 use wasmtime::wasmparser::{KnownCustom, Parser, Payload};
 
 /// The WIT package version this host implements.
-pub const SUPPORTED_VERSION: &str = "0.2.0";
+pub const SUPPORTED_VERSION: &str = "0.3.0";
 /// The interface every policy exports, without version.
 pub const QUESTIONS_INTERFACE: &str = "rampart:policy/questions";
 
@@ -216,12 +216,12 @@ mod tests {
 
     #[test]
     fn version_compatibility_follows_semver() {
-        assert!(compatible("0.2.0"));
-        assert!(compatible("0.2.7"));
-        assert!(!compatible("0.1.0"));
-        assert!(!compatible("0.3.0"));
+        assert!(compatible("0.3.0"));
+        assert!(compatible("0.3.7"));
+        assert!(!compatible("0.2.0"));
+        assert!(!compatible("0.4.0"));
         assert!(!compatible("9.0.0"));
         assert!(!compatible("garbage"));
-        assert_eq!(compatible_range(), "0.2.x");
+        assert_eq!(compatible_range(), "0.3.x");
     }
 }

@@ -1,7 +1,7 @@
 //! # rampart-engine — the Rampart policy engine
 //!
 //! Loads OEM policy components (WebAssembly components targeting
-//! `rampart:policy@0.2.0`, see `wit/policy.wit`) into a locked-down wasmtime
+//! `rampart:policy@0.3.0`, see `wit/policy.wit`) into a locked-down wasmtime
 //! sandbox and asks them the three questions of an update: eligibility,
 //! health gate, rollout gate.
 //!
@@ -59,3 +59,6 @@ const _: () = {
     shareable::<Policy>();
     shareable::<Context>();
 };
+
+#[doc(hidden)]
+pub static PHASE: [std::sync::atomic::AtomicU64; 4] = [const { std::sync::atomic::AtomicU64::new(0) }; 4];

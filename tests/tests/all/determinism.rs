@@ -125,3 +125,35 @@ fn a_batch_too_big_for_one_call_is_split_and_answers_the_same() {
         devices.iter().map(|d| policy.eligibility(&rollout(), NOW, &release(), d).unwrap().answer).collect();
     assert_eq!(batch, single);
 }
+
+/// The release's SBOM crosses as one text and spans into it: a policy reads
+/// back every component as given (a checksum of them all), however many (in a fresh instance, and in
+/// a batch, where the release crosses once).
+#[test]
+fn a_large_sbom_reaches_the_policy_intact() {
+    use rampart_facts::{Eligibility, SbomComponent};
+    let engine = engine();
+    let policy = load(&engine, HOSTILE);
+    let mut release = release();
+    release.sbom = (0..500)
+        .map(|i| SbomComponent {
+            name: format!("pkg-{i}"),
+            version: format!("1.{i}.0"),
+            purl: if i % 2 == 0 { format!("pkg:generic/pkg-{i}@1.{i}.0") } else { String::new() },
+        })
+        .collect();
+    let entry = |c: &SbomComponent| format!("{}@{} {}", c.name, c.version, c.purl);
+    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+    for b in release.sbom.iter().flat_map(|c| format!("{}|", entry(c)).into_bytes()) {
+        hash = (hash ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+    }
+    let expected = format!("500 {hash:016x} {}", entry(&release.sbom[499]));
+    let seen = |e: &Eligibility| match e {
+        Eligibility::Deny { reason } if reason.code == "sbom" => reason.message.clone(),
+        other => panic!("{other:?}"),
+    };
+    let alone = policy.eligibility(&rollout(), NOW, &release, &device("sbom")).unwrap();
+    assert_eq!(seen(&alone.answer), expected);
+    let batch = policy.eligibility_batch(&rollout(), NOW, &release, &[device("sbom"), device("sbom")]).unwrap();
+    assert_eq!(batch.iter().map(seen).collect::<Vec<_>>(), [expected.clone(), expected]);
+}

@@ -64,7 +64,7 @@ fn component_of_another_world_is_refused() {
     let e = refuse("thermostat.wasm", &wat("other-world"));
     match &e {
         LoadError::WrongWorld { cause, .. } => {
-            assert!(cause.contains("rampart:policy/questions@0.2.0"), "{cause}");
+            assert!(cause.contains("rampart:policy/questions@0.3.0"), "{cause}");
             assert!(cause.contains("acme:thermostat/control@1.0.0"), "{cause}");
         }
         other => panic!("wrong error: {other}"),
@@ -105,8 +105,8 @@ fn oversized_component_is_refused_before_parsing() {
 #[test]
 fn inspect_lists_imports_and_grants() {
     let info = engine().inspect_file(rampart_tests::STAGED_ROLLOUT.as_ref()).expect("inspect");
-    assert_eq!(info.package_version.as_deref(), Some("0.2.0"));
-    assert!(info.exports.iter().any(|e| e == "rampart:policy/questions@0.2.0"));
+    assert_eq!(info.package_version.as_deref(), Some("0.3.0"));
+    assert!(info.exports.iter().any(|e| e == "rampart:policy/questions@0.3.0"));
     assert!(info.imports.iter().all(|i| i.granted), "{:?}", info.imports);
     assert!(info.imports.iter().any(|i| i.name.starts_with("wasi:cli/")), "{:?}", info.imports);
     assert!(!info.producers_of("processed-by").is_empty());
@@ -191,5 +191,5 @@ fn real_component_built_for_a_future_major_version_is_refused() {
     }
     let msg = e.to_string();
     assert!(msg.contains("built for rampart:policy@9.0.0"), "{msg}");
-    assert!(msg.contains("supports rampart:policy@0.2.0"), "{msg}");
+    assert!(msg.contains("supports rampart:policy@0.3.0"), "{msg}");
 }

@@ -54,7 +54,7 @@ fn probe_wasi() -> String {
 }
 
 impl Policy for Hostile {
-    fn eligibility(rollout: &Rollout, _release: &Release, device: &Device) -> Eligibility {
+    fn eligibility(rollout: &Rollout, release: &Release, device: &Device) -> Eligibility {
         match device.id {
             "loop" => loop {
                 black_box(());
@@ -95,6 +95,18 @@ impl Policy for Hostile {
                 deny("wasi-probe", seen)
             }
             "now" => deny("now", rollout.now.to_string()),
+            // What the policy sees of the release's SBOM: its count, the
+            // last component, and FNV-1a of every `name@version purl|`.
+            "sbom" => {
+                let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+                for e in release.sbom.entries() {
+                    for b in format!("{}@{} {}|", e.name, e.version, e.purl).bytes() {
+                        hash = (hash ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+                    }
+                }
+                let last = release.sbom.entries().last().map(|e| format!("{}@{} {}", e.name, e.version, e.purl));
+                deny("sbom", format!("{} {hash:016x} {}", release.sbom.len(), last.unwrap_or_default()))
+            }
             // State kept between devices of one instance: the first two
             // devices an instance sees are allowed, later ones denied. Alone
             // (a fresh instance per device, as at the edge) every one is
