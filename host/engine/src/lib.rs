@@ -59,6 +59,3 @@ const _: () = {
     shareable::<Policy>();
     shareable::<Context>();
 };
-
-#[doc(hidden)]
-pub static PHASE: [std::sync::atomic::AtomicU64; 4] = [const { std::sync::atomic::AtomicU64::new(0) }; 4];

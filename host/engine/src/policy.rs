@@ -371,16 +371,10 @@ impl Policy {
         store.limiter(|s| &mut s.limiter);
         arm(&mut store, limits, decisions).map_err(|e| fail(Failure::Instantiate { cause: e.to_string() }))?;
         store.epoch_deadline_trap();
-        crate::PHASE[0].fetch_add(start.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
-        let t = Instant::now();
-        let inst = self.pre.instantiate(&mut store).and_then(|i| self.exports.load(&mut store, &i));
-        crate::PHASE[1].fetch_add(t.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
-        let t = Instant::now();
-        let result = match inst {
+        let result = match self.pre.instantiate(&mut store).and_then(|i| self.exports.load(&mut store, &i)) {
             Ok(questions) => call(&questions, &mut store),
             Err(e) => Err(Err(e)),
         };
-        crate::PHASE[2].fetch_add(t.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
         let fuel = store.data().budget.0.saturating_sub(store.get_fuel().unwrap_or(0));
         let (log, log_dropped) = store.data_mut().take_log();
         let answer = match result {
@@ -388,9 +382,6 @@ impl Policy {
             Err(Ok(failure)) => return Err(fail(failure)),
             Err(Err(e)) => return Err(fail(self.classify(e, &store, &log))),
         };
-        let t = Instant::now();
-        drop(store);
-        crate::PHASE[3].fetch_add(t.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
         Ok(Evaluation {
             answer,
             audit: Audit {
