@@ -135,7 +135,7 @@ pub(crate) trait Flat: Lower + Copy {
 /// is the inner type's.
 #[derive(Clone, Copy)]
 #[repr(transparent)]
-pub(crate) struct Fast<T>(T);
+pub(crate) struct Fast<T>(pub(crate) T);
 
 // Safety: every item delegates to `T`'s derived implementation, except the
 // list store, which writes the same bytes (checked in debug builds).
@@ -213,12 +213,21 @@ fn put_option<T: Copy>(dst: &mut [u8], at: usize, v: Option<T>, some: impl FnOnc
 }
 
 const _: () = assert!(<wit::BatchLabel as ComponentType>::SIZE32 == LABEL_BYTES);
+const _: () = assert!(<wit::SbomComponent as ComponentType>::SIZE32 == 24);
 const _: () = assert!(<wit::BatchDevice as ComponentType>::SIZE32 == DEVICE_BYTES);
 
 impl Flat for wit::BatchLabel {
     fn write(&self, dst: &mut [u8]) {
         put_span(dst, 0, self.key);
         put_span(dst, 8, self.value);
+    }
+}
+
+impl Flat for wit::SbomComponent {
+    fn write(&self, dst: &mut [u8]) {
+        put_span(dst, 0, self.name);
+        put_span(dst, 8, self.version);
+        put_span(dst, 16, self.purl);
     }
 }
 

@@ -1,7 +1,9 @@
 //! Facts into the WIT types the policy receives, and the policy's WIT
 //! answers back into checked facts answers.
 
+use crate::batch::Fast;
 use crate::bindings::rampart::policy::types as wit;
+use crate::exports::{ReleaseFacts, SbomFacts};
 use crate::{Failure, Limits};
 use rampart_facts as facts;
 use std::sync::Arc;
@@ -48,8 +50,8 @@ pub(crate) fn updates(u: &facts::UpdateHistory) -> wit::UpdateHistory {
     }
 }
 
-pub(crate) fn release(r: &facts::Release) -> wit::Release {
-    wit::Release {
+pub(crate) fn release(r: &facts::Release) -> ReleaseFacts {
+    ReleaseFacts {
         id: r.id.clone(),
         version: semver(&r.version),
         security_counter: r.security_counter,
@@ -69,7 +71,7 @@ pub(crate) fn release(r: &facts::Release) -> wit::Release {
 }
 
 /// The SBOM as one text and flat records of spans into it.
-fn sbom(components: &[facts::SbomComponent]) -> wit::Sbom {
+fn sbom(components: &[facts::SbomComponent]) -> SbomFacts {
     let bytes = components.iter().map(|c| c.name.len() + c.version.len() + c.purl.len()).sum();
     let mut text = String::with_capacity(bytes);
     let mut span = |s: &str| {
@@ -80,9 +82,9 @@ fn sbom(components: &[facts::SbomComponent]) -> wit::Sbom {
     };
     let components = components
         .iter()
-        .map(|c| wit::SbomComponent { name: span(&c.name), version: span(&c.version), purl: span(&c.purl) })
+        .map(|c| Fast(wit::SbomComponent { name: span(&c.name), version: span(&c.version), purl: span(&c.purl) }))
         .collect();
-    wit::Sbom { text, components }
+    SbomFacts { text, components }
 }
 
 pub(crate) fn rollout(r: &facts::Rollout, now: facts::Timestamp) -> wit::Rollout {

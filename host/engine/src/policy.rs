@@ -67,7 +67,7 @@ fn micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 pub struct Context {
     now: Timestamp,
     rollout: wit::Rollout,
-    release: wit::Release,
+    release: crate::exports::ReleaseFacts,
     /// SHA-256 state after the context's canonical JSON.
     hasher: Sha256,
     /// The facts it was made of, for [`Context::at`]: always there in a
