@@ -120,8 +120,8 @@ impl Context {
     /// Digest of everything a question sees: the canonical JSON documents of
     /// `now`, rollout, release, question, then device and health report when
     /// the question has them, each followed by a newline.
-    /// `parts` adds the question's own documents (or, for a batch, its
-    /// device ids) to the [`Lines`].
+    /// `parts` adds the question's own documents (or, for a batch, what
+    /// identifies its devices: [`ids`]) to the [`Lines`].
     fn digest(&self, question: Question, parts: impl FnOnce(&mut Lines)) -> [u8; 32] {
         let mut lines = Lines(self.hasher.clone());
         lines.json(&question);
