@@ -128,7 +128,10 @@ pub struct Devices<'a> {
 }
 
 impl<'a> Devices<'a> {
-    pub(crate) fn new(batch: &'a wit::DeviceBatch) -> Self {
+    /// The devices of `batch` (for a native test of a policy's own
+    /// [`Policy::eligibility_batch`](crate::Policy::eligibility_batch), with
+    /// a batch from [`DeviceBatch::of`]).
+    pub fn new(batch: &'a wit::DeviceBatch) -> Self {
         Devices { batch }
     }
 
@@ -178,6 +181,58 @@ impl<'a> Devices<'a> {
     }
 }
 
+impl wit::DeviceBatch {
+    /// A batch of these devices, laid out as the host lays one out: every
+    /// string in one text, every label in one list, each device a record of
+    /// numbers and spans. For native tests of a policy's own
+    /// [`Policy::eligibility_batch`](crate::Policy::eligibility_batch); the
+    /// host builds the batches a policy is given.
+    pub fn of<'d>(devices: impl IntoIterator<Item = &'d Device<'d>>) -> Self {
+        let mut batch = wit::DeviceBatch { text: String::new(), labels: Vec::new(), devices: Vec::new() };
+        for d in devices {
+            let first_label = batch.labels.len();
+            for (key, value) in d.labels.iter() {
+                let label = wit::BatchLabel { key: push(&mut batch.text, key), value: push(&mut batch.text, value) };
+                batch.labels.push(label);
+            }
+            let labels = wit::Span { start: position(first_label), len: position(batch.labels.len() - first_label) };
+            let device = wit::BatchDevice {
+                id: push(&mut batch.text, d.id),
+                cohort_seed: d.cohort_seed,
+                hardware_model: push(&mut batch.text, d.hardware.model),
+                hardware_revision: push(&mut batch.text, d.hardware.revision),
+                firmware_major: d.firmware.major,
+                firmware_minor: d.firmware.minor,
+                firmware_patch: d.firmware.patch,
+                firmware_pre: push(&mut batch.text, &d.firmware.pre),
+                security_counter: d.security_counter,
+                country: push(&mut batch.text, d.location.country),
+                geo: d.location.geo,
+                credential: d.credential,
+                power: d.power,
+                link: d.link,
+                utc_offset_minutes: d.utc_offset_minutes,
+                uptime_secs: d.uptime_secs,
+                updates: d.updates,
+                labels,
+            };
+            batch.devices.push(device);
+        }
+        batch
+    }
+}
+
+/// Append `s` to `text`; its span there.
+fn push(text: &mut String, s: &str) -> wit::Span {
+    let start = position(text.len());
+    text.push_str(s);
+    wit::Span { start, len: position(s.len()) }
+}
+
+fn position(n: usize) -> u32 {
+    u32::try_from(n).expect("a test batch stays below 4 GiB")
+}
+
 fn range(s: wit::Span) -> core::ops::Range<usize> {
     let start = s.start as usize;
     start..start.saturating_add(s.len as usize)
@@ -193,4 +248,74 @@ pub(crate) fn span(text: &str, s: wit::Span) -> &str {
 #[cold]
 fn malformed(what: &str, s: wit::Span) -> ! {
     panic!("malformed facts from the host: span {}+{} outside its {what}", s.start, s.len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Eligibility, Policy, Release, Rollout, Sbom};
+
+    fn device<'a>(id: &'a str, labels: &'a [crate::Label], battery: Option<u8>) -> Device<'a> {
+        Device {
+            id,
+            cohort_seed: id.len() as u64 * 7919,
+            hardware: Hardware { model: "gw-4000", revision: "b2" },
+            firmware: Semver {
+                major: 4,
+                minor: 1,
+                patch: 0,
+                pre: if battery.is_some() { String::new() } else { "rc.1".into() },
+            },
+            security_counter: 7,
+            location: Location { country: "DE", geo: battery.map(|_| crate::GeoPoint { lat: 52.5, lon: 13.4 }) },
+            credential: Credential { not_after: 2_000_000_000, revoked: false, last_attestation: Some(1_700_000_000) },
+            power: Power { battery_percent: battery, on_mains: battery.is_none() },
+            link: Link { kind: crate::LinkKind::Cellular, metered: true, signal_quality: Some(60) },
+            utc_offset_minutes: -300,
+            uptime_secs: 86_400,
+            updates: UpdateHistory { last_outcome: crate::UpdateOutcome::None, consecutive_failures: 1 },
+            labels: Labels::new(labels),
+        }
+    }
+
+    struct LowBattery;
+    impl Policy for LowBattery {
+        fn eligibility(_: &Rollout, _: &Release, device: &Device) -> Eligibility {
+            match (device.power.battery_percent, device.label("ring")) {
+                (Some(b), _) if b < 30 => crate::deny("battery-low", format!("{} at {b} %", device.id)),
+                (_, Some("canary")) => Eligibility::Allow,
+                _ => crate::defer(100, "later", "not a canary"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_batch_built_natively_gives_back_its_devices_and_the_same_answers() {
+        let canary = [crate::Label { key: "ring".into(), value: "canary".into() }];
+        let site = [
+            crate::Label { key: "ring".into(), value: "production".into() },
+            crate::Label { key: "site".into(), value: "Zürich".into() },
+        ];
+        let devices =
+            [device("gw-1", &canary, Some(20)), device("gw-22", &site, None), device("gw-333", &[], Some(90))];
+        let batch = wit::DeviceBatch::of(&devices);
+        let seen = Devices::new(&batch);
+        assert_eq!(seen.len(), 3);
+        assert_eq!(seen.iter().collect::<Vec<_>>(), devices);
+        let semver = Semver { major: 4, minor: 2, patch: 0, pre: String::new() };
+        let release = Release {
+            id: "fw".into(),
+            version: semver,
+            security_counter: 8,
+            channel: crate::Channel::Feature,
+            payload_kind: crate::PayloadKind::Full,
+            payload_size: 1,
+            compatible_hardware: vec!["gw-4000".into()],
+            sbom: Sbom::of([]),
+            released_at: 0,
+        };
+        let rollout = Rollout { id: "r".into(), started_at: 0, now: 10, waves: Vec::new() };
+        let one_by_one: Vec<_> = devices.iter().map(|d| LowBattery::eligibility(&rollout, &release, d)).collect();
+        assert_eq!(LowBattery::eligibility_batch(&rollout, &release, &seen), one_by_one);
+    }
 }

@@ -81,9 +81,9 @@ mod window;
 
 pub use answer::{Deferral, Eligibility, HealthDecision, Reason, RolloutDecision, Text, Waiting};
 pub use bindings::rampart::policy::types::{
-    Channel, Credential, FailedService, GeoPoint, HealthReport, Label, Link, LinkKind, Metric, PayloadKind, Power,
-    ProbeResult, Release, Rollout, Sbom, SbomComponent, Semver, Span, Timestamp, UpdateHistory, UpdateOutcome,
-    WaveStats,
+    Channel, Credential, DeviceBatch, FailedService, GeoPoint, HealthReport, Label, Link, LinkKind, Metric,
+    PayloadKind, Power, ProbeResult, Release, Rollout, Sbom, SbomComponent, Semver, Span, Timestamp, UpdateHistory,
+    UpdateOutcome, WaveStats,
 };
 pub use device::{Device, Devices, Hardware, Labels, Location};
 pub use sbom::SbomEntry;
