@@ -222,15 +222,16 @@ impl wit::DeviceBatch {
     }
 }
 
-/// Append `s` to `text`; its span there.
-fn push(text: &mut String, s: &str) -> wit::Span {
+/// Append `s` to `text`; its span there (for the batches and SBOMs built
+/// natively, [`wit::DeviceBatch::of`] and [`wit::Sbom::of`]).
+pub(crate) fn push(text: &mut String, s: &str) -> wit::Span {
     let start = position(text.len());
     text.push_str(s);
     wit::Span { start, len: position(s.len()) }
 }
 
 fn position(n: usize) -> u32 {
-    u32::try_from(n).expect("a test batch stays below 4 GiB")
+    u32::try_from(n).expect("a batch or SBOM built natively stays below 4 GiB")
 }
 
 fn range(s: wit::Span) -> core::ops::Range<usize> {

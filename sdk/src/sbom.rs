@@ -2,7 +2,7 @@
 //! spans into it (that shape crosses into a policy at the same cost however
 //! many components an image lists), read here as borrowed entries.
 
-use crate::bindings::rampart::policy::types::{Sbom, SbomComponent, Span};
+use crate::bindings::rampart::policy::types::{Sbom, SbomComponent};
 
 /// One component of an SBOM, borrowing its text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,11 +18,7 @@ impl Sbom {
     /// the host builds the one a policy is given).
     pub fn of<'a>(entries: impl IntoIterator<Item = SbomEntry<'a>>) -> Sbom {
         let mut text = String::new();
-        let mut span = |s: &str| {
-            let start = u32::try_from(text.len()).expect("an SBOM's text stays below 4 GiB");
-            text.push_str(s);
-            Span { start, len: u32::try_from(s.len()).expect("an SBOM's text stays below 4 GiB") }
-        };
+        let mut span = |s: &str| crate::device::push(&mut text, s);
         let components = entries
             .into_iter()
             .map(|e| SbomComponent { name: span(e.name), version: span(e.version), purl: span(e.purl) })
