@@ -125,19 +125,73 @@ pub(crate) fn batch_answers(answers: &[Eligibility]) -> wit::BatchAnswers {
 }
 
 /// The distinct reasons of a batch, in order of first use.
-#[derive(Default)]
 struct Reasons<'a> {
     distinct: Vec<&'a Reason>,
+    /// Reasons whose code and message are both literals, by where their
+    /// texts are: a policy's answers mostly repeat a handful of them, found
+    /// here without comparing a byte (each in one of two slots, the first
+    /// come keeping them). Every answer is alive while the batch is
+    /// answered, so equal addresses and lengths mean equal texts.
+    recent: [Option<(Identity, u32)>; RECENT],
     /// Every distinct reason by its text, for those past the first few.
     index: BTreeMap<(&'a str, &'a str), u32>,
 }
 
-/// Reasons looked through one by one before the index: a policy's answers
-/// mostly repeat a handful of literals, recognised by their address.
+impl Default for Reasons<'_> {
+    fn default() -> Self {
+        Reasons { distinct: Vec::new(), recent: [None; RECENT], index: BTreeMap::new() }
+    }
+}
+
+/// Where a reason's code and message are: (address, length) of each.
+type Identity = [usize; 4];
+
+/// Slots of [`Reasons::recent`] (a power of two).
+const RECENT: usize = 64;
+
+/// The slot of [`Reasons::recent`] for a reason at `id`: a multiplicative
+/// hash of the low 32 bits of its texts' addresses (where literals differ).
+fn slot(id: &Identity) -> usize {
+    let at = (id[0] as u32) ^ (id[2] as u32).rotate_left(16);
+    (at.wrapping_mul(0x9E37_79B9) >> (u32::BITS - RECENT.ilog2())) as usize
+}
+
+/// Reasons looked through one by one before the index.
 const FEW: usize = 16;
 
 impl<'a> Reasons<'a> {
+    /// The index of `r`, adding it if it is new. The common case (a literal
+    /// seen before) is small enough to inline into the loop over answers;
+    /// a call costs a Wasm policy dearly (fuel, stack and register spills).
+    #[inline(always)]
     fn index(&mut self, r: &'a Reason) -> u32 {
+        let id = [r.code.as_ptr() as usize, r.code.len(), r.message.as_ptr() as usize, r.message.len()];
+        let first = slot(&id);
+        match self.recent[first] {
+            Some((seen, i)) if seen == id => i,
+            _ => self.index_slow(r, id, first),
+        }
+    }
+
+    #[inline(never)]
+    fn index_slow(&mut self, r: &'a Reason, id: Identity, first: usize) -> u32 {
+        let second = (first + 1) % RECENT;
+        if let Some((seen, i)) = self.recent[second]
+            && seen == id
+        {
+            return i;
+        }
+        let i = self.find(r);
+        // Text built at run time is never at the same address twice.
+        if matches!((&r.code, &r.message), (Cow::Borrowed(_), Cow::Borrowed(_)))
+            && let Some(s) = [first, second].into_iter().find(|&s| self.recent[s].is_none())
+        {
+            self.recent[s] = Some((id, i));
+        }
+        i
+    }
+
+    fn find(&mut self, r: &'a Reason) -> u32 {
         if let Some(i) = self.distinct.iter().take(FEW).position(|d| same(d, r)) {
             return i as u32;
         }
@@ -191,6 +245,32 @@ mod tests {
             };
             let got = &out.reasons[index as usize];
             assert_eq!((got.code.as_str(), got.message.as_str()), (&*reason.code, &*reason.message));
+        }
+    }
+    #[test]
+    fn a_batch_names_reasons_right_past_its_table_of_literals() {
+        // 150 distinct literals (more than the table holds, so slots collide
+        // and fill), each used three times, and one text at two addresses.
+        let codes: Vec<&'static str> = (0..150).map(|i| &*Box::leak(format!("code-{i}").into_boxed_str())).collect();
+        let twin: &'static str = Box::leak(String::from("code-7").into_boxed_str());
+        let mut answers = Vec::new();
+        for round in 0..3 {
+            for (i, &code) in codes.iter().enumerate() {
+                answers.push(crate::deny(code, "same message"));
+                if (i + round) % 50 == 0 {
+                    answers.push(crate::defer(1, twin, "same message"));
+                }
+            }
+        }
+        let out = batch_answers(&answers);
+        assert_eq!(out.reasons.len(), 150, "the twin is the same reason as code-7");
+        for (a, b) in answers.iter().zip(&out.answers) {
+            let (reason, index) = match (a, b) {
+                (Eligibility::Deny(r), wit::BatchAnswer::Deny(i)) => (r, *i),
+                (Eligibility::Defer(d), wit::BatchAnswer::Defer(x)) => (&d.reason, x.reason),
+                other => panic!("answer changed kind: {other:?}"),
+            };
+            assert_eq!(out.reasons[index as usize].code, *reason.code);
         }
     }
 }

@@ -155,6 +155,7 @@ impl<'a> Devices<'a> {
         self.batch.devices.iter().map(|d| self.device(d))
     }
 
+    #[inline(always)]
     fn device(&self, d: &'a wit::BatchDevice) -> Device<'a> {
         let text = self.batch.text.as_str();
         let labels = self.batch.labels.get(range(d.labels)).unwrap_or_else(|| malformed("labels", d.labels));
@@ -234,6 +235,7 @@ fn position(n: usize) -> u32 {
     u32::try_from(n).expect("a batch or SBOM built natively stays below 4 GiB")
 }
 
+#[inline(always)]
 fn range(s: wit::Span) -> core::ops::Range<usize> {
     let start = s.start as usize;
     start..start.saturating_add(s.len as usize)
@@ -242,6 +244,7 @@ fn range(s: wit::Span) -> core::ops::Range<usize> {
 /// The string `s` points at. The host builds every span on character
 /// boundaries inside the text; one that is not is a host bug, and the
 /// policy stops (fails closed) rather than guess.
+#[inline(always)]
 pub(crate) fn span(text: &str, s: wit::Span) -> &str {
     text.get(range(s)).unwrap_or_else(|| malformed("text", s))
 }

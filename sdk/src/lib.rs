@@ -222,6 +222,7 @@ pub fn abort(code: impl Into<Text>, message: impl Into<Text>) -> RolloutDecision
 
 impl Release {
     /// True when `model` is among the release's compatible hardware.
+    #[inline]
     pub fn supports(&self, model: &str) -> bool {
         self.compatible_hardware.iter().any(|m| bytes::same(m.as_bytes(), model.as_bytes()))
     }

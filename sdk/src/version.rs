@@ -11,6 +11,7 @@ pub fn semver(major: u64, minor: u64, patch: u64) -> Semver {
 /// Compare two versions by semver precedence: numbers first, then a
 /// pre-release sorts before its release, identifiers compared field by field
 /// (numeric ones numerically, numeric before alphanumeric, shorter first).
+#[inline]
 pub fn compare(a: &Semver, b: &Semver) -> Ordering {
     (a.major, a.minor, a.patch).cmp(&(b.major, b.minor, b.patch)).then_with(|| compare_pre(&a.pre, &b.pre))
 }
@@ -45,11 +46,13 @@ fn compare_pre(a: &str, b: &str) -> Ordering {
 }
 
 /// True when `v` lies in `[min, max)`.
+#[inline]
 pub fn in_range(v: &Semver, min: &Semver, max: &Semver) -> bool {
     compare(v, min) != Ordering::Less && compare(v, max) == Ordering::Less
 }
 
 /// True when `candidate` is strictly newer than `current`.
+#[inline]
 pub fn is_upgrade(current: &Semver, candidate: &Semver) -> bool {
     compare(candidate, current) == Ordering::Greater
 }

@@ -4,11 +4,13 @@ use crate::{Device, Rollout, Timestamp};
 
 /// The device's position in the fleet, 0..10_000 (basis points), from its
 /// host-derived cohort seed. Uniform over the fleet, stable for a device.
+#[inline]
 pub fn cohort_bucket(cohort_seed: u64) -> u32 {
     (cohort_seed % 10_000) as u32
 }
 
 /// True when the device lies in the first `percent` % of the fleet.
+#[inline]
 pub fn in_first_percent(cohort_seed: u64, percent: u32) -> bool {
     cohort_bucket(cohort_seed) < percent.min(100) * 100
 }
@@ -57,12 +59,14 @@ impl<'a> WaveSchedule<'a> {
     }
 
     /// Percentage of the fleet eligible `elapsed` seconds after the start.
+    #[inline]
     pub fn percent_at(&self, elapsed: i64) -> u32 {
         self.steps.iter().take_while(|(offset, _)| *offset <= elapsed).last().map_or(0, |(_, pct)| *pct)
     }
 
     /// Index of the wave the device belongs to, or `None` if the schedule
     /// never reaches it.
+    #[inline]
     pub fn wave_of(&self, cohort_seed: u64) -> Option<usize> {
         let bucket = cohort_bucket(cohort_seed);
         self.steps.iter().position(|(_, pct)| bucket < pct.min(&100) * 100)
@@ -70,6 +74,7 @@ impl<'a> WaveSchedule<'a> {
 
     /// When the device becomes eligible under this schedule for `rollout`, or
     /// `None` if the schedule never reaches it.
+    #[inline]
     pub fn eligible_at(&self, rollout: &Rollout, device: &Device) -> Option<Timestamp> {
         self.wave_of(device.cohort_seed).map(|w| rollout.started_at.saturating_add(self.steps[w].0))
     }

@@ -18,12 +18,14 @@ impl MaintenanceWindow {
         MaintenanceWindow { start_minute, end_minute }
     }
 
+    #[inline]
     fn local_minute(now: Timestamp, utc_offset_minutes: i32) -> u32 {
         let local = now.saturating_add(i64::from(utc_offset_minutes) * MINUTE);
         (local.rem_euclid(DAY) / MINUTE) as u32
     }
 
     /// True when `now` falls inside the window at the device's UTC offset.
+    #[inline]
     pub fn contains(&self, now: Timestamp, utc_offset_minutes: i32) -> bool {
         let m = Self::local_minute(now, utc_offset_minutes);
         let (s, e) = (self.start_minute, self.end_minute);
@@ -36,6 +38,7 @@ impl MaintenanceWindow {
 
     /// `now` when the window is open; otherwise the next time it opens.
     /// Always `Some`; the `Option` keeps room for windows that never open.
+    #[inline]
     pub fn next_open(&self, now: Timestamp, utc_offset_minutes: i32) -> Option<Timestamp> {
         if self.contains(now, utc_offset_minutes) {
             return Some(now);
