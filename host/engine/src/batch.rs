@@ -14,8 +14,8 @@ use crate::bindings::rampart::policy::types as wit;
 use rampart_facts as facts;
 use std::borrow::Borrow;
 use std::mem::MaybeUninit;
-use wasmtime::component::__internal::{CanonicalAbiInfo, InstanceType, InterfaceType, LowerContext};
-use wasmtime::component::{ComponentType, Lower};
+use wasmtime::component::__internal::{CanonicalAbiInfo, InstanceType, InterfaceType, LiftContext, LowerContext};
+use wasmtime::component::{ComponentType, Lift, Lower};
 
 /// At most this many bytes cross into the policy in one batch (its text,
 /// labels and device records): a batch ends early rather than go past it,
@@ -25,6 +25,54 @@ pub(crate) const MAX_BATCH_BYTES: usize = 4 << 20;
 
 const LABEL_BYTES: usize = 16;
 const DEVICE_BYTES: usize = 176;
+
+/// Devices laid out once as the batches that cross into a policy
+/// ([`Engine::prepare_devices`](crate::Engine::prepare_devices)), each batch
+/// with what identifies its devices (for seeding its WASI randomness).
+pub struct PreparedDevices {
+    engine: crate::Engine,
+    batches: Vec<(DeviceBatch, [u8; 16])>,
+    len: usize,
+}
+
+impl PreparedDevices {
+    pub(crate) fn new<D: Borrow<facts::Device>>(engine: &crate::Engine, devices: &[D]) -> Self {
+        let max = engine.limits().max_batch.max(1);
+        let mut batches = Vec::new();
+        let mut rest = devices;
+        while !rest.is_empty() {
+            let batch = DeviceBatch::new(&rest[..rest.len().min(max)]);
+            let (chunk, after) = rest.split_at(batch.len());
+            rest = after;
+            batches.push((batch, crate::policy::ids(chunk.iter().map(|d| d.borrow()))));
+        }
+        PreparedDevices { engine: engine.clone(), batches, len: devices.len() }
+    }
+
+    /// How many devices.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The batches, each with its devices' identity, for a policy of
+    /// `engine`. Panics for another engine (whose limits may differ), as
+    /// wasmtime does for a value used with the wrong store.
+    pub(crate) fn batches(&self, engine: &crate::Engine) -> impl Iterator<Item = (&DeviceBatch, &[u8; 16])> {
+        assert!(self.engine.same(engine), "devices prepared by one engine asked of a policy of another");
+        self.batches.iter().map(|(b, ids)| (b, ids))
+    }
+}
+
+impl std::fmt::Debug for PreparedDevices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedDevices").field("len", &self.len).field("batches", &self.batches.len()).finish()
+    }
+}
 
 /// A batch of devices, built on the host, lowered as `device-batch`.
 pub(crate) struct DeviceBatch {
@@ -265,6 +313,85 @@ impl Flat for wit::BatchDevice {
         dst[160] = self.updates.last_outcome as u8;
         put(dst, 164, self.updates.consecutive_failures.to_le_bytes());
         put_span(dst, 168, self.labels);
+    }
+}
+
+/// What `eligibility-batch` returns, lifted from the policy's memory. The
+/// reasons through wasmtime's generic lifting (there are few), the answers
+/// (one per device) by [`Answers`].
+#[derive(ComponentType, Lift)]
+#[component(record)]
+pub(crate) struct BatchAnswersOut {
+    pub(crate) reasons: Vec<wit::Reason>,
+    pub(crate) answers: Answers,
+}
+
+/// A `list<batch-answer>`, read in one pass over the policy's memory rather
+/// than element by element through wasmtime's generic lifting (which looks
+/// the memory up again for every answer). Each answer is 24 bytes: the case
+/// (0 allow, 1 deny, 2 defer) in byte 0, then at byte 8 the deny's reason
+/// (u32) or the deferral's `until` (s64), and its reason (u32) at byte 16.
+/// Debug builds check every list read this way against wasmtime's own
+/// lifting of it.
+pub(crate) struct Answers(pub(crate) Vec<wit::BatchAnswer>);
+
+const ANSWER_BYTES: usize = 24;
+const _: () = assert!(<wit::BatchAnswer as ComponentType>::SIZE32 == ANSWER_BYTES);
+const _: () = assert!(<wit::BatchAnswer as ComponentType>::ALIGN32 == 8);
+
+// Safety: the type is `list<batch-answer>`'s, checked by `Vec`'s own
+// typecheck; the list is read within the policy's memory, bounds and
+// alignment checked as wasmtime checks them.
+unsafe impl ComponentType for Answers {
+    type Lower = <Vec<wit::BatchAnswer> as ComponentType>::Lower;
+    const ABI: CanonicalAbiInfo = <Vec<wit::BatchAnswer> as ComponentType>::ABI;
+
+    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
+        <Vec<wit::BatchAnswer> as ComponentType>::typecheck(ty, types)
+    }
+}
+
+unsafe impl Lift for Answers {
+    fn linear_lift_from_flat(cx: &mut LiftContext<'_>, ty: InterfaceType, src: &Self::Lower) -> wasmtime::Result<Self> {
+        // Not taken by `batch-answers`, a record lifted from memory.
+        Vec::linear_lift_from_flat(cx, ty, src).map(Answers)
+    }
+
+    fn linear_lift_from_memory(cx: &mut LiftContext<'_>, ty: InterfaceType, bytes: &[u8]) -> wasmtime::Result<Self> {
+        let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        let (ptr, len) = (word(0), word(4));
+        let memory = cx.memory();
+        let end = len.checked_mul(ANSWER_BYTES).and_then(|n| n.checked_add(ptr));
+        let Some(src) = end.and_then(|end| memory.get(ptr..end)) else {
+            wasmtime::bail!("list pointer/length out of bounds of memory");
+        };
+        if ptr % 8 != 0 {
+            wasmtime::bail!("list pointer is not aligned");
+        }
+        cx.consume_fuel_array(len, std::mem::size_of::<wit::BatchAnswer>())?;
+        let mut answers = Vec::with_capacity(len);
+        for a in src.chunks_exact(ANSWER_BYTES) {
+            let a: &[u8; ANSWER_BYTES] = a.try_into().expect("chunks of ANSWER_BYTES");
+            let u32_at = |at: usize| u32::from_le_bytes([a[at], a[at + 1], a[at + 2], a[at + 3]]);
+            answers.push(match a[0] {
+                0 => wit::BatchAnswer::Allow,
+                1 => wit::BatchAnswer::Deny(u32_at(8)),
+                2 => wit::BatchAnswer::Defer(wit::BatchDeferral {
+                    until: i64::from_le_bytes(a[8..16].try_into().expect("8 bytes")),
+                    reason: u32_at(16),
+                }),
+                case => wasmtime::bail!("unexpected discriminant: {case}"),
+            });
+        }
+        #[cfg(debug_assertions)]
+        assert_eq!(
+            answers,
+            Vec::<wit::BatchAnswer>::linear_lift_from_memory(cx, ty, bytes)?,
+            "answers read unlike wasmtime's lifting"
+        );
+        #[cfg(not(debug_assertions))]
+        let _ = ty;
+        Ok(Answers(answers))
     }
 }
 

@@ -2,4 +2,7 @@
 wasmtime::component::bindgen!({
     world: "policy",
     path: "../../wit",
+    // Debug builds compare the answers the host reads itself with
+    // wasmtime's lifting of them (`batch::Answers`).
+    additional_derives: [PartialEq],
 });

@@ -177,13 +177,13 @@ pub(crate) fn eligibility(
 
 /// The answers to a batch of `devices` devices, each reason checked once.
 pub(crate) fn batch_answers(
-    out: wit::BatchAnswers,
+    out: crate::batch::BatchAnswersOut,
     devices: usize,
     now: facts::Timestamp,
     limits: &Limits,
 ) -> Result<Vec<facts::Eligibility>, Failure> {
-    if out.answers.len() != devices {
-        return Err(invalid(format!("batch of {devices} devices answered with {} decisions", out.answers.len())));
+    if out.answers.0.len() != devices {
+        return Err(invalid(format!("batch of {devices} devices answered with {} decisions", out.answers.0.len())));
     }
     if out.reasons.len() > devices {
         return Err(invalid(format!("batch of {devices} devices answered with {} reasons", out.reasons.len())));
@@ -193,6 +193,7 @@ pub(crate) fn batch_answers(
         reasons.get(i as usize).cloned().ok_or_else(|| invalid(format!("reason {i} of {} named", reasons.len())))
     };
     out.answers
+        .0
         .into_iter()
         .map(|a| {
             Ok(match a {

@@ -2,6 +2,7 @@
 //! linker holding only granted imports, an epoch ticker for deadlines and the
 //! compiled-code cache.
 
+use crate::batch::PreparedDevices;
 use crate::cache::Cache;
 use crate::inspect::{self, PolicyInfo};
 use crate::sandbox::{self, HostState};
@@ -168,6 +169,21 @@ impl Engine {
 
     pub(crate) fn shared(&self) -> &Shared {
         &self.0
+    }
+
+    /// True when both are the same engine (clones of one another).
+    pub(crate) fn same(&self, other: &Engine) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// `devices` laid out once as the batches that cross into a policy, to
+    /// ask them many questions with [`Policy::eligibility_prepared`]: at
+    /// several times (a projection over hours), about several releases, or
+    /// of several policies of this engine. Each question then costs the copy
+    /// into the policy's memory, not the layout, which is most of the host's
+    /// share of a batch.
+    pub fn prepare_devices<D: std::borrow::Borrow<rampart_facts::Device>>(&self, devices: &[D]) -> PreparedDevices {
+        PreparedDevices::new(self, devices)
     }
 
     /// Load a policy component from a file.

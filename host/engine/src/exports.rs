@@ -4,7 +4,7 @@
 //! strings first. The exports' types are checked against these Rust types
 //! on a policy's first instantiation, once, not on every one.
 
-use crate::batch::{DeviceBatchRef, Fast};
+use crate::batch::{BatchAnswersOut, DeviceBatchRef, Fast};
 use crate::bindings::rampart::policy::types as wit;
 use crate::sandbox::HostState;
 use rampart_facts as facts;
@@ -124,7 +124,7 @@ pub(crate) struct SbomFacts {
 }
 
 type Eligibility<'a> = TypedFunc<(&'a wit::Rollout, &'a ReleaseFacts, &'a DeviceRef<'a>), (wit::EligibilityDecision,)>;
-type Batch<'a> = TypedFunc<(&'a wit::Rollout, &'a ReleaseFacts, &'a DeviceBatchRef<'a>), (wit::BatchAnswers,)>;
+type Batch<'a> = TypedFunc<(&'a wit::Rollout, &'a ReleaseFacts, &'a DeviceBatchRef<'a>), (BatchAnswersOut,)>;
 type HealthGate<'a> =
     TypedFunc<(&'a wit::Rollout, &'a ReleaseFacts, &'a DeviceRef<'a>, &'a wit::HealthReport), (wit::HealthDecision,)>;
 type RolloutGate<'a> = TypedFunc<(&'a wit::Rollout, &'a ReleaseFacts), (wit::RolloutDecision,)>;
@@ -175,7 +175,7 @@ impl Exports {
                     .typed::<(&wit::Rollout, &ReleaseFacts, &DeviceRef), (wit::EligibilityDecision,)>(&*store)?;
                 questions
                     .func(store, 1)?
-                    .typed::<(&wit::Rollout, &ReleaseFacts, &DeviceBatchRef), (wit::BatchAnswers,)>(&*store)?;
+                    .typed::<(&wit::Rollout, &ReleaseFacts, &DeviceBatchRef), (BatchAnswersOut,)>(&*store)?;
                 questions
                     .func(store, 2)?
                     .typed::<(&wit::Rollout, &ReleaseFacts, &DeviceRef, &wit::HealthReport), (wit::HealthDecision,)>(

@@ -43,6 +43,7 @@ mod limits;
 mod policy;
 mod sandbox;
 
+pub use batch::PreparedDevices;
 pub use digest::PolicyDigest;
 pub use engine::{Allocation, Engine, EngineBuilder, EngineError, read_component};
 pub use error::{Failure, LoadError, PolicyError};
@@ -58,4 +59,5 @@ const _: () = {
     shareable::<Engine>();
     shareable::<Policy>();
     shareable::<Context>();
+    shareable::<PreparedDevices>();
 };

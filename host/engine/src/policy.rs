@@ -3,7 +3,7 @@
 //! from one decision to the next, and a failed decision leaves nothing behind
 //! that could affect the next.
 
-use crate::batch::DeviceBatch;
+use crate::batch::{DeviceBatch, PreparedDevices};
 use crate::bindings::rampart::policy::types as wit;
 use crate::exports::{DeviceRef, Exports, Questions};
 use crate::inspect::PolicyInfo;
@@ -134,7 +134,7 @@ impl Context {
 /// number and their ids' cohort seeds (SHA-256 of each id, made once with
 /// the id), combined in order. Hashing the ids again would cost about as much
 /// as the decisions.
-fn ids<'d>(devices: impl Iterator<Item = &'d Device>) -> [u8; 16] {
+pub(crate) fn ids<'d>(devices: impl Iterator<Item = &'d Device>) -> [u8; 16] {
     let (n, acc) = devices.fold((0u64, 0u64), |(n, acc), d| (n + 1, acc.rotate_left(7) ^ d.cohort_seed()));
     let mut out = [0; 16];
     out[..8].copy_from_slice(&n.to_le_bytes());
@@ -245,26 +245,54 @@ impl Policy {
         devices: &[D],
     ) -> Result<Vec<Eligibility>, PolicyError> {
         let limits = self.engine.limits();
-        let digest = self.digest();
-        let fail = |failure| PolicyError { policy: digest, failure };
         let mut answers = Vec::with_capacity(devices.len());
         let mut rest = devices;
         while !rest.is_empty() {
             let batch = DeviceBatch::new(&rest[..rest.len().min(limits.max_batch.max(1))]);
             let (chunk, after) = rest.split_at(batch.len());
             rest = after;
-            // Seeds the batch's WASI randomness only (a batch has no audit
-            // record): the devices' ids, through their cohort seeds.
-            let inputs = ctx.digest(Question::Eligibility, |l| l.bytes(&ids(chunk.iter().map(|d| d.borrow()))));
-            let (out,) = self
-                .run(Question::Eligibility, ctx.now, inputs, chunk.len(), |guest, store| {
-                    let f = guest.eligibility_batch(store).map_err(Err)?;
-                    f.call(store, (&ctx.rollout, &ctx.release, &batch.as_wit())).map_err(Err)
-                })?
-                .answer;
-            answers.extend(convert::batch_answers(out, chunk.len(), ctx.now, limits).map_err(fail)?);
+            self.ask_batch(ctx, &batch, &ids(chunk.iter().map(|d| d.borrow())), &mut answers)?;
         }
         Ok(answers)
+    }
+
+    /// [`Policy::eligibility_batch_in`] for devices laid out once by
+    /// [`Engine::prepare_devices`](crate::Engine::prepare_devices), which
+    /// must be this policy's engine (it panics otherwise). The same answers,
+    /// without laying the devices out again for every question.
+    pub fn eligibility_prepared(
+        &self,
+        ctx: &Context,
+        devices: &PreparedDevices,
+    ) -> Result<Vec<Eligibility>, PolicyError> {
+        let mut answers = Vec::with_capacity(devices.len());
+        for (batch, ids) in devices.batches(&self.engine) {
+            self.ask_batch(ctx, batch, ids, &mut answers)?;
+        }
+        Ok(answers)
+    }
+
+    /// One batch in a fresh instance; its answers appended to `answers`.
+    fn ask_batch(
+        &self,
+        ctx: &Context,
+        batch: &DeviceBatch,
+        ids: &[u8; 16],
+        answers: &mut Vec<Eligibility>,
+    ) -> Result<(), PolicyError> {
+        let limits = self.engine.limits();
+        let fail = |failure| PolicyError { policy: self.digest(), failure };
+        // Seeds the batch's WASI randomness only (a batch has no audit
+        // record): the devices' ids, through their cohort seeds.
+        let inputs = ctx.digest(Question::Eligibility, |l| l.bytes(ids));
+        let (out,) = self
+            .run(Question::Eligibility, ctx.now, inputs, batch.len(), |guest, store| {
+                let f = guest.eligibility_batch(store).map_err(Err)?;
+                f.call(store, (&ctx.rollout, &ctx.release, &batch.as_wit())).map_err(Err)
+            })?
+            .answer;
+        answers.extend(convert::batch_answers(out, batch.len(), ctx.now, limits).map_err(fail)?);
+        Ok(())
     }
 
     /// The eligibility question in rounds on one instance, each round a

@@ -86,6 +86,53 @@ fn batch_and_single_answers_agree() {
     assert!((100..300).contains(&allowed), "about 40 % of 500 allowed, got {allowed}");
 }
 
+/// Devices laid out once answer as the same devices laid out for each
+/// question: at several times, about two releases, of two policies, and in
+/// batches split by `max_batch`.
+#[test]
+fn prepared_devices_answer_as_a_batch_does() {
+    use rampart_engine::{Context, Engine, Limits};
+    use rampart_facts::{Channel, Timestamp};
+    let engine = Engine::builder().limits(Limits { max_batch: 7, ..Limits::default() }).build().unwrap();
+    // Every fifth device has hardware the release does not support: denied.
+    let devices: Vec<_> = (0..50)
+        .map(|i| {
+            let mut d = device(&format!("gw-{i:05}"));
+            if i % 5 == 0 {
+                d.hardware.model = "other-board".into();
+            }
+            d
+        })
+        .collect();
+    let prepared = engine.prepare_devices(&devices);
+    assert_eq!((prepared.len(), prepared.is_empty()), (50, false));
+    let mut security = release();
+    security.channel = Channel::Security;
+    let mut seen = std::collections::HashSet::new();
+    for path in [STAGED_ROLLOUT, HOSTILE] {
+        let policy = load(&engine, path);
+        for hours in [0, 3, 30, 200] {
+            for release in [release(), security.clone()] {
+                let ctx = Context::new(&rollout(), Timestamp(rollout().started_at.0 + hours * 3600), &release);
+                let want = policy.eligibility_batch_in(&ctx, &devices).unwrap();
+                assert_eq!(policy.eligibility_prepared(&ctx, &prepared).unwrap(), want, "{path} at {hours} h");
+                seen.extend(want.iter().map(std::mem::discriminant));
+            }
+        }
+    }
+    // The cases above cover more than one kind of answer.
+    assert_eq!(seen.len(), 3, "allow, deny and defer");
+    assert!(engine.prepare_devices::<rampart_facts::Device>(&[]).is_empty());
+}
+
+#[test]
+#[should_panic(expected = "devices prepared by one engine asked of a policy of another")]
+fn prepared_devices_belong_to_their_engine() {
+    let prepared = engine().prepare_devices(&[device("gw-1")]);
+    let policy = load(&engine(), STAGED_ROLLOUT);
+    let _ = policy.eligibility_prepared(&rampart_engine::Context::new(&rollout(), NOW, &release()), &prepared);
+}
+
 #[test]
 fn prepared_context_gives_the_same_answer_and_audit() {
     let engine = engine();
