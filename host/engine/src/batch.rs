@@ -138,7 +138,7 @@ impl DeviceBatch {
         let first_label = self.labels.len();
         for (key, value) in &d.labels {
             let label = wit::BatchLabel { key: self.span(key), value: self.span(value) };
-            self.labels.push(Fast(label));
+            self.labels.push(Fast::new(label));
         }
         let labels = wit::Span { start: offset(first_label), len: offset(d.labels.len()) };
         let v = &d.firmware.0;
@@ -162,7 +162,7 @@ impl DeviceBatch {
             updates: crate::convert::updates(&d.updates),
             labels,
         };
-        self.devices.push(Fast(device));
+        self.devices.push(Fast::new(device));
     }
 }
 
@@ -174,19 +174,42 @@ fn offset(n: usize) -> u32 {
 
 /// A record of numbers only, which writes its canonical-ABI bytes itself.
 pub(crate) trait Flat: Lower + Copy {
-    /// `dst` is exactly `Self::SIZE32` bytes.
-    fn write(&self, dst: &mut [u8]);
+    /// Its canonical-ABI bytes: `[u8; Self::SIZE32]`.
+    type Bytes: Copy + AsRef<[u8]> + Send + Sync + 'static;
+    /// `Self::Bytes`, all zero.
+    const ZERO: Self::Bytes;
+    fn write(&self, dst: &mut Self::Bytes);
 }
 
-/// A [`Flat`] record whose lists are lowered in one pass over the
-/// destination memory. Everything else (its WIT type, its lowering alone)
-/// is the inner type's.
+/// A [`Flat`] record written once as its canonical-ABI bytes, so that a
+/// list of them is lowered as one copy per record into the destination
+/// memory, however many times it is lowered (a device asked many questions,
+/// [`PreparedDevices`]; a release's SBOM asked of many devices). Its WIT
+/// type is the inner type's. Debug builds keep the record, to check the
+/// bytes against wasmtime's own lowering of it at every store.
 #[derive(Clone, Copy)]
-#[repr(transparent)]
-pub(crate) struct Fast<T>(pub(crate) T);
+pub(crate) struct Fast<T: Flat> {
+    bytes: T::Bytes,
+    #[cfg(debug_assertions)]
+    record: T,
+}
 
-// Safety: every item delegates to `T`'s derived implementation, except the
-// list store, which writes the same bytes (checked in debug builds).
+impl<T: Flat> Fast<T> {
+    pub(crate) fn new(record: T) -> Self {
+        const { assert!(std::mem::size_of::<T::Bytes>() == T::SIZE32) };
+        let mut bytes = T::ZERO;
+        record.write(&mut bytes);
+        Fast {
+            bytes,
+            #[cfg(debug_assertions)]
+            record,
+        }
+    }
+}
+
+// Safety: the type, its ABI and its typecheck are `T`'s; its bytes are
+// those `T`'s lowering writes (checked in debug builds), stored within
+// bounds of the destination memory.
 unsafe impl<T: Flat> ComponentType for Fast<T> {
     type Lower = T::Lower;
     const ABI: CanonicalAbiInfo = T::ABI;
@@ -200,11 +223,13 @@ unsafe impl<T: Flat> ComponentType for Fast<T> {
 unsafe impl<T: Flat> Lower for Fast<T> {
     fn linear_lower_to_flat<U>(
         &self,
-        cx: &mut LowerContext<'_, U>,
-        ty: InterfaceType,
-        dst: &mut MaybeUninit<Self::Lower>,
+        _: &mut LowerContext<'_, U>,
+        _: InterfaceType,
+        _: &mut MaybeUninit<Self::Lower>,
     ) -> wasmtime::Result<()> {
-        self.0.linear_lower_to_flat(cx, ty, dst)
+        // A `Fast` record is only ever an element of a list, which lives in
+        // memory; kept as bytes, it has no flat form to give.
+        wasmtime::bail!("a record kept as its bytes is lowered only into memory")
     }
 
     fn linear_lower_to_memory<U>(
@@ -213,7 +238,7 @@ unsafe impl<T: Flat> Lower for Fast<T> {
         ty: InterfaceType,
         offset: usize,
     ) -> wasmtime::Result<()> {
-        self.0.linear_lower_to_memory(cx, ty, offset)
+        Self::linear_store_list_to_memory(cx, ty, offset, std::slice::from_ref(self))
     }
 
     fn linear_store_list_to_memory<U>(
@@ -227,13 +252,13 @@ unsafe impl<T: Flat> Lower for Fast<T> {
         let dst = end.and_then(|end| cx.as_slice_mut().get_mut(offset..end));
         let dst = dst.ok_or_else(|| wasmtime::format_err!("list of {} records out of bounds", items.len()))?;
         for (item, bytes) in items.iter().zip(dst.chunks_exact_mut(size)) {
-            item.0.write(bytes);
+            bytes.copy_from_slice(item.bytes.as_ref());
         }
         #[cfg(debug_assertions)]
         for (i, item) in items.iter().enumerate() {
             let at = offset + i * size;
             let written = cx.as_slice_mut()[at..at + size].to_vec();
-            item.0.linear_lower_to_memory(cx, ty, at)?;
+            item.record.linear_lower_to_memory(cx, ty, at)?;
             assert_eq!(written, &cx.as_slice_mut()[at..at + size], "record {i} written unlike wasmtime's lowering");
         }
         #[cfg(not(debug_assertions))]
@@ -265,14 +290,18 @@ const _: () = assert!(<wit::SbomComponent as ComponentType>::SIZE32 == 24);
 const _: () = assert!(<wit::BatchDevice as ComponentType>::SIZE32 == DEVICE_BYTES);
 
 impl Flat for wit::BatchLabel {
-    fn write(&self, dst: &mut [u8]) {
+    type Bytes = [u8; LABEL_BYTES];
+    const ZERO: Self::Bytes = [0; LABEL_BYTES];
+    fn write(&self, dst: &mut Self::Bytes) {
         put_span(dst, 0, self.key);
         put_span(dst, 8, self.value);
     }
 }
 
 impl Flat for wit::SbomComponent {
-    fn write(&self, dst: &mut [u8]) {
+    type Bytes = [u8; 24];
+    const ZERO: Self::Bytes = [0; 24];
+    fn write(&self, dst: &mut Self::Bytes) {
         put_span(dst, 0, self.name);
         put_span(dst, 8, self.version);
         put_span(dst, 16, self.purl);
@@ -280,11 +309,12 @@ impl Flat for wit::SbomComponent {
 }
 
 impl Flat for wit::BatchDevice {
+    type Bytes = [u8; DEVICE_BYTES];
+    const ZERO: Self::Bytes = [0; DEVICE_BYTES];
     // Offsets by the canonical ABI: each field aligned to its own alignment
     // (spans and s32/u32 4, u64/s64/f64 and options of them 8, bytes 1).
-    fn write(&self, dst: &mut [u8]) {
-        // A fixed-size array: the offsets below need no bounds checks.
-        let dst: &mut [u8; DEVICE_BYTES] = dst.try_into().expect("a device record is DEVICE_BYTES");
+    // A fixed-size array: the offsets below need no bounds checks.
+    fn write(&self, dst: &mut Self::Bytes) {
         put_span(dst, 0, self.id);
         put(dst, 8, self.cohort_seed.to_le_bytes());
         put_span(dst, 16, self.hardware_model);

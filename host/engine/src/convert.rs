@@ -82,7 +82,7 @@ fn sbom(components: &[facts::SbomComponent]) -> SbomFacts {
     };
     let components = components
         .iter()
-        .map(|c| Fast(wit::SbomComponent { name: span(&c.name), version: span(&c.version), purl: span(&c.purl) }))
+        .map(|c| Fast::new(wit::SbomComponent { name: span(&c.name), version: span(&c.version), purl: span(&c.purl) }))
         .collect();
     SbomFacts { text, components }
 }
