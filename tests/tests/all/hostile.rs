@@ -208,3 +208,85 @@ fn many_attacks_in_a_row_leave_the_engine_serving() {
     }
     assert_eq!(ask(&policy, "gw-ok").unwrap(), Eligibility::Allow);
 }
+
+/// A policy that answers a batch with `answers` (its bytes at `at`, `len`
+/// answers named) and no reasons: a core module written by hand, so it can
+/// return what no SDK would, made a component of the `policy` world (the
+/// world read back from a built guest). Its other questions answer from
+/// zeroed memory.
+fn batch_answering(answers: &[u8], at: u32, len: u32) -> Vec<u8> {
+    let text = |bytes: &[u8]| bytes.iter().map(|b| format!("\\{b:02x}")).collect::<String>();
+    let q = "rampart:policy/questions@0.3.0";
+    let wat = format!(
+        r#"(module
+          (memory (export "memory") 2)
+          (global $heap (mut i32) (i32.const 4096))
+          (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+            (local $p i32)
+            (local.set $p (i32.and (i32.add (global.get $heap) (i32.const 7)) (i32.const -8)))
+            (global.set $heap (i32.add (local.get $p) (local.get 3)))
+            (local.get $p))
+          (func (export "{q}#eligibility") (param i32) (result i32) (i32.const 2048))
+          (func (export "{q}#eligibility-batch") (param i32) (result i32) (i32.const 0))
+          (func (export "{q}#health-gate") (param i32) (result i32) (i32.const 2048))
+          (func (export "{q}#rollout-gate") (param i32) (result i32) (i32.const 2048))
+          ;; batch-answers: no reasons (ptr 0, len 0), then the answers' list.
+          (data (i32.const 8) "{at}{len}")
+          (data (i32.const 1024) "{answers}"))"#,
+        at = text(&at.to_le_bytes()),
+        len = text(&len.to_le_bytes()),
+        answers = text(answers),
+    );
+    let mut module = wat::parse_str(&wat).expect("the module's text");
+    let guest = std::fs::read(rampart_tests::HOSTILE_PURE).expect("the pure hostile guest");
+    let wit_component::DecodedWasm::Component(resolve, world) = wit_component::decode(&guest).expect("its world")
+    else {
+        panic!("{} is not a component", rampart_tests::HOSTILE_PURE);
+    };
+    wit_component::embed_component_metadata(&mut module, &resolve, world, wit_component::StringEncoding::UTF8)
+        .expect("the world embedded");
+    let mut encoder = wit_component::ComponentEncoder::default();
+    encoder.module(&module).expect("a core module").validate(true);
+    encoder.encode().expect("a component")
+}
+
+/// A batch's answers are read from the policy's memory by the host itself:
+/// what it reads there is checked as wasmtime checks a list, and a policy
+/// that writes a malformed list gets a precise error, not a decision.
+#[test]
+fn malformed_batch_answers_fail_closed() {
+    let engine = engine();
+    let devices = [device("gw-1")];
+    let ask = |component: Vec<u8>| {
+        let policy = engine.load_bytes("hand-written.wasm", &component).expect("loads");
+        let start = Instant::now();
+        let answer = policy.eligibility_batch(&rollout(), NOW, &release(), &devices);
+        assert!(start.elapsed() < HANG);
+        answer.map_err(|e| {
+            assert_eq!(e.policy, policy.digest(), "the error names the policy");
+            e.failure.to_string()
+        })
+    };
+    // The harness itself: a well-formed allow is read back.
+    let mut answer = [0u8; 24];
+    assert_eq!(ask(batch_answering(&answer, 1024, 1)).unwrap(), [Eligibility::Allow]);
+    // A deny naming reason 0 of none: read, then refused by the checks.
+    answer[0] = 1;
+    let named_nothing = ask(batch_answering(&answer, 1024, 1)).unwrap_err();
+    assert!(named_nothing.contains("reason 0 of 0 named"), "{named_nothing}");
+
+    for (case, answers, at, len, want) in [
+        ("unknown case", [7u8; 24], 1024, 1, "unexpected discriminant: 7"),
+        ("past the end of memory", [0; 24], 2 * 65536 - 16, 1, "out of bounds"),
+        ("a length that overflows", [0; 24], 1024, u32::MAX, "out of bounds"),
+        ("misaligned", [0; 24], 1028, 1, "not aligned"),
+        ("two answers for a batch of one", [0; 24], 1024, 2, "batch of 1 devices answered with 2"),
+    ] {
+        let err = ask(batch_answering(&answers, at, len)).expect_err(case);
+        assert!(err.contains(want), "{case}: {err}");
+    }
+    // The engine still serves.
+    let policy = load(&engine, HOSTILE);
+    let normal = policy.eligibility_batch(&rollout(), NOW, &release(), &[device("gw-ok")]);
+    assert_eq!(normal.expect("a normal batch"), [Eligibility::Allow]);
+}
