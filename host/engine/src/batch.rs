@@ -32,31 +32,21 @@ const DEVICE_BYTES: usize = 176;
 pub struct PreparedDevices {
     engine: crate::Engine,
     batches: Vec<(DeviceBatch, [u8; 16])>,
-    len: usize,
 }
 
 impl PreparedDevices {
     pub(crate) fn new<D: Borrow<facts::Device>>(engine: &crate::Engine, devices: &[D]) -> Self {
-        let max = engine.limits().max_batch.max(1);
-        let mut batches = Vec::new();
-        let mut rest = devices;
-        while !rest.is_empty() {
-            let batch = DeviceBatch::new(&rest[..rest.len().min(max)]);
-            let (chunk, after) = rest.split_at(batch.len());
-            rest = after;
-            batches.push((batch, crate::policy::ids(chunk.iter().map(|d| d.borrow()))));
-        }
-        PreparedDevices { engine: engine.clone(), batches, len: devices.len() }
+        PreparedDevices { engine: engine.clone(), batches: batches(devices, engine.limits().max_batch).collect() }
     }
 
     /// How many devices.
     pub fn len(&self) -> usize {
-        self.len
+        self.batches.iter().map(|(b, _)| b.len()).sum()
     }
 
     /// True when there are none.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.batches.is_empty()
     }
 
     /// The batches, each with its devices' identity, for a policy of
@@ -70,8 +60,27 @@ impl PreparedDevices {
 
 impl std::fmt::Debug for PreparedDevices {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PreparedDevices").field("len", &self.len).field("batches", &self.batches.len()).finish()
+        f.debug_struct("PreparedDevices").field("len", &self.len()).field("batches", &self.batches.len()).finish()
     }
+}
+
+/// `devices` cut into batches of at most `max` (fewer when one would pass
+/// [`MAX_BATCH_BYTES`]; at least one device each), made one at a time, each
+/// with its devices' identity (which seeds its WASI randomness).
+pub(crate) fn batches<D: Borrow<facts::Device>>(
+    devices: &[D],
+    max: usize,
+) -> impl Iterator<Item = (DeviceBatch, [u8; 16])> + '_ {
+    let mut rest = devices;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let batch = DeviceBatch::new(&rest[..rest.len().min(max.max(1))]);
+        let (chunk, after) = rest.split_at(batch.len());
+        rest = after;
+        Some((batch, crate::policy::ids(chunk.iter().map(|d| d.borrow()))))
+    })
 }
 
 /// A batch of devices, built on the host, lowered as `device-batch`.

@@ -3,7 +3,7 @@
 //! from one decision to the next, and a failed decision leaves nothing behind
 //! that could affect the next.
 
-use crate::batch::{DeviceBatch, PreparedDevices};
+use crate::batch::{self, DeviceBatch, PreparedDevices};
 use crate::bindings::rampart::policy::types as wit;
 use crate::exports::{DeviceRef, Exports, Questions};
 use crate::inspect::PolicyInfo;
@@ -244,14 +244,9 @@ impl Policy {
         ctx: &Context,
         devices: &[D],
     ) -> Result<Vec<Eligibility>, PolicyError> {
-        let limits = self.engine.limits();
         let mut answers = Vec::with_capacity(devices.len());
-        let mut rest = devices;
-        while !rest.is_empty() {
-            let batch = DeviceBatch::new(&rest[..rest.len().min(limits.max_batch.max(1))]);
-            let (chunk, after) = rest.split_at(batch.len());
-            rest = after;
-            self.ask_batch(ctx, &batch, &ids(chunk.iter().map(|d| d.borrow())), &mut answers)?;
+        for (batch, ids) in batch::batches(devices, self.engine.limits().max_batch) {
+            self.ask_batch(ctx, &batch, &ids, &mut answers)?;
         }
         Ok(answers)
     }
