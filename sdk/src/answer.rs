@@ -107,26 +107,9 @@ impl From<RolloutDecision> for wit::RolloutDecision {
     }
 }
 
-/// The answers of a batch, each distinct reason given once.
-pub(crate) fn batch_answers(answers: &[Eligibility]) -> wit::BatchAnswers {
-    let mut reasons = Reasons::default();
-    let answers = answers
-        .iter()
-        .map(|a| match a {
-            Eligibility::Allow => wit::BatchAnswer::Allow,
-            Eligibility::Deny(r) => wit::BatchAnswer::Deny(reasons.index(r)),
-            Eligibility::Defer(d) => {
-                wit::BatchAnswer::Defer(wit::BatchDeferral { until: d.until, reason: reasons.index(&d.reason) })
-            }
-        })
-        .collect();
-    let reasons = reasons.distinct.into_iter().map(|r| r.clone().into()).collect();
-    wit::BatchAnswers { reasons, answers }
-}
-
 /// The distinct reasons of a batch, in order of first use.
-struct Reasons<'a> {
-    distinct: Vec<&'a Reason>,
+pub(crate) struct Reasons<'a> {
+    pub(crate) distinct: Vec<&'a Reason>,
     /// Reasons whose code and message are both literals, by where their
     /// texts are: a policy's answers mostly repeat a handful of them, found
     /// here without comparing a byte (each in one of two slots, the first
@@ -164,7 +147,7 @@ impl<'a> Reasons<'a> {
     /// seen before) is small enough to inline into the loop over answers;
     /// a call costs a Wasm policy dearly (fuel, stack and register spills).
     #[inline(always)]
-    fn index(&mut self, r: &'a Reason) -> u32 {
+    pub(crate) fn index(&mut self, r: &'a Reason) -> u32 {
         let id = [r.code.as_ptr() as usize, r.code.len(), r.message.as_ptr() as usize, r.message.len()];
         let first = slot(&id);
         match self.recent[first] {
@@ -211,15 +194,37 @@ impl<'a> Reasons<'a> {
 /// Equal reasons; literals are recognised by address, without comparing
 /// their bytes.
 fn same(a: &Reason, b: &Reason) -> bool {
-    let same_text = |x: &Text, y: &Text| {
-        x.len() == y.len() && (std::ptr::eq(x.as_ptr(), y.as_ptr()) || crate::bytes::same(x.as_bytes(), y.as_bytes()))
-    };
-    same_text(&a.code, &b.code) && same_text(&a.message, &b.message)
+    let same_text =
+        |x: &Text, y: &Text| std::ptr::eq(x.as_ptr(), y.as_ptr()) || crate::bytes::same(x.as_bytes(), y.as_bytes());
+    // Both lengths first: most different reasons differ there.
+    (a.code.len() == b.code.len() && a.message.len() == b.message.len())
+        && same_text(&a.code, &b.code)
+        && same_text(&a.message, &b.message)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::raw_answers;
+
+    /// Each answer's reason index and deferral time, by its raw case.
+    fn decode(raw: &[u64; 3]) -> Option<(u32, Option<Timestamp>)> {
+        match raw[0] {
+            0 => None,
+            1 => Some((raw[1] as u32, None)),
+            2 => Some((raw[2] as u32, Some(raw[1] as Timestamp))),
+            other => panic!("unknown case {other}"),
+        }
+    }
+
+    /// The reason and deferral time of a policy's answer.
+    fn expected(a: &Eligibility) -> Option<(&Reason, Option<Timestamp>)> {
+        match a {
+            Eligibility::Allow => None,
+            Eligibility::Deny(r) => Some((r, None)),
+            Eligibility::Defer(d) => Some((&d.reason, Some(d.until))),
+        }
+    }
 
     #[test]
     fn a_batch_gives_each_distinct_reason_once_in_order_of_first_use() {
@@ -229,24 +234,22 @@ mod tests {
             answers.push(crate::deny("not-supported", format!("model m{}", i % 20)));
             answers.push(crate::defer(i, "wave", "later wave"));
         }
-        let out = batch_answers(&answers);
-        assert_eq!(out.answers.len(), answers.len());
+        let (reasons, raw) = raw_answers(&answers);
+        assert_eq!(raw.len(), answers.len());
         // battery-low, 20 models, and the wave once.
-        assert_eq!(out.reasons.len(), 22);
-        for (a, b) in answers.iter().zip(&out.answers) {
-            let (reason, index) = match (a, b) {
-                (Eligibility::Allow, wit::BatchAnswer::Allow) => continue,
-                (Eligibility::Deny(r), wit::BatchAnswer::Deny(i)) => (r, *i),
-                (Eligibility::Defer(d), wit::BatchAnswer::Defer(x)) => {
-                    assert_eq!(d.until, x.until);
-                    (&d.reason, x.reason)
+        assert_eq!(reasons.len(), 22);
+        for (a, b) in answers.iter().zip(&raw) {
+            match (expected(a), decode(b)) {
+                (None, None) => {}
+                (Some((reason, until)), Some((index, got_until))) => {
+                    assert_eq!(until, got_until);
+                    assert_eq!(reasons[index as usize], reason);
                 }
                 other => panic!("answer changed kind: {other:?}"),
-            };
-            let got = &out.reasons[index as usize];
-            assert_eq!((got.code.as_str(), got.message.as_str()), (&*reason.code, &*reason.message));
+            }
         }
     }
+
     #[test]
     fn a_batch_names_reasons_right_past_its_table_of_literals() {
         // 150 distinct literals (more than the table holds, so slots collide
@@ -262,15 +265,11 @@ mod tests {
                 }
             }
         }
-        let out = batch_answers(&answers);
-        assert_eq!(out.reasons.len(), 150, "the twin is the same reason as code-7");
-        for (a, b) in answers.iter().zip(&out.answers) {
-            let (reason, index) = match (a, b) {
-                (Eligibility::Deny(r), wit::BatchAnswer::Deny(i)) => (r, *i),
-                (Eligibility::Defer(d), wit::BatchAnswer::Defer(x)) => (&d.reason, x.reason),
-                other => panic!("answer changed kind: {other:?}"),
-            };
-            assert_eq!(out.reasons[index as usize].code, *reason.code);
+        let (reasons, raw) = raw_answers(&answers);
+        assert_eq!(reasons.len(), 150, "the twin is the same reason as code-7");
+        for (a, b) in answers.iter().zip(&raw) {
+            let ((reason, _), (index, _)) = (expected(a).unwrap(), decode(b).unwrap());
+            assert_eq!(reasons[index as usize].code, reason.code);
         }
     }
 }

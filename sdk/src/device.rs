@@ -3,6 +3,7 @@
 //! `health-gate`) or in a batch (`eligibility-batch`, whose devices point
 //! into one shared text).
 
+use crate::batch::RawDevice;
 use crate::bindings::rampart::policy::types as wit;
 use crate::{Credential, GeoPoint, Link, Power, Semver, UpdateHistory};
 
@@ -52,7 +53,7 @@ pub struct Labels<'a>(LabelSource<'a>);
 #[derive(Clone, Copy, Debug)]
 enum LabelSource<'a> {
     Alone(&'a [wit::Label]),
-    Batch { text: &'a str, labels: &'a [wit::BatchLabel] },
+    Batch { text: Spans<'a>, labels: &'a [wit::BatchLabel] },
 }
 
 impl<'a> Labels<'a> {
@@ -69,11 +70,11 @@ impl<'a> Labels<'a> {
     /// Every (key, value), in the order the host gave them (sorted by key).
     pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
         let (alone, batch, text) = match self.0 {
-            LabelSource::Alone(l) => (l, &[][..], ""),
+            LabelSource::Alone(l) => (l, &[][..], Spans::new("")),
             LabelSource::Batch { text, labels } => (&[][..], labels, text),
         };
         let alone = alone.iter().map(|l| (l.key.as_str(), l.value.as_str()));
-        alone.chain(batch.iter().map(move |l| (span(text, l.key), span(text, l.value))))
+        alone.chain(batch.iter().map(move |l| (text.get(l.key), text.get(l.value))))
     }
 
     /// How many labels.
@@ -124,53 +125,82 @@ impl<'a> Device<'a> {
 
 /// The devices of one `eligibility-batch` call, each seen as a [`Device`].
 pub struct Devices<'a> {
-    batch: &'a wit::DeviceBatch,
+    text: Spans<'a>,
+    labels: &'a [wit::BatchLabel],
+    records: Records<'a>,
+}
+
+/// The devices' records: as the host wrote them into the policy's memory,
+/// or built natively ([`DeviceBatch::of`](wit::DeviceBatch::of)).
+enum Records<'a> {
+    Raw(&'a [RawDevice]),
+    Lifted(&'a [wit::BatchDevice]),
 }
 
 impl<'a> Devices<'a> {
     /// The devices of `batch` (for a native test of a policy's own
     /// [`Policy::eligibility_batch`](crate::Policy::eligibility_batch), with
-    /// a batch from [`DeviceBatch::of`]).
+    /// a batch from [`DeviceBatch::of`](wit::DeviceBatch::of)).
     pub fn new(batch: &'a wit::DeviceBatch) -> Self {
-        Devices { batch }
+        Devices { text: Spans::new(&batch.text), labels: &batch.labels, records: Records::Lifted(&batch.devices) }
+    }
+
+    /// The devices as the host passed them (the batch export).
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn raw(text: &'a str, labels: &'a [wit::BatchLabel], devices: &'a [RawDevice]) -> Self {
+        Devices { text: Spans::new(text), labels, records: Records::Raw(devices) }
     }
 
     /// How many devices.
     pub fn len(&self) -> usize {
-        self.batch.devices.len()
+        match self.records {
+            Records::Raw(d) => d.len(),
+            Records::Lifted(d) => d.len(),
+        }
     }
 
     /// True for an empty batch.
     pub fn is_empty(&self) -> bool {
-        self.batch.devices.is_empty()
+        self.len() == 0
     }
 
     /// The `i`-th device, if there is one.
     pub fn get(&self, i: usize) -> Option<Device<'a>> {
-        self.batch.devices.get(i).map(|d| self.device(d))
+        match self.records {
+            Records::Raw(d) => d.get(i).map(|d| self.device(&d.lift())),
+            Records::Lifted(d) => d.get(i).map(|d| self.device(d)),
+        }
     }
 
     /// Every device, in order.
     pub fn iter(&self) -> impl Iterator<Item = Device<'a>> + '_ {
-        self.batch.devices.iter().map(|d| self.device(d))
+        let (raw, lifted) = match self.records {
+            Records::Raw(d) => (d, &[][..]),
+            Records::Lifted(d) => (&[][..], d),
+        };
+        raw.iter().map(|d| self.device(&d.lift())).chain(lifted.iter().map(|d| self.device(d)))
     }
 
     #[inline(always)]
-    fn device(&self, d: &'a wit::BatchDevice) -> Device<'a> {
-        let text = self.batch.text.as_str();
-        let labels = self.batch.labels.get(range(d.labels)).unwrap_or_else(|| malformed("labels", d.labels));
+    fn device(&self, d: &wit::BatchDevice) -> Device<'a> {
+        let text = self.text;
+        let labels = match range(d.labels, self.labels.len()) {
+            // SAFETY: inside the list, just checked.
+            Some(r) => unsafe { self.labels.get_unchecked(r) },
+            None => malformed("labels", d.labels),
+        };
         Device {
-            id: span(text, d.id),
+            id: text.get(d.id),
             cohort_seed: d.cohort_seed,
-            hardware: Hardware { model: span(text, d.hardware_model), revision: span(text, d.hardware_revision) },
+            hardware: Hardware { model: text.get(d.hardware_model), revision: text.get(d.hardware_revision) },
             firmware: Semver {
                 major: d.firmware_major,
                 minor: d.firmware_minor,
                 patch: d.firmware_patch,
-                pre: span(text, d.firmware_pre).to_string(),
+                pre: text.get(d.firmware_pre).to_string(),
             },
             security_counter: d.security_counter,
-            location: Location { country: span(text, d.country), geo: d.geo },
+            location: Location { country: text.get(d.country), geo: d.geo },
             credential: d.credential,
             power: d.power,
             link: d.link,
@@ -235,10 +265,12 @@ fn position(n: usize) -> u32 {
     u32::try_from(n).expect("a batch or SBOM built natively stays below 4 GiB")
 }
 
+/// `s` as a range of a list or text of `n` entries, if it lies inside.
 #[inline(always)]
-fn range(s: wit::Span) -> core::ops::Range<usize> {
-    let start = s.start as usize;
-    start..start.saturating_add(s.len as usize)
+fn range(s: wit::Span, n: usize) -> Option<core::ops::Range<usize>> {
+    let (start, len) = (s.start as usize, s.len as usize);
+    // Written without branches: a batch checks several spans per device.
+    ((start <= n) & (len <= n.wrapping_sub(start))).then(|| start..start + len)
 }
 
 /// The string `s` points at. The host builds every span on character
@@ -246,7 +278,36 @@ fn range(s: wit::Span) -> core::ops::Range<usize> {
 /// policy stops (fails closed) rather than guess.
 #[inline(always)]
 pub(crate) fn span(text: &str, s: wit::Span) -> &str {
-    text.get(range(s)).unwrap_or_else(|| malformed("text", s))
+    Spans::new(text).get(s)
+}
+
+/// A text that spans point into (a batch's): whether it is all ASCII is
+/// found once, so that the spans of a text without multi-byte characters
+/// (most batches) need only their bounds checked.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Spans<'a> {
+    text: &'a str,
+    ascii: bool,
+}
+
+impl<'a> Spans<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        Spans { text, ascii: crate::bytes::ascii(text.as_bytes()) }
+    }
+
+    /// The string `s` points at; see [`span`].
+    #[inline(always)]
+    pub(crate) fn get(&self, s: wit::Span) -> &'a str {
+        let text = self.text;
+        match range(s, text.len()) {
+            Some(r) if self.ascii || (text.is_char_boundary(r.start) && text.is_char_boundary(r.end)) => {
+                // SAFETY: inside the text and on character boundaries (every
+                // byte of an ASCII text is one), just checked.
+                unsafe { text.get_unchecked(r) }
+            }
+            _ => malformed("text", s),
+        }
+    }
 }
 
 #[cold]
@@ -291,6 +352,26 @@ mod tests {
                 _ => crate::defer(100, "later", "not a canary"),
             }
         }
+    }
+
+    #[test]
+    fn a_span_is_its_text_only_inside_and_on_character_boundaries() {
+        let text = "gw-Zürich";
+        let at = |start, len| std::panic::catch_unwind(|| span(text, wit::Span { start, len })).ok();
+        assert_eq!(at(0, 3), Some("gw-"));
+        assert_eq!(at(3, 7), Some("Zürich"));
+        assert_eq!(at(10, 0), Some(""));
+        assert_eq!(at(0, 10), Some(text));
+        assert_eq!(at(4, 2), Some("ü"));
+        // Past the end, overflowing, or cutting `ü` (bytes 4 and 5) in two.
+        for (start, len) in [(0, 11), (11, 0), (9, 2), (u32::MAX, 2), (2, u32::MAX), (5, 1), (4, 1), (3, 2)] {
+            assert_eq!(at(start, len), None, "{start}+{len}");
+        }
+        // An ASCII text has only its bounds to check.
+        let ascii = Spans::new("gw-1");
+        let at = |start, len| std::panic::catch_unwind(|| ascii.get(wit::Span { start, len })).ok();
+        assert_eq!((at(1, 3), at(4, 0)), (Some("w-1"), Some("")));
+        assert_eq!((at(2, 3), at(5, 0), at(u32::MAX, 1)), (None, None, None));
     }
 
     #[test]

@@ -67,6 +67,8 @@ pub mod bindings;
 use bindings::rampart::policy::types as wit;
 
 mod answer;
+#[doc(hidden)]
+pub mod batch;
 mod bytes;
 pub mod credential;
 pub mod defaults;
@@ -134,11 +136,6 @@ impl<T: Policy> bindings::exports::rampart::policy::questions::Guest for T {
         T::eligibility(&rollout, &release, &Device::of(&device)).into()
     }
 
-    fn eligibility_batch(rollout: Rollout, release: Release, devices: wit::DeviceBatch) -> wit::BatchAnswers {
-        report_panics();
-        answer::batch_answers(&T::eligibility_batch(&rollout, &release, &Devices::new(&devices)))
-    }
-
     fn health_gate(
         rollout: Rollout,
         release: Release,
@@ -180,6 +177,20 @@ macro_rules! export_policy {
         mod __rampart_policy_export {
             use super::*;
             $crate::bindings::__export_policy_world!($policy with_types_in $crate::bindings);
+
+            // `eligibility-batch` is exported by hand (see the SDK's
+            // `batch` module); the name carries the WIT package's version.
+            #[unsafe(export_name = "rampart:policy/questions@0.3.0#eligibility-batch")]
+            unsafe extern "C" fn __rampart_eligibility_batch(args: *mut u8) -> *mut u8 {
+                // SAFETY: called by the component's export, with its arguments.
+                unsafe { $crate::batch::export::<$policy>(args) }
+            }
+
+            #[unsafe(export_name = "cabi_post_rampart:policy/questions@0.3.0#eligibility-batch")]
+            unsafe extern "C" fn __rampart_eligibility_batch_post_return(ret: *mut u8) {
+                // SAFETY: called by the component's post-return, with what the export returned.
+                unsafe { $crate::batch::post_return(ret) }
+            }
         }
     };
 }

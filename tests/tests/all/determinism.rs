@@ -204,3 +204,65 @@ fn a_large_sbom_reaches_the_policy_intact() {
     let batch = policy.eligibility_batch(&rollout(), NOW, &release, &[device("sbom"), device("sbom")]).unwrap();
     assert_eq!(batch.iter().map(seen).collect::<Vec<_>>(), [expected.clone(), expected]);
 }
+
+/// Every fact reaches a policy the same whether its device is asked alone
+/// or in a batch (where the SDK reads the batch's records in place): a
+/// checksum of all the policy sees, for devices and a release that vary
+/// every field, option and case.
+#[test]
+fn every_fact_crosses_alike_alone_and_in_a_batch() {
+    use rampart_facts::{Channel, Eligibility, LinkKind, PayloadKind, Timestamp, UpdateOutcome, Version, WaveStats};
+    let engine = engine();
+    let policy = load(&engine, HOSTILE);
+    let devices: Vec<_> = (0..40u32)
+        .map(|i| {
+            let mut d = device(&format!("facts-{i}"));
+            d.hardware.revision = format!("rev-{}", i % 4);
+            d.firmware = Version::parse(if i % 3 == 0 { "4.1.0-rc.1" } else { "3.9.12" }).unwrap();
+            d.security_counter = u64::from(i) << 33;
+            d.location.country = ["DE", "FR", "CH"][i as usize % 3].into();
+            d.location.geo = d.location.geo.filter(|_| i % 2 == 0);
+            d.credential.revoked = i % 5 == 0;
+            d.credential.last_attestation = d.credential.last_attestation.filter(|_| i % 4 != 1);
+            d.power.battery_percent = (i % 3 != 2).then_some(i as u8);
+            d.power.on_mains = i % 2 == 1;
+            d.link.kind =
+                [LinkKind::Ethernet, LinkKind::Wifi, LinkKind::Cellular, LinkKind::Satellite, LinkKind::Unknown]
+                    [i as usize % 5];
+            d.link.metered = i % 3 == 0;
+            d.link.signal_quality = (i % 2 == 0).then_some(100 - i as u8);
+            d.utc_offset_minutes = -600 + 45 * i as i32;
+            d.uptime_secs = u64::from(i) * 1_000_003;
+            d.updates.last_outcome =
+                [UpdateOutcome::None, UpdateOutcome::Succeeded, UpdateOutcome::Failed, UpdateOutcome::RolledBack]
+                    [i as usize % 4];
+            d.updates.consecutive_failures = i % 6;
+            d.labels =
+                (0..i % 4).map(|k| (format!("key-{k}"), format!("value-{i}-{k}-{}", "é".repeat(k as usize)))).collect();
+            d
+        })
+        .collect();
+    let mut release = release();
+    release.channel = Channel::Security;
+    release.payload_kind = PayloadKind::Delta;
+    release.version = Version::parse("5.0.0-beta.2").unwrap();
+    release.compatible_hardware = vec!["gw-4000".into(), "gw-5000".into(), "gw-6000".into()];
+    let mut rollout = rollout();
+    rollout.waves = (0..3)
+        .map(|w| WaveStats { wave: w, attempted: 100 + u64::from(w), succeeded: 90, failed: 7, rolled_back: 3 })
+        .collect();
+    let seen = |e: &Eligibility| match e {
+        Eligibility::Deny { reason } if reason.code == "facts" => reason.message.clone(),
+        other => panic!("{other:?}"),
+    };
+    let batch: Vec<_> = policy.eligibility_batch(&rollout, NOW, &release, &devices).unwrap().iter().map(seen).collect();
+    let alone: Vec<_> =
+        devices.iter().map(|d| seen(&policy.eligibility(&rollout, NOW, &release, d).unwrap().answer)).collect();
+    assert_eq!(batch, alone);
+    // Each device is told apart: the checksum covers its own facts.
+    assert_eq!(batch.iter().collect::<std::collections::HashSet<_>>().len(), devices.len());
+    // And the release's: another release changes every checksum.
+    release.released_at = Timestamp(release.released_at.0 + 1);
+    let later = policy.eligibility_batch(&rollout, NOW, &release, &devices).unwrap();
+    assert!(later.iter().map(seen).zip(&batch).all(|(a, b)| a != *b));
+}

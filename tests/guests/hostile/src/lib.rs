@@ -53,6 +53,31 @@ fn probe_wasi() -> String {
     format!("file={file};dir={dir};env={env};args={args};clock={clock};random={random}")
 }
 
+/// FNV-1a of `text`.
+fn fnv(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}
+
+/// Every fact the policy is given, as text.
+fn describe(rollout: &Rollout, release: &Release, d: &Device) -> String {
+    let labels: Vec<_> = d.labels.iter().collect();
+    format!(
+        "{rollout:?}|{release:?}|{} {} {:?} {:?} {} {:?} {:?} {:?} {:?} {} {} {:?} {labels:?}",
+        d.id,
+        d.cohort_seed,
+        d.hardware,
+        d.firmware,
+        d.security_counter,
+        d.location,
+        d.credential,
+        d.power,
+        d.link,
+        d.utc_offset_minutes,
+        d.uptime_secs,
+        d.updates,
+    )
+}
+
 impl Policy for Hostile {
     fn eligibility(rollout: &Rollout, release: &Release, device: &Device) -> Eligibility {
         match device.id {
@@ -95,6 +120,11 @@ impl Policy for Hostile {
                 deny("wasi-probe", seen)
             }
             "now" => deny("now", rollout.now.to_string()),
+            // Not an attack: a checksum of everything the policy sees, to
+            // compare the facts given alone and in a batch.
+            id if id.starts_with("facts") => {
+                deny("facts", format!("{:016x}", fnv(&describe(rollout, release, device))))
+            }
             // What the policy sees of the release's SBOM: its count, the
             // last component, and FNV-1a of every `name@version purl|`.
             "sbom" => {
