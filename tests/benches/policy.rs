@@ -104,7 +104,11 @@ fn summary_rego(v: &regorus::Value) -> Summary {
 
 fn fmt(d: Duration) -> String {
     let ns = d.as_nanos();
-    if ns < 10_000 { format!("{:.2} µs", ns as f64 / 1000.0) } else { format!("{:.1} µs", ns as f64 / 1000.0) }
+    match ns {
+        0..1_000 => format!("{:.3} µs", ns as f64 / 1000.0),
+        1_000..10_000 => format!("{:.2} µs", ns as f64 / 1000.0),
+        _ => format!("{:.1} µs", ns as f64 / 1000.0),
+    }
 }
 
 fn main() {

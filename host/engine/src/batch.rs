@@ -103,9 +103,11 @@ impl DeviceBatch {
     /// The first of `devices`, as many as fit in [`MAX_BATCH_BYTES`] (always
     /// at least one).
     pub(crate) fn new<D: Borrow<facts::Device>>(devices: &[D]) -> Self {
+        // Room for a typical device's strings and labels, so that a batch
+        // seldom copies itself to grow.
         let mut batch = DeviceBatch {
-            text: String::with_capacity(devices.len() * 48),
-            labels: Vec::new(),
+            text: String::with_capacity(devices.len() * 96),
+            labels: Vec::with_capacity(devices.len() * 4),
             devices: Vec::with_capacity(devices.len()),
         };
         for d in devices {

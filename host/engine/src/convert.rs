@@ -175,13 +175,15 @@ pub(crate) fn eligibility(
     })
 }
 
-/// The answers to a batch of `devices` devices, each reason checked once.
+/// The answers to a batch of `devices` devices, each reason checked once,
+/// appended to `answers`; on a failure, `answers` is left as it was.
 pub(crate) fn batch_answers(
     out: crate::batch::BatchAnswersOut,
     devices: usize,
     now: facts::Timestamp,
     limits: &Limits,
-) -> Result<Vec<facts::Eligibility>, Failure> {
+    answers: &mut Vec<facts::Eligibility>,
+) -> Result<(), Failure> {
     if out.answers.0.len() != devices {
         return Err(invalid(format!("batch of {devices} devices answered with {} decisions", out.answers.0.len())));
     }
@@ -192,25 +194,28 @@ pub(crate) fn batch_answers(
     let pick = |i: u32| {
         reasons.get(i as usize).cloned().ok_or_else(|| invalid(format!("reason {i} of {} named", reasons.len())))
     };
-    out.answers
-        .0
-        .into_iter()
-        .map(|a| {
-            Ok(match a {
-                wit::BatchAnswer::Allow => facts::Eligibility::Allow,
-                wit::BatchAnswer::Deny(r) => facts::Eligibility::Deny { reason: pick(r)? },
-                wit::BatchAnswer::Defer(d) => {
-                    if d.until < now.0 {
-                        return Err(invalid(format!(
-                            "defer until {} is before now ({now})",
-                            facts::Timestamp(d.until)
-                        )));
-                    }
-                    facts::Eligibility::Defer { until: facts::Timestamp(d.until), reason: pick(d.reason)? }
-                }
-            })
-        })
-        .collect()
+    let before = answers.len();
+    answers.reserve(devices);
+    for a in out.answers.0 {
+        let answer = match a {
+            wit::BatchAnswer::Allow => Ok(facts::Eligibility::Allow),
+            wit::BatchAnswer::Deny(r) => pick(r).map(|reason| facts::Eligibility::Deny { reason }),
+            wit::BatchAnswer::Defer(d) if d.until < now.0 => {
+                Err(invalid(format!("defer until {} is before now ({now})", facts::Timestamp(d.until))))
+            }
+            wit::BatchAnswer::Defer(d) => {
+                pick(d.reason).map(|reason| facts::Eligibility::Defer { until: facts::Timestamp(d.until), reason })
+            }
+        };
+        match answer {
+            Ok(a) => answers.push(a),
+            Err(e) => {
+                answers.truncate(before);
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn health_decision(h: wit::HealthDecision, limits: &Limits) -> Result<facts::HealthDecision, Failure> {

@@ -286,7 +286,7 @@ impl Policy {
                 f.call(store, (&ctx.rollout, &ctx.release, &batch.as_wit())).map_err(Err)
             })?
             .answer;
-        answers.extend(convert::batch_answers(out, batch.len(), ctx.now, limits).map_err(fail)?);
+        convert::batch_answers(out, batch.len(), ctx.now, limits, answers).map_err(fail)?;
         Ok(())
     }
 
@@ -321,7 +321,7 @@ impl Policy {
                     arm(store, limits, batch.len()).map_err(Err)?;
                     store.data().set_now(ctx.now.0);
                     let (out,) = ask.call(&mut *store, (&ctx.rollout, &ctx.release, &batch.as_wit())).map_err(Err)?;
-                    answers.extend(convert::batch_answers(out, batch.len(), ctx.now, limits).map_err(Ok)?);
+                    convert::batch_answers(out, batch.len(), ctx.now, limits, &mut answers).map_err(Ok)?;
                 }
                 match next(Some(answers)) {
                     Some(r) => round = r,

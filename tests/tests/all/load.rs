@@ -140,12 +140,16 @@ fn compiled_cache_survives_corruption_and_foreign_entries() {
     let expected = decide(&policy);
     // Loaded from the cache.
     assert_eq!(decide(&crate::load(&build(), rampart_tests::MINIMAL)), expected);
-    // Flip a byte in the compiled code: recompiled, never run.
-    let mut bytes = std::fs::read(entry).unwrap();
-    let last = bytes.len() - 100;
-    bytes[last] ^= 0xff;
-    std::fs::write(entry, &bytes).unwrap();
-    assert_eq!(decide(&crate::load(&build(), rampart_tests::MINIMAL)), expected);
+    // Flip a byte of the compiled code anywhere (its start, middle or end):
+    // recompiled and the entry rewritten, never run.
+    let good = std::fs::read(entry).unwrap();
+    for at in [80, good.len() / 2, good.len() - 100] {
+        let mut bytes = good.clone();
+        bytes[at] ^= 0xff;
+        std::fs::write(entry, &bytes).unwrap();
+        assert_eq!(decide(&crate::load(&build(), rampart_tests::MINIMAL)), expected);
+        assert!(std::fs::read(entry).unwrap() == good, "byte {at} flipped: the entry is rewritten");
+    }
     // A foreign entry (another policy's cache file under this name): recompiled.
     let other = build().load_file(rampart_tests::ZERO_TRUST.as_ref()).unwrap();
     let other_entry = std::fs::read_dir(&cache)
