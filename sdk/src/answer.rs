@@ -6,7 +6,9 @@
 use crate::Timestamp;
 use crate::bindings::rampart::policy::types as wit;
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::BuildHasherDefault;
 
 /// Text of a reason: a literal, or text built at run time (`format!`).
 pub type Text = Cow<'static, str>;
@@ -107,23 +109,23 @@ impl From<RolloutDecision> for wit::RolloutDecision {
     }
 }
 
-/// The distinct reasons of a batch, in order of first use.
-pub(crate) struct Reasons<'a> {
-    pub(crate) distinct: Vec<&'a Reason>,
+/// The distinct reasons of a batch, in order of first use; it owns them
+/// (the answers that named them are gone by the time the host reads them).
+#[derive(Default)]
+pub(crate) struct Reasons {
+    pub(crate) distinct: Vec<Reason>,
     /// Reasons whose code and message are both literals, by where their
     /// texts are: a policy's answers mostly repeat a handful of them, found
     /// here without comparing a byte (each in one of two slots, the first
-    /// come keeping them). Every answer is alive while the batch is
-    /// answered, so equal addresses and lengths mean equal texts.
-    recent: [Option<(Identity, u32)>; RECENT],
-    /// Every distinct reason by its text, for those past the first few.
-    index: BTreeMap<(&'a str, &'a str), u32>,
-}
-
-impl Default for Reasons<'_> {
-    fn default() -> Self {
-        Reasons { distinct: Vec::new(), recent: [None; RECENT], index: BTreeMap::new() }
-    }
+    /// come keeping them). A literal stays where it is for the life of the
+    /// policy, so equal addresses and lengths mean equal texts.
+    recent: Recent,
+    /// Every distinct reason's index by a hash of its text, for those past
+    /// the first few (a hash shared by two texts falls back to a search).
+    /// Hashed with fixed keys: a policy asks for no randomness.
+    index: HashMap<u64, u32, BuildHasherDefault<DefaultHasher>>,
+    /// The reason the last search found or added.
+    last: Option<u32>,
 }
 
 /// Where a reason's code and message are: (address, length) of each.
@@ -131,6 +133,14 @@ type Identity = [usize; 4];
 
 /// Slots of [`Reasons::recent`] (a power of two).
 const RECENT: usize = 64;
+
+struct Recent([Option<(Identity, u32)>; RECENT]);
+
+impl Default for Recent {
+    fn default() -> Self {
+        Recent([None; RECENT])
+    }
+}
 
 /// The slot of [`Reasons::recent`] for a reason at `id`: a multiplicative
 /// hash of the low 32 bits of its texts' addresses (where literals differ).
@@ -142,57 +152,84 @@ fn slot(id: &Identity) -> usize {
 /// Reasons looked through one by one before the index.
 const FEW: usize = 16;
 
-impl<'a> Reasons<'a> {
-    /// The index of `r`, adding it if it is new. The common case (a literal
-    /// seen before) is small enough to inline into the loop over answers;
-    /// a call costs a Wasm policy dearly (fuel, stack and register spills).
+impl Reasons {
+    /// The index of `r`, adding it if it is new (else dropping it). The
+    /// common case (a literal seen before) is small enough to inline into
+    /// the loop over answers; a call costs a Wasm policy dearly (fuel,
+    /// stack and register spills).
     #[inline(always)]
-    pub(crate) fn index(&mut self, r: &'a Reason) -> u32 {
+    pub(crate) fn index(&mut self, r: Reason) -> u32 {
         let id = [r.code.as_ptr() as usize, r.code.len(), r.message.as_ptr() as usize, r.message.len()];
         let first = slot(&id);
-        match self.recent[first] {
+        match self.recent.0[first] {
             Some((seen, i)) if seen == id => i,
             _ => self.index_slow(r, id, first),
         }
     }
 
     #[inline(never)]
-    fn index_slow(&mut self, r: &'a Reason, id: Identity, first: usize) -> u32 {
+    fn index_slow(&mut self, r: Reason, id: Identity, first: usize) -> u32 {
         let second = (first + 1) % RECENT;
-        if let Some((seen, i)) = self.recent[second]
+        if let Some((seen, i)) = self.recent.0[second]
             && seen == id
         {
             return i;
         }
-        let i = self.find(r);
-        // Text built at run time is never at the same address twice.
-        if matches!((&r.code, &r.message), (Cow::Borrowed(_), Cow::Borrowed(_)))
-            && let Some(s) = [first, second].into_iter().find(|&s| self.recent[s].is_none())
-        {
-            self.recent[s] = Some((id, i));
+        // Text built at run time may later be freed and its address reused.
+        let literal = matches!((&r.code, &r.message), (Cow::Borrowed(_), Cow::Borrowed(_)));
+        let i = self.find_or_add(r);
+        if literal && let Some(s) = [first, second].into_iter().find(|&s| self.recent.0[s].is_none()) {
+            self.recent.0[s] = Some((id, i));
         }
         i
     }
 
-    fn find(&mut self, r: &'a Reason) -> u32 {
-        if let Some(i) = self.distinct.iter().take(FEW).position(|d| same(d, r)) {
-            return i as u32;
-        }
-        let key = (&*r.code, &*r.message);
-        if self.distinct.len() > FEW
-            && let Some(&i) = self.index.get(&key)
+    fn find_or_add(&mut self, r: Reason) -> u32 {
+        // Text built at run time mostly repeats the one before (a policy
+        // formats the same reason for many devices): try that first.
+        if let Some(i) = self.last
+            && same(&self.distinct[i as usize], &r)
         {
             return i;
         }
+        let i = self.find_or_add_anew(r);
+        self.last = Some(i);
+        i
+    }
+
+    fn find_or_add_anew(&mut self, r: Reason) -> u32 {
+        if let Some(i) = self.distinct.iter().take(FEW).position(|d| same(d, &r)) {
+            return i as u32;
+        }
+        let hash = text_hash(&r);
+        if self.distinct.len() > FEW
+            && let Some(&i) = self.index.get(&hash)
+        {
+            if same(&self.distinct[i as usize], &r) {
+                return i;
+            }
+            if let Some(i) = self.distinct.iter().position(|d| same(d, &r)) {
+                return i as u32;
+            }
+        }
         let i = u32::try_from(self.distinct.len()).expect("fewer reasons than answers");
+        self.index.entry(hash).or_insert(i);
         self.distinct.push(r);
-        self.index.insert(key, i);
         i
     }
 }
 
+/// A hash of a reason's code and message.
+fn text_hash(r: &Reason) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    (&*r.code, &*r.message).hash(&mut h);
+    h.finish()
+}
+
 /// Equal reasons; literals are recognised by address, without comparing
 /// their bytes.
+#[inline]
 fn same(a: &Reason, b: &Reason) -> bool {
     let same_text =
         |x: &Text, y: &Text| std::ptr::eq(x.as_ptr(), y.as_ptr()) || crate::bytes::same(x.as_bytes(), y.as_bytes());
@@ -205,7 +242,15 @@ fn same(a: &Reason, b: &Reason) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::raw_answers;
+    use crate::batch::Answers;
+
+    /// The distinct reasons and each answer's raw form, as the batch export
+    /// hands them to the host.
+    fn raw_answers(given: &[Eligibility]) -> (Vec<Reason>, Vec<[u64; 3]>) {
+        let mut answers = Answers::new();
+        answers.extend(given.iter().cloned());
+        answers.into_parts()
+    }
 
     /// Each answer's reason index and deferral time, by its raw case.
     fn decode(raw: &[u64; 3]) -> Option<(u32, Option<Timestamp>)> {
@@ -233,17 +278,20 @@ mod tests {
             answers.push(crate::deny("battery-low", "battery below 30 %"));
             answers.push(crate::deny("not-supported", format!("model m{}", i % 20)));
             answers.push(crate::defer(i, "wave", "later wave"));
+            // The same text built twice in a row.
+            answers.push(crate::deny("twice", format!("twice {}", i % 3)));
+            answers.push(crate::deny("twice", format!("twice {}", i % 3)));
         }
         let (reasons, raw) = raw_answers(&answers);
         assert_eq!(raw.len(), answers.len());
-        // battery-low, 20 models, and the wave once.
-        assert_eq!(reasons.len(), 22);
+        // battery-low, 20 models, the wave and 3 twice, each once.
+        assert_eq!(reasons.len(), 25);
         for (a, b) in answers.iter().zip(&raw) {
             match (expected(a), decode(b)) {
                 (None, None) => {}
                 (Some((reason, until)), Some((index, got_until))) => {
                     assert_eq!(until, got_until);
-                    assert_eq!(reasons[index as usize], reason);
+                    assert_eq!(&reasons[index as usize], reason);
                 }
                 other => panic!("answer changed kind: {other:?}"),
             }

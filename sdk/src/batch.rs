@@ -16,7 +16,7 @@
 
 use crate::answer::Reasons;
 use crate::bindings::rampart::policy::types as wit;
-use crate::{Eligibility, Reason};
+use crate::{Deferral, Eligibility, Timestamp};
 
 /// Size of a `batch-device` in the canonical ABI.
 const DEVICE_SIZE: usize = 176;
@@ -131,23 +131,79 @@ fn invalid(what: &str, case: u8) -> ! {
 
 /// A `batch-answer` as the canonical ABI lays it out: the case in the first
 /// byte, then `deny`'s reason index, or `defer`'s time and reason index.
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-pub(crate) type RawAnswer = [u64; 3];
+type RawAnswer = [u64; 3];
 
-/// The answers in the layout the host reads, and the distinct reasons they
-/// name by index, in order of first use.
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-pub(crate) fn raw_answers(answers: &[Eligibility]) -> (Vec<&Reason>, Vec<RawAnswer>) {
-    let mut reasons = Reasons::default();
-    let raw = answers
-        .iter()
-        .map(|a| match a {
+/// The answers of a batch, one per device and in the devices' order, as
+/// [`Policy::eligibility_batch`](crate::Policy::eligibility_batch) gives
+/// them: each is written at once in the layout the host reads, and each
+/// distinct reason is kept once however many devices it answers.
+#[derive(Default)]
+pub struct Answers {
+    raw: Vec<RawAnswer>,
+    reasons: Reasons,
+}
+
+impl Answers {
+    /// No answers yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// No answers yet, with room for `n`.
+    pub fn with_capacity(n: usize) -> Self {
+        Answers { raw: Vec::with_capacity(n), reasons: Reasons::default() }
+    }
+
+    /// The answer for the next device.
+    #[inline(always)]
+    pub fn push(&mut self, answer: Eligibility) {
+        let raw = match answer {
             Eligibility::Allow => [0, 0, 0],
-            Eligibility::Deny(r) => [1, u64::from(reasons.index(r)), 0],
-            Eligibility::Defer(d) => [2, d.until as u64, u64::from(reasons.index(&d.reason))],
-        })
-        .collect();
-    (reasons.distinct, raw)
+            Eligibility::Deny(r) => [1, u64::from(self.reasons.index(r)), 0],
+            Eligibility::Defer(d) => [2, d.until as u64, u64::from(self.reasons.index(d.reason))],
+        };
+        self.raw.push(raw);
+    }
+
+    /// How many answers so far.
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// True before the first answer.
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// The answers as given, in order (for a native test of a policy's own
+    /// [`Policy::eligibility_batch`](crate::Policy::eligibility_batch)).
+    pub fn to_vec(&self) -> Vec<Eligibility> {
+        let reason = |i: u64| self.reasons.distinct[i as usize].clone();
+        self.raw
+            .iter()
+            .map(|a| match a[0] {
+                0 => Eligibility::Allow,
+                1 => Eligibility::Deny(reason(a[1])),
+                _ => Eligibility::Defer(Deferral { until: a[1] as Timestamp, reason: reason(a[2]) }),
+            })
+            .collect()
+    }
+}
+
+impl Answers {
+    /// The distinct reasons and the answers in the host's layout.
+    #[cfg(test)]
+    pub(crate) fn into_parts(self) -> (Vec<crate::Reason>, Vec<RawAnswer>) {
+        (self.reasons.distinct, self.raw)
+    }
+}
+
+impl Extend<Eligibility> for Answers {
+    fn extend<I: IntoIterator<Item = Eligibility>>(&mut self, answers: I) {
+        for a in answers {
+            self.push(a);
+        }
+    }
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -180,7 +236,8 @@ mod export {
             self.at += size_of::<T>();
             v
         }
-        fn case(&mut self) -> u8 {
+        /// The case of an enum.
+        unsafe fn case(&mut self) -> u8 {
             // SAFETY: as `read`.
             unsafe { self.read::<u8>() }
         }
@@ -254,18 +311,20 @@ mod export {
             std::alloc::dealloc(args, std::alloc::Layout::from_size_align_unchecked(ARGS_SIZE, 8));
             (rollout, release, text, labels, devices)
         };
-        let given = T::eligibility_batch(&rollout, &release, &Devices::raw(&text, &labels, &devices));
+        let mut answers = Answers::with_capacity(devices.len());
+        T::eligibility_batch(&rollout, &release, &Devices::raw(&text, &labels, &devices), &mut answers);
         drop((rollout, release, text, labels, devices));
-        let (reasons, answers) = raw_answers(&given);
+        let Answers { raw, reasons } = answers;
+        let reasons = reasons.distinct;
         let at = |t: &str| [t.as_ptr() as u32, t.len() as u32];
-        let reasons = reasons
+        let listed = reasons
             .iter()
             .map(|r| {
                 let ([code, code_len], [message, message_len]) = (at(&r.code), at(&r.message));
                 [code, code_len, message, message_len]
             })
             .collect();
-        let mut out = Box::new(Returned { header: [0; 4], reasons, answers, _given: given });
+        let mut out = Box::new(Returned { header: [0; 4], reasons: listed, answers: raw, _texts: reasons });
         out.header = [
             out.reasons.as_ptr() as u32,
             out.reasons.len() as u32,
@@ -283,8 +342,8 @@ mod export {
         /// Each `reason`: its code's and message's address and length.
         reasons: Vec<[u32; 4]>,
         answers: Vec<RawAnswer>,
-        /// The policy's answers, whose reasons' texts the list points at.
-        _given: Vec<Eligibility>,
+        /// The reasons whose texts the list points at.
+        _texts: Vec<crate::Reason>,
     }
 
     /// After the host has read the answers: free them.
@@ -357,18 +416,18 @@ mod tests {
             firmware_pre: span(9, 10),
             security_counter: 11,
             country: span(12, 13),
-            geo: (i % 2 == 0).then_some(GeoPoint { lat: -33.9 - f64::from(i), lon: 151.2 }),
+            geo: i.is_multiple_of(2).then_some(GeoPoint { lat: -33.9 - f64::from(i), lon: 151.2 }),
             credential: Credential {
                 not_after: -1 - i64::from(i),
-                revoked: i % 3 == 0,
+                revoked: i.is_multiple_of(3),
                 last_attestation: (i % 3 != 1).then_some(i64::MIN + i64::from(i)),
             },
-            power: Power { battery_percent: (i % 4 != 0).then_some(i as u8), on_mains: i % 5 == 0 },
+            power: Power { battery_percent: (!i.is_multiple_of(4)).then_some(i as u8), on_mains: i.is_multiple_of(5) },
             link: Link {
                 kind: [LinkKind::Ethernet, LinkKind::Wifi, LinkKind::Cellular, LinkKind::Satellite, LinkKind::Unknown]
                     [i as usize % 5],
                 metered: i % 2 == 1,
-                signal_quality: (i % 6 != 0).then_some(100 - i as u8),
+                signal_quality: (!i.is_multiple_of(6)).then_some(100 - i as u8),
             },
             utc_offset_minutes: -720 + i as i32,
             uptime_secs: 1 << 33,
@@ -402,17 +461,19 @@ mod tests {
     }
 
     #[test]
-    fn raw_answers_name_their_reasons_in_order_of_first_use() {
-        let answers = [
+    fn answers_name_their_reasons_in_order_of_first_use() {
+        let given = [
             crate::deny("battery-low", "low"),
             Eligibility::Allow,
             crate::defer(-5, "later", "wave"),
             crate::deny("battery-low", "low"),
             crate::defer(1 << 40, "battery-low", "low"),
         ];
-        let (reasons, raw) = raw_answers(&answers);
-        let codes: Vec<&str> = reasons.iter().map(|r| &*r.code).collect();
+        let mut answers = Answers::new();
+        answers.extend(given.iter().cloned());
+        let codes: Vec<&str> = answers.reasons.distinct.iter().map(|r| &*r.code).collect();
         assert_eq!(codes, ["battery-low", "later"]);
-        assert_eq!(raw, [[1, 0, 0], [0, 0, 0], [2, (-5i64) as u64, 1], [1, 0, 0], [2, 1 << 40, 0]]);
+        assert_eq!(answers.raw, [[1, 0, 0], [0, 0, 0], [2, (-5i64) as u64, 1], [1, 0, 0], [2, 1 << 40, 0]]);
+        assert_eq!((answers.len(), answers.to_vec()), (5, given.to_vec()));
     }
 }

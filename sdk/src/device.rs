@@ -401,6 +401,8 @@ mod tests {
         };
         let rollout = Rollout { id: "r".into(), started_at: 0, now: 10, waves: Vec::new() };
         let one_by_one: Vec<_> = devices.iter().map(|d| LowBattery::eligibility(&rollout, &release, d)).collect();
-        assert_eq!(LowBattery::eligibility_batch(&rollout, &release, &seen), one_by_one);
+        let mut answers = crate::Answers::new();
+        LowBattery::eligibility_batch(&rollout, &release, &seen, &mut answers);
+        assert_eq!(answers.to_vec(), one_by_one);
     }
 }

@@ -82,6 +82,7 @@ mod waves;
 mod window;
 
 pub use answer::{Deferral, Eligibility, HealthDecision, Reason, RolloutDecision, Text, Waiting};
+pub use batch::Answers;
 pub use bindings::rampart::policy::types::{
     Channel, Credential, DeviceBatch, FailedService, GeoPoint, HealthReport, Label, Link, LinkKind, Metric,
     PayloadKind, Power, ProbeResult, Release, Rollout, Sbom, SbomComponent, Semver, Span, Timestamp, UpdateHistory,
@@ -109,11 +110,13 @@ pub trait Policy {
     fn eligibility(rollout: &Rollout, release: &Release, device: &Device) -> Eligibility;
 
     /// The eligibility question for many devices (the backend's dry-runs).
-    /// Must return one answer per device, in order; the default asks
-    /// [`Policy::eligibility`] for each. Override it only to share work
+    /// Must push one answer per device, in order, to `answers`; the default
+    /// asks [`Policy::eligibility`] for each. Override it only to share work
     /// between devices, never to make answers depend on each other.
-    fn eligibility_batch(rollout: &Rollout, release: &Release, devices: &Devices) -> Vec<Eligibility> {
-        devices.iter().map(|device| Self::eligibility(rollout, release, &device)).collect()
+    fn eligibility_batch(rollout: &Rollout, release: &Release, devices: &Devices, answers: &mut Answers) {
+        for device in devices.iter() {
+            answers.push(Self::eligibility(rollout, release, &device));
+        }
     }
 
     /// After a trial boot: commit, roll back or wait? Defaults to

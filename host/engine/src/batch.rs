@@ -139,10 +139,13 @@ impl DeviceBatch {
         DeviceBatchRef { text: &self.text, labels: &self.labels, devices: &self.devices }
     }
 
+    /// Append `s` to the text; its span there, cut to 32 bits unchecked:
+    /// [`DeviceBatch::push`] checks once per device that the whole text
+    /// fits, and so every span in it.
     fn span(&mut self, s: &str) -> wit::Span {
         let start = self.text.len();
         self.text.push_str(s);
-        wit::Span { start: offset(start), len: offset(s.len()) }
+        wit::Span { start: start as u32, len: s.len() as u32 }
     }
 
     fn push(&mut self, d: &facts::Device) {
@@ -151,7 +154,7 @@ impl DeviceBatch {
             let label = wit::BatchLabel { key: self.span(key), value: self.span(value) };
             self.labels.push(Fast::new(label));
         }
-        let labels = wit::Span { start: offset(first_label), len: offset(d.labels.len()) };
+        let labels = wit::Span { start: first_label as u32, len: d.labels.len() as u32 };
         let v = &d.firmware.0;
         let device = wit::BatchDevice {
             id: self.span(&d.id),
@@ -173,14 +176,19 @@ impl DeviceBatch {
             updates: crate::convert::updates(&d.updates),
             labels,
         };
+        // Every span above lies inside the text and label list as they are
+        // now: if their lengths fit in 32 bits, so do all the spans.
+        fits(self.text.len());
+        fits(self.labels.len());
         self.devices.push(Fast::new(device));
     }
 }
 
-/// A position in a batch: below [`MAX_BATCH_BYTES`] plus one device (whose
-/// facts the facts' own limits bound to a few MiB), so always a `u32`.
-fn offset(n: usize) -> u32 {
-    u32::try_from(n).expect("batch offsets stay far below 4 GiB (MAX_BATCH_BYTES)")
+/// Panics unless a position in a batch fits in 32 bits. It always does: a
+/// batch stays below [`MAX_BATCH_BYTES`] plus one device (whose facts the
+/// facts' own limits bound to a few MiB).
+fn fits(n: usize) {
+    assert!(u32::try_from(n).is_ok(), "batch offsets stay far below 4 GiB (MAX_BATCH_BYTES)");
 }
 
 /// A record of numbers only, which writes its canonical-ABI bytes itself.

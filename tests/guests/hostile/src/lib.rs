@@ -172,11 +172,12 @@ impl Policy for Hostile {
         }
     }
 
-    fn eligibility_batch(rollout: &Rollout, release: &Release, devices: &Devices) -> Vec<Eligibility> {
+    fn eligibility_batch(rollout: &Rollout, release: &Release, devices: &Devices, answers: &mut Answers) {
         if devices.get(0).is_some_and(|d| d.id == "huge-list") {
-            return vec![Eligibility::Allow; 100_000];
+            answers.extend(std::iter::repeat_n(Eligibility::Allow, 100_000));
+            return;
         }
-        devices.iter().map(|d| Self::eligibility(rollout, release, &d)).collect()
+        answers.extend(devices.iter().map(|d| Self::eligibility(rollout, release, &d)));
     }
 
     fn health_gate(_rollout: &Rollout, _release: &Release, device: &Device, report: &HealthReport) -> HealthDecision {
