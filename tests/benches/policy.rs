@@ -15,35 +15,13 @@ use rampart_sdk::Policy as _;
 use std::hint::black_box;
 
 mod native;
+mod sample;
 mod timing;
 use native::{sdk_device, sdk_labels, sdk_release, sdk_rollout};
 use std::time::{Duration, Instant};
 use timing::time_per_op;
 
-const DEVICES: usize = 1_000;
-
-fn devices() -> Vec<facts::Device> {
-    (0..DEVICES)
-        .map(|i| {
-            let mut d = rampart_tests::device(&format!("gw-{i:06}"));
-            d.power.battery_percent = Some((i * 37 % 101) as u8);
-            d.power.on_mains = i % 5 == 0;
-            d.link.kind = [facts::LinkKind::Ethernet, facts::LinkKind::Cellular, facts::LinkKind::Satellite][i % 3];
-            d.link.metered = i % 2 == 0;
-            d.utc_offset_minutes = [60, 0, -300, 330, 540][i % 5];
-            d.updates.consecutive_failures = (i % 7) as u32 / 2;
-            d.labels.insert("ring".into(), ["canary", "production"][i % 2].into());
-            d
-        })
-        .collect()
-}
-
-/// 2.5 days into the rollout: waves up to 40 % are open.
-fn rollout() -> facts::Rollout {
-    let mut r = rampart_tests::rollout();
-    r.started_at = facts::Timestamp(rampart_tests::NOW.0 - 60 * 3600);
-    r
-}
+use sample::{DEVICES, devices, rollout};
 
 // ---- native: the policy crate linked into the host, on SDK types ----------
 
