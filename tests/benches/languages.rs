@@ -18,6 +18,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+mod sample;
 mod timing;
 use timing::time_per_op;
 
@@ -26,21 +27,6 @@ const DEVICES: usize = 1_024;
 /// budget is per call, and an interpreter spends it fast (JavaScript runs
 /// out on batches of 1,000 devices with the default budget).
 const BATCH: usize = 256;
-
-fn devices() -> Vec<facts::Device> {
-    (0..DEVICES)
-        .map(|i| {
-            let mut d = rampart_tests::device(&format!("gw-{i:06}"));
-            d.power.battery_percent = Some((i * 37 % 101) as u8);
-            d.power.on_mains = i % 5 == 0;
-            d.link.kind = [facts::LinkKind::Ethernet, facts::LinkKind::Cellular, facts::LinkKind::Satellite][i % 3];
-            d.link.metered = i % 2 == 0;
-            d.utc_offset_minutes = [60, 0, -300, 330, 540][i % 5];
-            d.updates.consecutive_failures = (i % 7) as u32 / 2;
-            d
-        })
-        .collect()
-}
 
 fn fmt(d: Duration) -> String {
     let us = d.as_nanos() as f64 / 1000.0;
@@ -83,10 +69,9 @@ fn dir_size(dir: &Path) -> u64 {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let min_time = if quick { Duration::from_millis(50) } else { Duration::from_millis(400) };
-    let devices = devices();
+    let devices = sample::fleet(DEVICES);
     let release = rampart_tests::release();
-    let mut rollout = rampart_tests::rollout();
-    rollout.started_at = facts::Timestamp(rampart_tests::NOW.0 - 60 * 3600);
+    let rollout = sample::rollout();
     let now = rampart_tests::NOW;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let out = tempfile::tempdir().unwrap();

@@ -1,14 +1,27 @@
 //! The fleet the policy benches ask about: 1,000 synthetic devices, 2.5
 //! days into a `staged-rollout` rollout.
 
+// Each bench uses part of it.
+#![allow(dead_code)]
+
 use rampart_facts as facts;
 
 /// Devices in the sample.
 pub const DEVICES: usize = 1_000;
 
-/// Devices that between them meet every rule of `staged-rollout`.
+/// The sample: devices that between them meet every rule of
+/// `staged-rollout`, half of them labelled canaries.
 pub fn devices() -> Vec<facts::Device> {
-    (0..DEVICES)
+    let mut devices = fleet(DEVICES);
+    for (i, d) in devices.iter_mut().enumerate() {
+        d.labels.insert("ring".into(), ["canary", "production"][i % 2].into());
+    }
+    devices
+}
+
+/// `n` devices that between them meet every rule of `staged-rollout`.
+pub fn fleet(n: usize) -> Vec<facts::Device> {
+    (0..n)
         .map(|i| {
             let mut d = rampart_tests::device(&format!("gw-{i:06}"));
             d.power.battery_percent = Some((i * 37 % 101) as u8);
@@ -17,7 +30,6 @@ pub fn devices() -> Vec<facts::Device> {
             d.link.metered = i % 2 == 0;
             d.utc_offset_minutes = [60, 0, -300, 330, 540][i % 5];
             d.updates.consecutive_failures = (i % 7) as u32 / 2;
-            d.labels.insert("ring".into(), ["canary", "production"][i % 2].into());
             d
         })
         .collect()
