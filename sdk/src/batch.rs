@@ -5,9 +5,10 @@
 //! policy sees it, and the answers into a second list after it has answered.
 //! A batch is where a backend spends its time, so this export reads each
 //! device straight from the record the host wrote ([`RawDevice`], the
-//! canonical ABI's layout of `batch-device`) and writes each answer once, in
-//! the layout the host reads ([`RawAnswer`]); the reasons point at the
-//! policy's own strings until the host has read them.
+//! canonical ABI's layout of `batch-device`), and the policy pushes each
+//! answer to an [`Answers`], which writes it at once in the layout the host
+//! reads ([`RawAnswer`]); the reasons point at the policy's own strings
+//! until the host has read them.
 //!
 //! Everything except the export itself is free of pointers, so it is the
 //! same on every target and unit-tested natively; the export's reading of the
@@ -137,6 +138,25 @@ type RawAnswer = [u64; 3];
 /// [`Policy::eligibility_batch`](crate::Policy::eligibility_batch) gives
 /// them: each is written at once in the layout the host reads, and each
 /// distinct reason is kept once however many devices it answers.
+///
+/// ```
+/// use rampart_sdk::*;
+///
+/// pub struct SameForAll;
+///
+/// impl Policy for SameForAll {
+///     fn eligibility(_: &Rollout, release: &Release, _: &Device) -> Eligibility {
+///         if release.channel == Channel::Security { Eligibility::Allow } else { deny("frozen", "feature freeze") }
+///     }
+///
+///     // Work shared by the whole batch: the answer does not depend on the device.
+///     fn eligibility_batch(rollout: &Rollout, release: &Release, devices: &Devices, answers: &mut Answers) {
+///         let Some(first) = devices.get(0) else { return };
+///         let answer = Self::eligibility(rollout, release, &first);
+///         answers.extend(std::iter::repeat_n(answer, devices.len()));
+///     }
+/// }
+/// ```
 #[derive(Default)]
 pub struct Answers {
     raw: Vec<RawAnswer>,

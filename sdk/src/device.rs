@@ -275,10 +275,11 @@ fn range(s: wit::Span, n: usize) -> Option<core::ops::Range<usize>> {
 
 /// The string `s` points at. The host builds every span on character
 /// boundaries inside the text; one that is not is a host bug, and the
-/// policy stops (fails closed) rather than guess.
+/// policy stops (fails closed) rather than guess. Checks both ends without
+/// scanning the text (for a span or a few; see [`Spans`] for many).
 #[inline(always)]
 pub(crate) fn span(text: &str, s: wit::Span) -> &str {
-    Spans::new(text).get(s)
+    Spans { text, ascii: false }.get(s)
 }
 
 /// A text that spans point into (a batch's): whether it is all ASCII is
