@@ -314,10 +314,9 @@ impl Policy {
             loop {
                 let (ctx, devices) = round;
                 let mut answers = Vec::with_capacity(devices.len());
-                let mut rest = &devices[..];
-                while !rest.is_empty() {
-                    let batch = DeviceBatch::new(&rest[..rest.len().min(limits.max_batch.max(1))]);
-                    rest = &rest[batch.len()..];
+                // The batches' identities go unused: the instance's WASI
+                // randomness was seeded once, from the first round.
+                for (batch, _) in batch::batches(&devices, limits.max_batch) {
                     arm(store, limits, batch.len()).map_err(Err)?;
                     store.data().set_now(ctx.now.0);
                     let (out,) = ask.call(&mut *store, (&ctx.rollout, &ctx.release, &batch.as_wit())).map_err(Err)?;
