@@ -1,128 +1,88 @@
-//! PKCS#11 keys against a real token: SoftHSM2 in a private directory, with
-//! OpenSC's `pkcs11-tool` as an independent second client. Every test that
-//! talks to the module calls `hsm()` (through `token()`) first, which points
-//! `SOFTHSM2_CONF` at the private configuration before the module is first
-//! initialised in this process; each such test works in its own token
-//! (unique label), so tests run in parallel. SoftHSM2 and OpenSC come from
-//! `scripts/setup.sh`.
+//! PKCS#11 keys against a real token: SoftHSM2 in a private directory
+//! (`softhsm`), with OpenSC's `pkcs11-tool` as an independent second client.
+//! Every test that talks to the module takes its token through `token()` or
+//! `tool_token()`, which set up the private directory and its tokens before
+//! the module is first initialised in this process; each such test works in
+//! its own token (unique label).
 //!
-//! All tokens are created before the module is initialised: SoftHSM reads
-//! its token directory once, at `C_Initialize`, and does not see tokens that
-//! another process (`softhsm2-util`) creates later. Objects that
-//! `pkcs11-tool` creates in an existing token are seen.
+//! Tests that run `pkcs11-tool` run one at a time and never beside a test
+//! that uses the module in this process: SoftHSM2's file store can lose a
+//! token that another process rewrites while this one reads it, and every
+//! lookup by label reads every token. The other tests run in parallel.
+
+mod softhsm;
 
 use p256::pkcs8::DecodePublicKey;
-use rampart_trust::keys::pkcs11::{DEFAULT_MODULE, ObjectType, PIN_ENV, Pkcs11Signer, Pkcs11Uri, derived_id};
+use rampart_trust::keys::pkcs11::{DEFAULT_MODULE, ObjectType, Pkcs11Signer, Pkcs11Uri, derived_id};
 use rampart_trust::keys::{KeyError, PinSource, PublicKey, Signer, open_signer};
 use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
-
-const SO_PIN: &str = "12345678";
-const PIN: &str = "1234";
+use softhsm::{Hsm, PIN, assert_signs, digest, pkcs11_tool, uri};
+use std::path::Path;
+use std::process::Output;
+use std::sync::{OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// One token per test that needs one.
 const TOKENS: &[&str] =
     &["gen", "sealed", "interop", "threads", "wrongpin", "nopin", "noobj", "twins", "dup", "curves", "mismatch"];
 
-/// The private SoftHSM2 setup shared by all tests of this binary.
-struct Hsm {
-    dir: PathBuf,
-}
-
-/// Check that a tool of the SoftHSM2/OpenSC setup runs; fail (never skip)
-/// when it does not.
-fn require_tool(tool: &str, arg: &str) {
-    let outcome = Command::new(tool).arg(arg).output();
-    assert!(
-        outcome.is_ok(),
-        "`{tool}` cannot be run ({}): run scripts/setup.sh to install SoftHSM2 and OpenSC",
-        outcome.err().map(|e| e.to_string()).unwrap_or_default()
-    );
-}
-
 fn hsm() -> &'static Hsm {
     static HSM: OnceLock<Hsm> = OnceLock::new();
-    HSM.get_or_init(|| {
-        require_tool("softhsm2-util", "--version");
-        require_tool("pkcs11-tool", "--help");
-        assert!(
-            Path::new(DEFAULT_MODULE).exists(),
-            "{DEFAULT_MODULE} is missing: run scripts/setup.sh to install SoftHSM2"
-        );
-        // Kept for the life of the process (the module reads it until exit),
-        // under the target directory so that `cargo clean` removes it.
-        let dir = tempfile::Builder::new()
-            .prefix("softhsm-")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .expect("a temporary directory")
-            .keep();
-        std::fs::create_dir(dir.join("tokens")).expect("the token directory");
-        let conf = dir.join("softhsm2.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                dir.join("tokens").display()
-            ),
-        )
-        .expect("softhsm2.conf");
-        // SAFETY: every test that reads the environment or loads the module
-        // waits for this initialiser, so nothing reads it concurrently.
-        unsafe {
-            std::env::set_var("SOFTHSM2_CONF", &conf);
-            std::env::set_var("RAMPART_PKCS11_MODULE", DEFAULT_MODULE);
-            std::env::set_var(PIN_ENV, PIN);
-        }
-        for label in TOKENS {
-            let out = Command::new("softhsm2-util")
-                .args(["--init-token", "--free", "--label", label, "--so-pin", SO_PIN, "--pin", PIN])
-                .output()
-                .expect("softhsm2-util runs");
-            assert!(
-                out.status.success(),
-                "softhsm2-util --init-token {label}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Hsm { dir }
-    })
+    HSM.get_or_init(|| Hsm::new(TOKENS))
 }
 
-/// The fresh token made for a test, by label.
-fn token(label: &'static str) -> &'static str {
+/// Shared by the tests that use the module in this process only, held
+/// alone by a test that runs `pkcs11-tool`.
+static MODULE: RwLock<()> = RwLock::new(());
+
+/// A test's token, and its hold on the module for the whole test.
+struct Token {
+    label: &'static str,
+    hold: Hold,
+}
+
+enum Hold {
+    Shared(#[allow(dead_code)] RwLockReadGuard<'static, ()>),
+    Alone(#[allow(dead_code)] RwLockWriteGuard<'static, ()>),
+}
+
+/// The fresh token made for a test that uses it in this process only.
+fn token(label: &'static str) -> Token {
+    let label = known(label);
+    Token { label, hold: Hold::Shared(shared()) }
+}
+
+/// A share of the module, for a test that uses it without a token.
+fn shared() -> RwLockReadGuard<'static, ()> {
+    hsm();
+    MODULE.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The fresh token made for a test that also runs `pkcs11-tool` on it.
+fn tool_token(label: &'static str) -> Token {
+    let label = known(label);
+    Token { label, hold: Hold::Alone(MODULE.write().unwrap_or_else(PoisonError::into_inner)) }
+}
+
+fn known(label: &'static str) -> &'static str {
     assert!(TOKENS.contains(&label), "add `{label}` to TOKENS");
     hsm();
     label
 }
 
-/// Run `pkcs11-tool` on a token, logged in, and insist that it succeeds.
-fn pkcs11_tool(token: &str, args: &[&str]) -> Output {
-    let out = Command::new("pkcs11-tool")
-        .args(["--module", DEFAULT_MODULE, "--token-label", token, "--login", "--pin", PIN])
-        .args(args)
-        .output()
-        .expect("pkcs11-tool runs");
-    assert!(
-        out.status.success(),
-        "pkcs11-tool {args:?} on token {token}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+impl Token {
+    /// Run `pkcs11-tool` on this token, logged in; it must succeed.
+    fn tool(&self, args: &[&str]) -> Output {
+        assert!(matches!(self.hold, Hold::Alone(_)), "take the token with tool_token() to run pkcs11-tool");
+        pkcs11_tool(self.label, args)
+    }
 
-/// The public key of `label` as `pkcs11-tool` exports it (DER SPKI).
-fn exported_public_key(token: &str, label: &str) -> PublicKey {
-    let file = hsm().dir.join(format!("{token}-{label}.der"));
-    pkcs11_tool(token, &["--read-object", "--type", "pubkey", "--label", label, "-o", file.to_str().expect("UTF-8")]);
-    let der = std::fs::read(&file).expect("the exported public key");
-    PublicKey::from_verifying_key(p256::ecdsa::VerifyingKey::from_public_key_der(&der).expect("a P-256 SPKI"))
-}
-
-fn uri(text: &str) -> Pkcs11Uri {
-    Pkcs11Uri::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+    /// The public key of `label` as `pkcs11-tool` exports it (DER SPKI).
+    fn exported_public_key(&self, label: &str) -> PublicKey {
+        let file = hsm().dir.join(format!("{}-{label}.der", self.label));
+        self.tool(&["--read-object", "--type", "pubkey", "--label", label, "-o", file.to_str().expect("UTF-8")]);
+        let der = std::fs::read(&file).expect("the exported public key");
+        PublicKey::from_verifying_key(p256::ecdsa::VerifyingKey::from_public_key_der(&der).expect("a P-256 SPKI"))
+    }
 }
 
 fn pin_file(name: &str, contents: &str) -> PinSource {
@@ -138,20 +98,9 @@ fn refusal<T>(result: Result<T, KeyError>) -> String {
     }
 }
 
-fn digest(text: &str) -> [u8; 32] {
-    Sha256::digest(text.as_bytes()).into()
-}
-
-/// Sign, check that the signature verifies for this digest only.
-fn assert_signs(signer: &dyn Signer) {
-    let signature = signer.sign_digest(&digest("bundle v1")).expect("signing");
-    assert!(signer.public_key().verify_digest(&digest("bundle v1"), &signature));
-    assert!(!signer.public_key().verify_digest(&digest("bundle v2"), &signature));
-}
-
 #[test]
 fn generated_key_signs_and_reopens_by_label_and_by_id() {
-    let token = token("gen");
+    let token = tool_token("gen");
     let generated = Pkcs11Signer::generate(&uri("pkcs11:token=gen;object=fw?pin-value=1234"), &PinSource::Env)
         .expect("generating in the token");
     assert_signs(&generated);
@@ -168,7 +117,7 @@ fn generated_key_signs_and_reopens_by_label_and_by_id() {
     assert_eq!(by_id.public_key(), generated.public_key());
 
     // The same key as an independent client sees it.
-    assert_eq!(exported_public_key(token, "fw").id(), generated.public_key().id());
+    assert_eq!(token.exported_public_key("fw").id(), generated.public_key().id());
 }
 
 #[test]
@@ -179,12 +128,12 @@ fn generated_private_key_never_leaves_the_token() {
     use cryptoki::session::UserType;
     use cryptoki::types::AuthPin;
 
-    let token = token("sealed");
+    let token = tool_token("sealed");
     let signer = Pkcs11Signer::generate(&uri("pkcs11:token=sealed;object=fw;id=%42"), &PinSource::Env)
         .expect("generating in the token");
 
     // As OpenSC sees it.
-    let listing = String::from_utf8(pkcs11_tool(token, &["--list-objects"]).stdout).expect("UTF-8");
+    let listing = String::from_utf8(token.tool(&["--list-objects"]).stdout).expect("UTF-8");
     let block = listing.split("Private Key Object").nth(1).expect("a private key in the listing");
     let access = block.lines().find_map(|l| l.trim().strip_prefix("Access:")).expect("an Access: line");
     let access: Vec<&str> = access.split(',').map(str::trim).collect();
@@ -231,12 +180,12 @@ fn generated_private_key_never_leaves_the_token() {
 
 #[test]
 fn key_made_by_pkcs11_tool_opens_through_open_signer() {
-    let token = token("interop");
-    pkcs11_tool(token, &["--keypairgen", "--key-type", "EC:prime256v1", "--label", "tool key", "--id", "a1b2"]);
+    let token = tool_token("interop");
+    token.tool(&["--keypairgen", "--key-type", "EC:prime256v1", "--label", "tool key", "--id", "a1b2"]);
     let signer = open_signer("pkcs11:token=interop;object=tool%20key;id=%A1%b2", &PinSource::Env)
         .expect("opening the pkcs11-tool key");
     assert_signs(signer.as_ref());
-    assert_eq!(signer.public_key().id(), exported_public_key(token, "tool key").id());
+    assert_eq!(signer.public_key().id(), token.exported_public_key("tool key").id());
 
     let by_file = open_signer("pkcs11:token=interop;object=tool%20key", &pin_file("interop-pin", "  1234  \n"))
         .expect("opening with a PIN file");
@@ -246,7 +195,7 @@ fn key_made_by_pkcs11_tool_opens_through_open_signer() {
 #[test]
 fn signer_is_shared_across_threads() {
     fn assert_send_sync<T: Send + Sync>(_: &T) {}
-    token("threads");
+    let _token = token("threads");
     let signer = Pkcs11Signer::generate(&uri("pkcs11:token=threads;object=fw"), &PinSource::Env).expect("generating");
     assert_send_sync(&signer);
     std::thread::scope(|scope| {
@@ -265,7 +214,7 @@ fn signer_is_shared_across_threads() {
 
 #[test]
 fn wrong_pin_is_refused() {
-    token("wrongpin");
+    let _token = token("wrongpin");
     let err = refusal(Pkcs11Signer::open(&uri("pkcs11:token=wrongpin;object=fw?pin-value=9999"), &PinSource::Env));
     assert!(err.contains("token `wrongpin`: wrong PIN") && err.contains("CKR_PIN_INCORRECT"), "{err}");
     assert!(!err.contains("9999"), "{err}");
@@ -273,7 +222,7 @@ fn wrong_pin_is_refused() {
 
 #[test]
 fn missing_pin_is_refused() {
-    token("nopin");
+    let _token = token("nopin");
     let missing = hsm().dir.join("no-such-pin-file");
     let err = refusal(Pkcs11Signer::open(&uri("pkcs11:token=nopin;object=fw"), &PinSource::File(missing.clone())));
     assert!(err.contains("cannot read the PIN file") && err.contains(&missing.display().to_string()), "{err}");
@@ -283,23 +232,23 @@ fn missing_pin_is_refused() {
 
 #[test]
 fn unknown_token_is_refused() {
-    hsm();
+    let _module = shared();
     let err = refusal(open_signer("pkcs11:token=no-such-token;object=fw", &PinSource::Env));
     assert!(err.contains("no token labelled `no-such-token`"), "{err}");
 }
 
 #[test]
 fn unknown_object_is_refused() {
-    token("noobj");
+    let _token = token("noobj");
     let err = refusal(open_signer("pkcs11:token=noobj;object=missing", &PinSource::Env));
     assert!(err.contains("no private key found for key `missing` in token `noobj`"), "{err}");
 }
 
 #[test]
 fn ambiguous_label_is_refused() {
-    let token = token("twins");
-    pkcs11_tool(token, &["--keypairgen", "--key-type", "EC:prime256v1", "--label", "twin", "--id", "01"]);
-    pkcs11_tool(token, &["--keypairgen", "--key-type", "EC:prime256v1", "--label", "twin", "--id", "02"]);
+    let token = tool_token("twins");
+    token.tool(&["--keypairgen", "--key-type", "EC:prime256v1", "--label", "twin", "--id", "01"]);
+    token.tool(&["--keypairgen", "--key-type", "EC:prime256v1", "--label", "twin", "--id", "02"]);
     let err = refusal(open_signer("pkcs11:token=twins;object=twin", &PinSource::Env));
     assert!(err.contains("2 private keys match key `twin` in token `twins`"), "{err}");
     let one = open_signer("pkcs11:token=twins;object=twin;id=%02", &PinSource::Env).expect("label and id pick one");
@@ -308,7 +257,7 @@ fn ambiguous_label_is_refused() {
 
 #[test]
 fn duplicate_label_or_id_on_generate_is_refused() {
-    token("dup");
+    let _token = token("dup");
     Pkcs11Signer::generate(&uri("pkcs11:token=dup;object=fw;id=%07"), &PinSource::Env).expect("the first key");
     let err = refusal(Pkcs11Signer::generate(&uri("pkcs11:token=dup;object=fw"), &PinSource::Env));
     assert!(err.contains("token `dup` already holds 2 object(s) labelled `fw`"), "{err}");
@@ -320,31 +269,31 @@ fn duplicate_label_or_id_on_generate_is_refused() {
 
 #[test]
 fn keys_that_are_not_p256_are_refused() {
-    let token = token("curves");
-    pkcs11_tool(token, &["--keypairgen", "--key-type", "EC:secp384r1", "--label", "big"]);
+    let token = tool_token("curves");
+    token.tool(&["--keypairgen", "--key-type", "EC:secp384r1", "--label", "big"]);
     let err = refusal(open_signer("pkcs11:token=curves;object=big", &PinSource::Env));
     assert!(err.contains("key `big` in token `curves` is on curve secp384r1") && err.contains("P-256"), "{err}");
-    pkcs11_tool(token, &["--keypairgen", "--key-type", "rsa:2048", "--label", "rsa"]);
+    token.tool(&["--keypairgen", "--key-type", "rsa:2048", "--label", "rsa"]);
     let err = refusal(open_signer("pkcs11:token=curves;object=rsa", &PinSource::Env));
     assert!(err.contains("the private key of key `rsa` in token `curves` is a CKK_RSA key"), "{err}");
     // Next to an EC P-256 key of the same label, the EC key is the one meant.
-    pkcs11_tool(token, &["--keypairgen", "--key-type", "EC:prime256v1", "--label", "rsa"]);
+    token.tool(&["--keypairgen", "--key-type", "EC:prime256v1", "--label", "rsa"]);
     assert_signs(open_signer("pkcs11:token=curves;object=rsa", &PinSource::Env).expect("the EC key").as_ref());
 }
 
 #[test]
 fn missing_or_foreign_public_key_object_is_refused() {
-    let token = token("mismatch");
-    pkcs11_tool(token, &["--keypairgen", "--key-type", "EC:prime256v1", "--label", "a", "--id", "01"]);
-    pkcs11_tool(token, &["--keypairgen", "--key-type", "EC:prime256v1", "--label", "b", "--id", "02"]);
+    let token = tool_token("mismatch");
+    token.tool(&["--keypairgen", "--key-type", "EC:prime256v1", "--label", "a", "--id", "01"]);
+    token.tool(&["--keypairgen", "--key-type", "EC:prime256v1", "--label", "b", "--id", "02"]);
     // Give key b's public key object the id of key a, whose own goes away.
-    pkcs11_tool(token, &["--delete-object", "--type", "pubkey", "--id", "01"]);
-    pkcs11_tool(token, &["--set-id", "01", "--type", "pubkey", "--id", "02"]);
+    token.tool(&["--delete-object", "--type", "pubkey", "--id", "01"]);
+    token.tool(&["--set-id", "01", "--type", "pubkey", "--id", "02"]);
     let err = refusal(open_signer("pkcs11:token=mismatch;id=%01", &PinSource::Env));
     assert!(err.contains("does not verify against the token's public key object"), "{err}");
 
-    pkcs11_tool(token, &["--keypairgen", "--key-type", "EC:prime256v1", "--label", "c", "--id", "03"]);
-    pkcs11_tool(token, &["--delete-object", "--type", "pubkey", "--id", "03"]);
+    token.tool(&["--keypairgen", "--key-type", "EC:prime256v1", "--label", "c", "--id", "03"]);
+    token.tool(&["--delete-object", "--type", "pubkey", "--id", "03"]);
     let err = refusal(open_signer("pkcs11:token=mismatch;object=c", &PinSource::Env));
     assert!(err.contains("no public key object found for key `c` in token `mismatch`"), "{err}");
 }

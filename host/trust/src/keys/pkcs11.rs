@@ -435,10 +435,20 @@ fn find_token(context: &Pkcs11, uri: &Pkcs11Uri, module: &Path) -> Result<Slot, 
         .get_slots_with_token()
         .map_err(|e| ck_error(format!("cannot list the slots of {}", module.display()), &e))?;
     let mut present = Vec::new();
+    let mut unreadable = Vec::new();
     let mut found = Vec::new();
     for slot in slots {
-        let info =
-            context.get_token_info(slot).map_err(|e| ck_error(format!("cannot read token info of {slot}"), &e))?;
+        let info = match context.get_token_info(slot) {
+            Ok(info) => info,
+            // A token that cannot be read is no reason to refuse another
+            // one: SoftHSM2's file store, for one, can lose a token that
+            // another process rewrites while this one reads it (until the
+            // token changes again or this process restarts).
+            Err(e) => {
+                unreadable.push(format!("slot {slot} ({})", describe(&e)));
+                continue;
+            }
+        };
         if !info.token_initialized() {
             continue;
         }
@@ -460,8 +470,13 @@ fn find_token(context: &Pkcs11, uri: &Pkcs11Uri, module: &Path) -> Result<Slot, 
                 ""
             };
             let present = if present.is_empty() { "none".to_string() } else { present.join(", ") };
+            let unreadable = if unreadable.is_empty() {
+                String::new()
+            } else {
+                format!("; cannot read the token in {}", unreadable.join(", "))
+            };
             Err(KeyError::Pkcs11(format!(
-                "no token labelled `{}`{narrowed} in module {} (initialised tokens: {present})",
+                "no token labelled `{}`{narrowed} in module {} (initialised tokens: {present}{unreadable})",
                 uri.token,
                 module.display()
             )))
