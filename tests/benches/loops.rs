@@ -16,7 +16,10 @@
 //! Each loop runs `--secs` seconds (default 8) or `--iters` times over the
 //! 1,000 devices of `sample.rs`, whichever ends first. `--on-demand` uses
 //! the on-demand allocator (the pooling allocator's reservation fails
-//! under valgrind). Instructions per device, as in docs/BENCHMARKS.md:
+//! under valgrind). `--perf-map` writes `/tmp/perf-<pid>.map`, which names
+//! the policy's functions for `perf report` (and for callgrind's
+//! addresses of compiled code). Instructions per device, as in
+//! docs/BENCHMARKS.md:
 //!
 //!     valgrind --tool=callgrind --toggle-collect='*eligibility_prepared*' \
 //!         target/release/deps/loops-* prepared --iters 20 --on-demand
@@ -43,6 +46,7 @@ fn main() {
     let secs = value("--secs").unwrap_or(8);
     let iters = value("--iters").unwrap_or(u64::MAX);
     let on_demand = args.iter().any(|a| a == "--on-demand");
+    let perf_map = args.iter().any(|a| a == "--perf-map");
     let devices = sample::devices();
     let (release, rollout, now) = (rampart_tests::release(), sample::rollout(), rampart_tests::NOW);
 
@@ -80,10 +84,8 @@ fn main() {
             eprintln!("{mode}: {:.3} ms per load", t * 1e3);
         }
         "prepared" | "prepared-minimal" | "laid-out" => {
-            let engine = match on_demand {
-                true => Engine::builder().allocation(Allocation::OnDemand).build().unwrap(),
-                false => Engine::new().unwrap(),
-            };
+            let allocation = if on_demand { Allocation::OnDemand } else { Allocation::default() };
+            let engine = Engine::builder().allocation(allocation).perf_map(perf_map).build().unwrap();
             let path = if mode == "prepared-minimal" { rampart_tests::MINIMAL } else { rampart_tests::STAGED_ROLLOUT };
             let policy = engine.load_file(path.as_ref()).unwrap();
             let ctx = rampart_engine::Context::new(&rollout, now, &release);

@@ -42,6 +42,7 @@ pub struct EngineBuilder {
     limits: Limits,
     allocation: Allocation,
     cache_dir: Option<PathBuf>,
+    perf_map: bool,
 }
 
 impl EngineBuilder {
@@ -54,6 +55,16 @@ impl EngineBuilder {
     /// Instance allocation strategy.
     pub fn allocation(mut self, allocation: Allocation) -> Self {
         self.allocation = allocation;
+        self
+    }
+
+    /// Write a map of the compiled policy code, `/tmp/perf-<pid>.map`, so
+    /// that `perf report` and callgrind name each function of a policy. For
+    /// profiling (the `loops` bench's `--perf-map`); off by default, since
+    /// the map lists every policy's function names where any user can read
+    /// them.
+    pub fn perf_map(mut self, on: bool) -> Self {
+        self.perf_map = on;
         self
     }
 
@@ -77,6 +88,9 @@ impl EngineBuilder {
             .cranelift_opt_level(OptLevel::Speed)
             .max_wasm_stack(l.max_stack_bytes)
             .parallel_compilation(true);
+        if self.perf_map {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         if let Allocation::Pooling { concurrency } = self.allocation {
             let mut pool = PoolingAllocationConfig::new();
             let per = |n: usize| concurrency.saturating_mul(n as u32);

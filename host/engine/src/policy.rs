@@ -394,15 +394,15 @@ impl Policy {
         arm(&mut store, limits, decisions).map_err(|e| fail(Failure::Instantiate { cause: e.to_string() }))?;
         store.epoch_deadline_trap();
         let result = match self.pre.instantiate(&mut store).and_then(|i| self.exports.load(&mut store, &i)) {
-            Ok(questions) => call(&questions, &mut store),
-            Err(e) => Err(Err(e)),
+            Ok(questions) => call(&questions, &mut store).map_err(|e| e.map_err(|e| (Phase::Call, e))),
+            Err(e) => Err(Err((Phase::Instantiate, e))),
         };
         let fuel = store.data().budget.0.saturating_sub(store.get_fuel().unwrap_or(0));
         let (log, log_dropped) = store.data_mut().take_log();
         let answer = match result {
             Ok(answer) => answer,
             Err(Ok(failure)) => return Err(fail(failure)),
-            Err(Err(e)) => return Err(fail(self.classify(e, &store, &log))),
+            Err(Err((phase, e))) => return Err(fail(self.classify(phase, e, &store, &log))),
         };
         Ok(Evaluation {
             answer,
@@ -418,7 +418,7 @@ impl Policy {
         })
     }
 
-    fn classify(&self, e: wasmtime::Error, store: &Store<HostState>, log: &[LogLine]) -> Failure {
+    fn classify(&self, phase: Phase, e: wasmtime::Error, store: &Store<HostState>, log: &[LogLine]) -> Failure {
         let limits = self.engine.limits();
         if store.data().limiter.memory_exhausted {
             return Failure::OutOfMemory { limit: limits.max_memory_bytes };
@@ -450,9 +450,27 @@ impl Policy {
                 };
                 Failure::Trap { message: format!("{trap}{context}") }
             }
-            None => Failure::Trap { message: format!("{e:#}") },
+            None => match (e.downcast_ref::<wasmtime_wasi::I32Exit>(), phase) {
+                (Some(exit), _) => Failure::Trap { message: format!("the policy exited (status {})", exit.0) },
+                (None, _) if store.data().limiter.table_exhausted => Failure::Trap { message: format!("{e:#}") },
+                (None, Phase::Instantiate) => Failure::Instantiate { cause: format!("{e:#}") },
+                // Everything else wasmtime refuses during a call is the
+                // policy breaking the canonical ABI: results that do not
+                // lift (an unknown case, a list outside memory or
+                // misaligned, text that is not UTF-8), or memory from its
+                // `cabi_realloc` that is not there.
+                (None, Phase::Call) => Failure::InvalidOutput { cause: format!("{e:#}") },
+            },
         }
     }
+}
+
+/// Where a wasmtime error arose: starting the policy's instance, or in the
+/// call that asks the question.
+#[derive(Clone, Copy)]
+enum Phase {
+    Instantiate,
+    Call,
 }
 
 /// Sets the fuel and the deadline of a call that answers `decisions`

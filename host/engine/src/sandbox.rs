@@ -207,6 +207,7 @@ pub(crate) struct Limiter {
     max_tables: usize,
     max_memories: usize,
     pub(crate) memory_exhausted: bool,
+    pub(crate) table_exhausted: bool,
 }
 
 impl Limiter {
@@ -218,6 +219,7 @@ impl Limiter {
             max_tables: l.max_tables,
             max_memories: l.max_memories,
             memory_exhausted: false,
+            table_exhausted: false,
         }
     }
 }
@@ -233,6 +235,7 @@ impl ResourceLimiter for Limiter {
 
     fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> Result<bool> {
         if desired > self.max_table {
+            self.table_exhausted = true;
             wasmtime::bail!("table limit of {} elements exceeded (wanted {desired})", self.max_table);
         }
         Ok(true)

@@ -199,10 +199,20 @@ fn rollout_gate_loop_fails_closed_as_pause() {
 }
 
 #[test]
+fn exiting_is_a_trap_that_says_so() {
+    let (_engine, policy) = hostile();
+    match attack(&policy, "exit") {
+        // WASI p2's `exit` carries success or failure only.
+        Failure::Trap { message } => assert_eq!(message, "the policy exited (status 1)"),
+        other => panic!("wrong failure: {other}"),
+    }
+}
+
+#[test]
 fn many_attacks_in_a_row_leave_the_engine_serving() {
     let (_engine, policy) = hostile();
     for round in 0..3 {
-        for id in ["loop", "memory-bomb", "recurse-native", "recurse-shadow", "panic", "bad-code"] {
+        for id in ["loop", "memory-bomb", "recurse-native", "recurse-shadow", "panic", "exit", "bad-code"] {
             assert!(ask(&policy, id).is_err(), "round {round}: {id}");
         }
     }
@@ -265,6 +275,14 @@ fn malformed_batch_answers_fail_closed() {
         answer.map_err(|e| {
             assert_eq!(e.policy, policy.digest(), "the error names the policy");
             e.failure.to_string()
+        })
+    };
+    // Every refusal is the policy's invalid output, whoever found it:
+    // wasmtime lifting the list, or the host's checks of what it read.
+    let ask = |component| {
+        ask(component).map_err(|e| {
+            assert!(e.starts_with("invalid output: "), "{e}");
+            e
         })
     };
     // The harness itself: a well-formed allow is read back.

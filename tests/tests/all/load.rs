@@ -1,7 +1,10 @@
-//! What the host refuses to load, each with its own precise error.
+//! Loading policies: what the host refuses, each with its own precise
+//! error; the compiled-code cache; a perf map of the compiled code when
+//! asked for one.
 
-use crate::{engine, wat};
-use rampart_engine::LoadError;
+use crate::{engine, load, wat};
+use rampart_engine::{Engine, LoadError};
+use rampart_tests::MINIMAL;
 
 fn refuse(origin: &str, bytes: &[u8]) -> LoadError {
     match engine().load_bytes(origin, bytes) {
@@ -196,4 +199,21 @@ fn real_component_built_for_a_future_major_version_is_refused() {
     let msg = e.to_string();
     assert!(msg.contains("built for rampart:policy@9.0.0"), "{msg}");
     assert!(msg.contains("supports rampart:policy@0.3.0"), "{msg}");
+}
+
+/// Asked for, the engine writes a perf map naming the compiled functions
+/// of each policy it loads (for `perf report` and callgrind).
+#[test]
+fn a_perf_map_names_the_compiled_policy_functions() {
+    let map = std::path::PathBuf::from(format!("/tmp/perf-{}.map", std::process::id()));
+    let engine = Engine::builder().perf_map(true).build().expect("an engine");
+    load(&engine, MINIMAL);
+    let text = std::fs::read_to_string(&map).unwrap_or_else(|e| panic!("{}: {e}", map.display()));
+    // Lines of `START SIZE NAME`, one per function.
+    let export = "rampart:policy/questions@0.3.0#eligibility-batch";
+    let line = text.lines().find(|l| l.ends_with(export)).unwrap_or_else(|| panic!("{export} in:\n{text}"));
+    let fields: Vec<&str> = line.splitn(3, ' ').collect();
+    assert!(u64::from_str_radix(fields[0].trim_start_matches("0x"), 16).is_ok(), "{line}");
+    assert!(u64::from_str_radix(fields[1], 16).is_ok_and(|size| size > 0), "{line}");
+    std::fs::remove_file(&map).expect("removing the map");
 }

@@ -100,6 +100,7 @@ impl Policy for Hostile {
                 Eligibility::Allow
             }
             "panic" => panic!("policy bug on purpose"),
+            "exit" => std::process::exit(3),
             "huge-reason" => deny("huge", "x".repeat(100 << 20)),
             "bad-code" => deny("Not Kebab Case!", "bad code"),
             "defer-past" => defer(0, "past", "deferral into the past"),
