@@ -452,8 +452,12 @@ impl Policy {
             }
             None => match (e.downcast_ref::<wasmtime_wasi::I32Exit>(), phase) {
                 (Some(exit), _) => Failure::Trap { message: format!("the policy exited (status {})", exit.0) },
-                (None, _) if store.data().limiter.table_exhausted => Failure::Trap { message: format!("{e:#}") },
+                // A limit on instances, tables or their elements reached
+                // while the instance is made, or a start function's error.
                 (None, Phase::Instantiate) => Failure::Instantiate { cause: format!("{e:#}") },
+                (None, Phase::Call) if store.data().limiter.table_exhausted => {
+                    Failure::Trap { message: format!("{e:#}") }
+                }
                 // Everything else wasmtime refuses during a call is the
                 // policy breaking the canonical ABI: results that do not
                 // lift (an unknown case, a list outside memory or

@@ -2,9 +2,9 @@
 //! the engine keeps serving: a normal decision succeeds right after each.
 
 use crate::{engine, load};
-use rampart_engine::{Engine, Failure, Limits, Policy, PolicyError, fail_closed};
+use rampart_engine::{Allocation, Engine, Failure, Limits, Policy, PolicyError, fail_closed};
 use rampart_facts::{Answer, Eligibility};
-use rampart_tests::{HOSTILE, NOW, device, release, rollout};
+use rampart_tests::{HOSTILE, MINIMAL, NOW, device, release, rollout};
 use std::time::{Duration, Instant};
 
 /// Generous bound that only a hang would exceed (not a speed assertion).
@@ -196,6 +196,32 @@ fn rollout_gate_loop_fails_closed_as_pause() {
     assert!(matches!(err.failure, Failure::OutOfFuel { .. }));
     assert_eq!(fail_closed::rollout_gate(&err).name(), "pause");
     assert_eq!(fail_closed::health_gate(&err).name(), "rollback");
+}
+
+/// The limits on instances, tables and table elements hold while a
+/// policy's instance is made (the on-demand allocator; the pooling one
+/// refuses such a policy when it is loaded): asking fails closed, naming
+/// the limit.
+#[test]
+fn instance_and_table_limits_refuse_the_instance() {
+    let d = Limits::default();
+    for (want, limits) in [
+        ("table limit of 1 elements exceeded", Limits { max_table_elements: 1, ..d }),
+        ("instance", Limits { max_instances: 0, ..d }),
+        ("table", Limits { max_tables: 0, ..d }),
+    ] {
+        let engine = Engine::builder().limits(limits).allocation(Allocation::OnDemand).build().expect("an engine");
+        let policy = load(&engine, MINIMAL);
+        match ask(&policy, "gw-1").expect_err(want).failure {
+            Failure::Instantiate { cause } => assert!(cause.contains(want), "{want}: {cause}"),
+            other => panic!("{want}: wrong failure: {other}"),
+        }
+    }
+    let limits = Limits { max_table_elements: 1, ..Limits::default() };
+    let pooling = Engine::builder().limits(limits).build().expect("an engine");
+    let bytes = std::fs::read(MINIMAL).expect("the policy");
+    let refused = pooling.load_bytes("minimal.wasm", &bytes).err().expect("refused at load").to_string();
+    assert!(refused.contains("exceeds the limit of 1"), "{refused}");
 }
 
 #[test]
