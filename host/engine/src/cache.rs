@@ -83,8 +83,8 @@ impl Cache {
             return None;
         }
         // SAFETY: the payload is byte-for-byte what `store` wrote from
-        // `Component::serialize` of this engine configuration (its SHA-256
-        // matches), in a directory only this user can write; wasmtime itself
+        // `Component::serialize` of this engine configuration (its BLAKE3
+        // digest matches), in a directory only this user can write; wasmtime itself
         // also refuses artifacts from an incompatible engine.
         match unsafe { Component::deserialize(engine, payload) } {
             Ok(c) => Some(c),
