@@ -207,8 +207,8 @@ fn instance_and_table_limits_refuse_the_instance() {
     let d = Limits::default();
     for (want, limits) in [
         ("table limit of 1 elements exceeded", Limits { max_table_elements: 1, ..d }),
-        ("instance", Limits { max_instances: 0, ..d }),
-        ("table", Limits { max_tables: 0, ..d }),
+        ("instance count too high", Limits { max_instances: 0, ..d }),
+        ("table count too high", Limits { max_tables: 0, ..d }),
     ] {
         let engine = Engine::builder().limits(limits).allocation(Allocation::OnDemand).build().expect("an engine");
         let policy = load(&engine, MINIMAL);
