@@ -11,7 +11,11 @@
 //!   about devices laid out once (`Policy::eligibility_prepared`);
 //! - `laid-out`: `staged-rollout`, the batch laid out for every question
 //!   (`Policy::eligibility_batch_in`);
-//! - `cache`: loading `staged-rollout` from the compiled-code cache.
+//! - `fresh`, `fresh-minimal`: `staged-rollout` or `minimal` asked about
+//!   one device at a time, each in a fresh instance (`Policy::eligibility_in`,
+//!   the rollout and release prepared once), over the first 100 devices;
+//! - `cache`: loading `staged-rollout` (or the component `--policy PATH`)
+//!   from the compiled-code cache.
 //!
 //! Each loop runs `--secs` seconds (default 8) or `--iters` times over the
 //! 1,000 devices of `sample.rs`, whichever ends first. `--on-demand` uses
@@ -74,7 +78,8 @@ fn main() {
             }));
         }
         "cache" => {
-            let bytes = std::fs::read(rampart_tests::STAGED_ROLLOUT).unwrap();
+            let path = args.iter().position(|a| a == "--policy").map(|i| args[i + 1].clone());
+            let bytes = std::fs::read(path.as_deref().unwrap_or(rampart_tests::STAGED_ROLLOUT)).unwrap();
             let dir = tempfile::tempdir().unwrap();
             let engine = Engine::builder().cache_dir(dir.path().join("cache")).build().unwrap();
             engine.load_bytes("staged-rollout", &bytes).unwrap();
@@ -82,6 +87,19 @@ fn main() {
                 black_box(engine.load_bytes("staged-rollout", &bytes).unwrap());
             });
             eprintln!("{mode}: {:.3} ms per load", t * 1e3);
+        }
+        "fresh" | "fresh-minimal" => {
+            let allocation = if on_demand { Allocation::OnDemand } else { Allocation::default() };
+            let engine = Engine::builder().allocation(allocation).perf_map(perf_map).build().unwrap();
+            let path = if mode == "fresh-minimal" { rampart_tests::MINIMAL } else { rampart_tests::STAGED_ROLLOUT };
+            let policy = engine.load_file(path.as_ref()).unwrap();
+            let ctx = rampart_engine::Context::new(&rollout, now, &release);
+            let t = run(&mut || {
+                for d in &devices[..100] {
+                    black_box(policy.eligibility_in(&ctx, d).unwrap());
+                }
+            });
+            eprintln!("{mode}: {:.3} µs per decision", t * 1e6 / 100.0);
         }
         "prepared" | "prepared-minimal" | "laid-out" => {
             let allocation = if on_demand { Allocation::OnDemand } else { Allocation::default() };
@@ -101,6 +119,8 @@ fn main() {
             };
             per_device(t);
         }
-        other => panic!("unknown mode {other}: native, prepared, prepared-minimal, laid-out or cache"),
+        other => {
+            panic!("unknown mode {other}: native, fresh, fresh-minimal, prepared, prepared-minimal, laid-out or cache")
+        }
     }
 }

@@ -23,6 +23,9 @@ use timing::time_per_op;
 
 use sample::{DEVICES, devices, rollout};
 
+/// Rounds of the whole sample asked on one live instance.
+const LIVE_ROUNDS: usize = 10;
+
 // ---- native: the policy crate linked into the host, on SDK types ----------
 
 /// (name, reason code, until) of an answer, comparable across engines.
@@ -210,6 +213,23 @@ fn main() {
         black_box(p_batch.eligibility_batch(&rollout, now, &release, &devices).unwrap());
         DEVICES
     });
+    // A live instance: the same batch asked in rounds on one instance
+    // (`eligibility_rounds`, as a projection over hours asks), so the
+    // instance's making and tearing down is spread over every round. Against
+    // the row above (one fresh instance per batch) it gives the instance's
+    // share of a batch's cost per device.
+    let device_refs: Vec<&facts::Device> = devices.iter().collect();
+    let t_live = time_per_op(min_time, || {
+        let mut left = LIVE_ROUNDS;
+        p_batch
+            .eligibility_rounds(|answers| {
+                black_box(answers);
+                left = left.checked_sub(1)?;
+                Some((&ctx, device_refs.clone()))
+            })
+            .unwrap();
+        DEVICES * LIVE_ROUNDS
+    });
     // Devices laid out once, as the native loop has its views built once:
     // what a dry-run asking the same fleet several questions pays per
     // question after the first.
@@ -276,9 +296,26 @@ fn main() {
     );
     println!("| Wasm, batch of {DEVICES} on one instance, per device | {} | {} |", fmt(t_batch), ratio(t_batch));
     println!(
+        "| Wasm, batch of {DEVICES} asked {LIVE_ROUNDS} times on one live instance (rounds), per device | {} | {} |",
+        fmt(t_live),
+        ratio(t_live)
+    );
+    let instance_share = t_batch.saturating_sub(t_live);
+    println!(
+        "| … so a batch's fresh instance, per device of {DEVICES} (batch − live) | {} | {} |",
+        fmt(instance_share),
+        ratio(instance_share)
+    );
+    println!(
         "| Wasm, batch of {DEVICES} on one instance, devices prepared once, per device | {} | {} |",
         fmt(t_prepared),
         ratio(t_prepared)
+    );
+    let prepared_live = t_prepared.saturating_sub(instance_share);
+    println!(
+        "| … devices prepared once, on a live instance (prepared − the instance's share) | {} | {} |",
+        fmt(prepared_live),
+        ratio(prepared_live)
     );
     println!(
         "| Wasm, `minimal` policy (always allow), fresh instance: the fixed cost | {} | {} |",

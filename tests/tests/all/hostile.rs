@@ -217,7 +217,7 @@ fn instance_and_table_limits_refuse_the_instance() {
             other => panic!("{want}: wrong failure: {other}"),
         }
     }
-    let limits = Limits { max_table_elements: 1, ..Limits::default() };
+    let limits = Limits { max_table_elements: 1, ..d };
     let pooling = Engine::builder().limits(limits).build().expect("an engine");
     let bytes = std::fs::read(MINIMAL).expect("the policy");
     let refused = pooling.load_bytes("minimal.wasm", &bytes).err().expect("refused at load").to_string();
