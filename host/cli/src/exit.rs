@@ -14,12 +14,19 @@
 use std::process::ExitCode;
 
 /// An error with the exit code it maps to.
-#[derive(Debug, thiserror::Error)]
-#[error("{inner:#}")]
+#[derive(Debug)]
 pub struct Coded {
     pub code: u8,
     pub inner: anyhow::Error,
 }
+
+impl std::fmt::Display for Coded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&causes(self.inner.chain()))
+    }
+}
+
+impl std::error::Error for Coded {}
 
 pub const CASES_FAILED: u8 = 1;
 pub const BAD_INPUT: u8 = 2;
@@ -34,10 +41,63 @@ pub fn coded(code: u8, e: impl Into<anyhow::Error>) -> anyhow::Error {
     Coded { code, inner: e.into() }.into()
 }
 
+/// A policy that could not be loaded: bad input (2) when its file cannot be
+/// read, refused (3) when the engine refused what it read.
+pub fn load_failed(e: rampart_engine::LoadError) -> anyhow::Error {
+    let code = if matches!(e, rampart_engine::LoadError::Read { .. }) { BAD_INPUT } else { LOAD_REFUSED };
+    coded(code, e)
+}
+
+/// `e` and its causes as one line, each said once.
+pub fn one_line(e: &anyhow::Error) -> String {
+    causes(e.chain()).replace('\n', " ")
+}
+
+/// The messages of an error chain joined by `: `, leaving out a cause whose
+/// text is already said: an error that names its cause in its own message
+/// (`{path}: cannot read: {source}`) would otherwise print it twice.
+fn causes<'a>(chain: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>) -> String {
+    let mut msg = String::new();
+    for cause in chain {
+        let text = cause.to_string();
+        if text.is_empty() || msg.contains(&text) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&text);
+    }
+    msg
+}
+
 /// Print `e` as one line on stderr and return its exit code.
 pub fn report(e: &anyhow::Error) -> ExitCode {
     let code = e.downcast_ref::<Coded>().map_or(BAD_INPUT, |c| c.code);
-    let msg = format!("{e:#}").replace('\n', " ");
-    eprintln!("error: {msg}");
+    eprintln!("error: {}", one_line(e));
     ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context as _;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("policy.wasm: cannot read: {source}")]
+    struct NamesItsCause {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_is_said_once() {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let e: anyhow::Error = NamesItsCause { source: io() }.into();
+        assert_eq!(one_line(&e), "policy.wasm: cannot read: No such file or directory");
+        let coded = coded(LOAD_REFUSED, NamesItsCause { source: io() });
+        assert_eq!(one_line(&coded), "policy.wasm: cannot read: No such file or directory");
+        // Causes not in the message are all kept, in order.
+        let e = Err::<(), _>(io()).context("reading the fleet").context("dry-run").unwrap_err();
+        assert_eq!(one_line(&e), "dry-run: reading the fleet: No such file or directory");
+    }
 }

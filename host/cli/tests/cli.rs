@@ -119,6 +119,18 @@ fn refused_policy_exits_3_with_the_cause() {
 }
 
 #[test]
+fn a_missing_file_is_named_with_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.wasm");
+    let o = eval(missing.to_str().unwrap(), &[]);
+    assert_eq!(o.status.code(), Some(2), "a file that cannot be read is bad input");
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with(&format!("error: {}: cannot read policy: ", missing.display())), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
+
+#[test]
 fn failing_policy_exits_4_with_the_cause() {
     let dir = tempfile::tempdir().unwrap();
     let dev = device_with(dir.path(), "gw-0042", "loop");

@@ -77,7 +77,7 @@ struct Failure {
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Failure {
         let code = e.downcast_ref::<Coded>().map_or(BAD_INPUT, |c| c.code);
-        Failure { code, message: format!("{e:#}") }
+        Failure { code, message: crate::exit::one_line(&e) }
     }
 }
 

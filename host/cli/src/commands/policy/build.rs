@@ -51,7 +51,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })?;
     let secs = started.elapsed().as_secs_f64();
     let engine = rampart_engine::Engine::new()?;
-    let info = engine.inspect_file(&built.component).map_err(|e| coded(LOAD_REFUSED, e))?;
+    let info = engine.inspect_file(&built.component).map_err(crate::exit::load_failed)?;
     let origin = built.component.display().to_string();
     info.check_loadable(&origin).map_err(|e| coded(LOAD_REFUSED, e))?;
     if args.json {

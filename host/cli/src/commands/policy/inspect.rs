@@ -1,6 +1,6 @@
 //! `rampart policy inspect`
 
-use crate::exit::{LOAD_REFUSED, coded};
+use crate::exit::LOAD_REFUSED;
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,7 +21,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let engine = rampart_engine::Engine::new()?;
-    let info = engine.inspect_file(&args.policy).map_err(|e| coded(LOAD_REFUSED, e))?;
+    let info = engine.inspect_file(&args.policy).map_err(crate::exit::load_failed)?;
     let origin = args.policy.display().to_string();
     let verdict = info.check_loadable(&origin);
     if args.json {

@@ -88,7 +88,7 @@ impl EngineArgs {
 /// policy's signature is checked first, over the very bytes then loaded.
 pub fn load_policy(engine: &Engine, args: &EngineArgs, path: &Path) -> anyhow::Result<Policy> {
     let Some(trust) = &args.trust else {
-        return engine.load_file(path).map_err(|e| coded(LOAD_REFUSED, e));
+        return engine.load_file(path).map_err(crate::exit::load_failed);
     };
     let trust = rampart_trust::trust::TrustStore::read_file(trust).map_err(|e| coded(BAD_INPUT, e))?;
     let sig_path = args.signature.clone().unwrap_or_else(|| signature_path(path));
@@ -103,8 +103,8 @@ pub fn load_signed(
     sig_path: &Path,
     trust: &rampart_trust::trust::TrustStore,
 ) -> anyhow::Result<Policy> {
-    let bytes = rampart_engine::read_component(path, engine.limits().max_component_bytes)
-        .map_err(|e| coded(LOAD_REFUSED, e))?;
+    let bytes =
+        rampart_engine::read_component(path, engine.limits().max_component_bytes).map_err(crate::exit::load_failed)?;
     let sig = std::fs::read(sig_path).map_err(|e| {
         coded(LOAD_REFUSED, anyhow::anyhow!("{}: unsigned policy refused: {}: {e}", path.display(), sig_path.display()))
     })?;
