@@ -64,6 +64,15 @@ fn main() {
         }
         start.elapsed().as_secs_f64() / n as f64
     };
+    // The engine of the modes that ask a policy, and `minimal` for the
+    // `-minimal` modes, `staged-rollout` for the others.
+    let policy_engine = || {
+        let allocation = if on_demand { Allocation::OnDemand } else { Allocation::default() };
+        let engine = Engine::builder().allocation(allocation).perf_map(perf_map).build().unwrap();
+        let path = if mode.ends_with("-minimal") { rampart_tests::MINIMAL } else { rampart_tests::STAGED_ROLLOUT };
+        let policy = engine.load_file(path.as_ref()).unwrap();
+        (engine, policy)
+    };
     let per_device = |t: f64| eprintln!("{mode}: {:.3} µs per device", t * 1e6 / sample::DEVICES as f64);
 
     match mode {
@@ -89,10 +98,7 @@ fn main() {
             eprintln!("{mode}: {:.3} ms per load", t * 1e3);
         }
         "fresh" | "fresh-minimal" => {
-            let allocation = if on_demand { Allocation::OnDemand } else { Allocation::default() };
-            let engine = Engine::builder().allocation(allocation).perf_map(perf_map).build().unwrap();
-            let path = if mode == "fresh-minimal" { rampart_tests::MINIMAL } else { rampart_tests::STAGED_ROLLOUT };
-            let policy = engine.load_file(path.as_ref()).unwrap();
+            let (_engine, policy) = policy_engine();
             let ctx = rampart_engine::Context::new(&rollout, now, &release);
             let t = run(&mut || {
                 for d in &devices[..100] {
@@ -102,10 +108,7 @@ fn main() {
             eprintln!("{mode}: {:.3} µs per decision", t * 1e6 / 100.0);
         }
         "prepared" | "prepared-minimal" | "laid-out" => {
-            let allocation = if on_demand { Allocation::OnDemand } else { Allocation::default() };
-            let engine = Engine::builder().allocation(allocation).perf_map(perf_map).build().unwrap();
-            let path = if mode == "prepared-minimal" { rampart_tests::MINIMAL } else { rampart_tests::STAGED_ROLLOUT };
-            let policy = engine.load_file(path.as_ref()).unwrap();
+            let (engine, policy) = policy_engine();
             let ctx = rampart_engine::Context::new(&rollout, now, &release);
             let t = if mode == "laid-out" {
                 run(&mut || {

@@ -409,7 +409,7 @@ impl Policy {
             audit: Audit {
                 policy: digest,
                 question,
-                inputs: hex_digest(&input_digest),
+                inputs: crate::digest::hex(&input_digest),
                 fuel,
                 elapsed: start.elapsed(),
                 log,
@@ -467,14 +467,6 @@ impl Policy {
             },
         }
     }
-}
-
-/// Lower-case hex of a digest. `hex::encode` builds its string a character
-/// at a time, which showed in the profile of a fresh decision.
-fn hex_digest(digest: &[u8; 32]) -> String {
-    let mut out = [0u8; 64];
-    hex::encode_to_slice(digest, &mut out).expect("64 digits for 32 bytes");
-    std::str::from_utf8(&out).expect("hex digits are ASCII").to_owned()
 }
 
 /// Where a wasmtime error arose: starting the policy's instance, or in the
