@@ -2,6 +2,7 @@
 
 mod commands;
 mod exit;
+mod outfile;
 
 use clap::Parser;
 

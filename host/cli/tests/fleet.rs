@@ -168,6 +168,40 @@ fn bad_rows_are_named_or_counted() {
     assert!(v["invalid_examples"][1].as_str().unwrap().contains("bad.jsonl:21:"), "{v}");
 }
 
+#[test]
+fn an_output_file_is_written_whole_or_not_at_all() {
+    let d = Dir::new();
+    let o = d.run(&["fleet", "synth", "--devices", "5", "--out", "missing/fleet.jsonl"]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert_eq!(err(&o).trim(), "error: missing/fleet.jsonl: no directory missing");
+    // A report that cannot be written fails the run and leaves nothing
+    // behind; the fleet it read is untouched.
+    d.ok(&["fleet", "synth", "--devices", "40", "--out", "fleet.jsonl"]);
+    let before = std::fs::read(d.path("fleet.jsonl")).unwrap();
+    std::fs::create_dir(d.path("report.html")).unwrap();
+    let release = root().join("examples/release.json");
+    let args = [
+        "dry-run",
+        "--policy",
+        rampart_tests::MINIMAL,
+        "--release",
+        release.to_str().unwrap(),
+        "--fleet",
+        "fleet.jsonl",
+        "--report",
+        "report.html",
+    ];
+    let o = d.run(&args);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).starts_with("error: report.html: "), "{}", err(&o));
+    assert!(!err(&o).contains(".rampart-"), "{}", err(&o));
+    assert_eq!(std::fs::read(d.path("fleet.jsonl")).unwrap(), before);
+    let mut names: Vec<String> =
+        std::fs::read_dir(d.tmp.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+    names.sort();
+    assert_eq!(names, ["fleet.jsonl", "report.html"]);
+}
+
 /// A fleet of devices whose ids pick the hostile test policy's behaviour.
 fn hostile_fleet(d: &Dir, ids: &[String]) {
     let base: Value =

@@ -147,18 +147,14 @@ fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
         std::fs::File::open(&args.image).with_context(|| format!("--image {}", args.image.display())).map_err(bad)?;
     let size = image.metadata().map(|m| m.len()).unwrap_or(0);
 
-    let dir = args.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let tmp =
-        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("--out {}", args.out.display())).map_err(bad)?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
     let bar = progress_bar(2 * size, "bundling");
-    let manifest =
-        bundle::create(&spec, &mut image, &sbom, &refs(&signers), &mut out, &limits, &mut |n| bar.set_position(n))
-            .map_err(|e| bad(anyhow::anyhow!("{e}")))?;
+    let manifest = crate::outfile::replace(&args.out, 0o644, |out| {
+        let made =
+            bundle::create(&spec, &mut image, &sbom, &refs(&signers), out, &limits, &mut |n| bar.set_position(n));
+        made.map_err(|e| anyhow::anyhow!("{e}"))
+    })
+    .map_err(bad)?;
     bar.finish_and_clear();
-    drop(out);
-    tmp.as_file().sync_all()?;
-    tmp.persist(&args.out).map_err(|e| bad(anyhow::anyhow!("--out {}: {}", args.out.display(), e.error)))?;
 
     let v = manifest_json(&manifest);
     if args.json {

@@ -227,14 +227,10 @@ impl Sink for OutFile {
 
 /// Write the HTML report beside its target and rename it into place.
 fn write_report(path: &Path, s: &Summary, about: &report::About) -> anyhow::Result<()> {
-    let bad = |e: std::io::Error| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", path.display()));
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(bad)?;
-    tmp.write_all(report::html(s, about).as_bytes()).map_err(bad)?;
-    use std::os::unix::fs::PermissionsExt;
-    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(bad)?;
-    tmp.persist(path).map_err(|e| bad(e.error))?;
-    Ok(())
+    crate::outfile::replace(path, 0o644, |w| {
+        w.write_all(report::html(s, about).as_bytes()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    })
+    .map_err(|e| coded(BAD_INPUT, e))
 }
 
 fn read_fleet(path: &Path, format: FleetFormat, origin: &str) -> anyhow::Result<Box<dyn Source>> {

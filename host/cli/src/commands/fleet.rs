@@ -83,16 +83,9 @@ fn synth(args: SynthArgs) -> anyhow::Result<ExitCode> {
     if out == "-" {
         write(&mut std::io::BufWriter::new(std::io::stdout().lock())).map_err(bad)?;
     } else {
-        // Written beside the target and renamed: an interrupted run leaves
-        // no half fleet behind.
-        let dir = args.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-        use std::os::unix::fs::PermissionsExt;
-        let mut tmp = tempfile::Builder::new()
-            .permissions(std::fs::Permissions::from_mode(0o644))
-            .tempfile_in(dir)
-            .map_err(bad)?;
-        write(&mut std::io::BufWriter::new(tmp.as_file_mut())).map_err(bad)?;
-        tmp.persist(&args.out).map_err(|e| bad(e.error))?;
+        // An interrupted run leaves no half fleet behind.
+        crate::outfile::replace(&args.out, 0o644, |w| write(w).map_err(|e| anyhow::anyhow!("{out}: {e}")))
+            .map_err(|e| coded(BAD_INPUT, e))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,108 @@
+//! Output files written whole or not at all.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+/// Write `path` through `write`, whole or not at all: into a temporary file
+/// beside it (mode `mode`), flushed, fsynced, renamed over `path`, and the
+/// directory fsynced. An interrupted or failed write leaves whatever was at
+/// `path` before, and no temporary file. Errors of the file itself name
+/// `path`; `write`'s own errors are returned as they are.
+pub fn replace<T>(
+    path: &Path,
+    mode: u32,
+    write: impl FnOnce(&mut BufWriter<&File>) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    use std::os::unix::fs::PermissionsExt;
+    let named = |e: std::io::Error| anyhow::anyhow!("{}: {e}", path.display());
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        anyhow::bail!("{}: no directory {}", path.display(), dir.display());
+    }
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".rampart-")
+        .permissions(std::fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)
+        .map_err(|e| named(without_temp_path(e)))?;
+    let value = {
+        let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file_mut() as &File);
+        let value = write(&mut w)?;
+        w.flush().map_err(named)?;
+        value
+    };
+    tmp.as_file().sync_all().map_err(named)?;
+    tmp.persist(path).map_err(|e| named(e.error))?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(named)?;
+    Ok(value)
+}
+
+/// tempfile adds the temporary file's random name to its errors (`… at path
+/// "/dir/.tmpXXXX"`), a name that means nothing to the user; its error type
+/// does not hand out the cause alone, so the suffix is cut from the text
+/// (a test notices if tempfile words it otherwise).
+fn without_temp_path(e: std::io::Error) -> std::io::Error {
+    let text = e.to_string();
+    match text.rfind(" at path ") {
+        Some(end) => std::io::Error::new(e.kind(), &text[..end]),
+        None => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.txt");
+        std::fs::write(&path, "old").unwrap();
+        let err = replace(&path, 0o644, |w| -> anyhow::Result<()> {
+            w.write_all(b"half")?;
+            anyhow::bail!("the writer failed")
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "the writer failed");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "a temporary file was left behind");
+    }
+
+    #[test]
+    fn a_written_file_replaces_the_old_one_with_its_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.txt");
+        std::fs::write(&path, "old").unwrap();
+        let value = replace(&path, 0o640, |w| {
+            w.write_all(b"new")?;
+            Ok(7)
+        })
+        .unwrap();
+        assert_eq!(value, 7);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
+    }
+
+    #[test]
+    fn a_missing_directory_is_named() {
+        let err = replace(Path::new("/nonexistent-rampart/dir/out.txt"), 0o644, |_| Ok(())).unwrap_err();
+        assert_eq!(err.to_string(), "/nonexistent-rampart/dir/out.txt: no directory /nonexistent-rampart/dir");
+    }
+
+    #[test]
+    fn tempfiles_own_errors_lose_the_temporary_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plain");
+        std::fs::write(&file, "").unwrap();
+        // A file where a directory should be: tempfile fails with its own error.
+        let e = tempfile::Builder::new().tempfile_in(&file).unwrap_err();
+        assert!(e.to_string().contains(".tmp"), "{e}");
+        let plain = without_temp_path(e);
+        assert!(!plain.to_string().contains(".tmp"), "{plain}");
+        assert_eq!(plain.kind(), std::io::ErrorKind::NotADirectory);
+    }
+}
