@@ -40,6 +40,13 @@ pub fn replace<T>(
     Ok(value)
 }
 
+/// Write `bytes` to `path` through [`replace`] (mode 0644); any failure is
+/// bad input naming `path`.
+pub fn write_out(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    replace(path, 0o644, |w| w.write_all(bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display())))
+        .map_err(|e| crate::exit::coded(crate::exit::BAD_INPUT, e))
+}
+
 /// tempfile adds the temporary file's random name to its errors (`… at path
 /// "/dir/.tmpXXXX"`), a name that means nothing to the user; its error type
 /// does not hand out the cause alone, so the suffix is cut from the text

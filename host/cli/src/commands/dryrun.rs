@@ -227,10 +227,7 @@ impl Sink for OutFile {
 
 /// Write the HTML report beside its target and rename it into place.
 fn write_report(path: &Path, s: &Summary, about: &report::About) -> anyhow::Result<()> {
-    crate::outfile::replace(path, 0o644, |w| {
-        w.write_all(report::html(s, about).as_bytes()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
-    })
-    .map_err(|e| coded(BAD_INPUT, e))
+    crate::outfile::write_out(path, report::html(s, about).as_bytes())
 }
 
 fn read_fleet(path: &Path, format: FleetFormat, origin: &str) -> anyhow::Result<Box<dyn Source>> {

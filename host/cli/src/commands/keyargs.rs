@@ -80,11 +80,6 @@ pub fn parse_index(s: &str) -> anyhow::Result<u32> {
     parsed.map_err(|_| coded(BAD_INPUT, anyhow::anyhow!("`{s}` is not an NV index (e.g. 0x01500016)")))
 }
 
-/// Write `bytes` to `path` crash-safely (nothing half-written on failure).
-pub fn write_out(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    rampart_trust::atomic::write(path, bytes).map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", path.display())))
-}
-
 /// A progress bar on stderr for `total` bytes; hidden when stderr is not a
 /// terminal.
 pub fn progress_bar(total: u64, what: &str) -> indicatif::ProgressBar {

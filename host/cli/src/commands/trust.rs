@@ -1,7 +1,8 @@
 //! `rampart trust …`
 
-use super::keyargs::{SignArgs, read_trust, refs, write_out};
+use super::keyargs::{SignArgs, read_trust, refs};
 use crate::exit::{BAD_INPUT, REFUSED, coded};
+use crate::outfile::write_out;
 use rampart_trust::Limits;
 use rampart_trust::keys::{KeyId, PublicKey};
 use rampart_trust::trust::{Role, TrustStore};

@@ -1,7 +1,8 @@
 //! `rampart policy sign`
 
-use super::super::keyargs::{SignArgs, refs, write_out};
+use super::super::keyargs::{SignArgs, refs};
 use crate::exit::{BAD_INPUT, coded};
+use crate::outfile::write_out;
 use rampart_trust::Limits;
 use std::path::PathBuf;
 use std::process::ExitCode;
