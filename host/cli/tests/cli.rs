@@ -215,6 +215,29 @@ fn policy_test_rejects_unknown_decisions() {
 }
 
 #[test]
+fn policy_test_names_the_case_and_field_of_bad_inline_facts() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = dir.path().join("cases.yaml");
+    let examples = root().join("examples");
+    let text = format!(
+        "defaults:\n  now: \"2026-11-24T02:30:00Z\"\n  device: {}\n  release: {}\ncases:\n  - name: flat battery\n    device: {{ power: {{ battery_percent: lots }} }}\n    expect: allow\n",
+        examples.join("device.json").display(),
+        examples.join("release.json").display()
+    );
+    std::fs::write(&cases, text).unwrap();
+    let o = rampart(&["policy", "test", rampart_tests::MINIMAL, cases.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o).trim(),
+        format!(
+            "error: {}: case `flat battery`: device: field `power.battery_percent`: invalid type: string \"lots\", expected u8",
+            cases.display()
+        )
+    );
+    assert!(stdout(&o).starts_with("running 1 case from "), "{}", stdout(&o));
+}
+
+#[test]
 fn inspect_reports_imports_and_verdict() {
     let o = rampart(&["policy", "inspect", rampart_tests::STAGED_ROLLOUT, "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

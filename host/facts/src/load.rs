@@ -11,8 +11,11 @@ pub enum FactsError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{origin}: line {line}, column {column}: field `{field}`: {cause}")]
-    Syntax { origin: String, line: usize, column: usize, field: String, cause: String },
+    /// `position` is the line and column in the text, when the facts were
+    /// read from text; `field` is empty when the parser cannot name one (the
+    /// text ended before the next field's name).
+    #[error("{origin}: {}{}{cause}", at(*.position), named(.field))]
+    Syntax { origin: String, position: Option<(usize, usize)>, field: String, cause: String },
     #[error("{origin}: {invalid}")]
     Invalid { origin: String, invalid: Invalid },
 }
@@ -22,9 +25,24 @@ fn finish<T: Validate>(origin: &str, value: T) -> Result<T, FactsError> {
     Ok(value)
 }
 
+fn at(position: Option<(usize, usize)>) -> String {
+    position.map(|(line, column)| format!("line {line}, column {column}: ")).unwrap_or_default()
+}
+
+fn named(field: &str) -> String {
+    if field.is_empty() { String::new() } else { format!("field `{field}`: ") }
+}
+
+/// The field's path; `?` (serde's name for a field it could not read the
+/// name of) is dropped, so an error inside `a` at an unnamed key names `a`.
 fn field_of(path: &serde_path_to_error::Path) -> String {
     let p = path.to_string();
-    if p == "." { "(top level)".to_string() } else { p }
+    let p = p.strip_suffix(".?").unwrap_or(&p);
+    match p {
+        "." => "(top level)".to_string(),
+        "?" => String::new(),
+        p => p.to_string(),
+    }
 }
 
 /// Parse and validate facts from JSON text; `origin` names the source in errors.
@@ -40,8 +58,7 @@ pub fn from_json_str<T: DeserializeOwned + Validate>(origin: &str, text: &str) -
         let inner = e.into_inner();
         FactsError::Syntax {
             origin: origin.to_string(),
-            line: inner.line(),
-            column: inner.column(),
+            position: Some((inner.line(), inner.column())),
             field,
             cause: strip_position(&inner.to_string()),
         }
@@ -56,8 +73,7 @@ pub fn from_json_value<T: DeserializeOwned + Validate>(
 ) -> Result<T, FactsError> {
     let value: T = serde_path_to_error::deserialize(value).map_err(|e| FactsError::Syntax {
         origin: origin.to_string(),
-        line: 0,
-        column: 0,
+        position: None,
         field: field_of(e.path()),
         cause: strip_position(&e.into_inner().to_string()),
     })?;
@@ -75,5 +91,43 @@ fn strip_position(msg: &str) -> String {
     match msg.rfind(" at line ") {
         Some(i) => msg[..i].to_string(),
         None => msg.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Device;
+
+    fn example() -> serde_json::Value {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/device.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn text_errors_name_line_column_and_field() {
+        let mut v = example();
+        v["power"]["battery_percent"] = "full".into();
+        let text = serde_json::to_string_pretty(&v).unwrap();
+        let e = from_json_str::<Device>("d.json", &text).unwrap_err().to_string();
+        assert!(e.starts_with("d.json: line "), "{e}");
+        assert!(e.contains(", column ") && e.contains(": field `power.battery_percent`: invalid type"), "{e}");
+    }
+
+    #[test]
+    fn text_that_ends_early_names_no_unknown_field() {
+        let e = from_json_str::<Device>("d.json", "{\"id\": \"gw-1\",\n").unwrap_err().to_string();
+        assert_eq!(e, "d.json: line 2, column 0: EOF while parsing a value");
+        let e =
+            from_json_str::<Device>("d.json", "{\"id\": \"gw-1\", \"labels\": {\"a\": \"b\",").unwrap_err().to_string();
+        assert_eq!(e, "d.json: line 1, column 35: field `labels`: EOF while parsing a value");
+    }
+
+    #[test]
+    fn value_errors_name_the_field_without_a_position() {
+        let mut v = example();
+        v["power"]["battery_percent"] = "full".into();
+        let e = from_json_value::<Device>("case `x`: device", v).unwrap_err().to_string();
+        assert_eq!(e, "case `x`: device: field `power.battery_percent`: invalid type: string \"full\", expected u8");
     }
 }

@@ -145,6 +145,7 @@ impl<R: BufRead> CsvDevices<R> {
         }
         rampart_facts::from_json_value::<Device>("device", Value::Object(root)).map_err(|e| {
             let cause = match e {
+                FactsError::Syntax { field, cause, .. } if field.is_empty() => cause,
                 FactsError::Syntax { field, cause, .. } => format!("column `{field}`: {cause}"),
                 FactsError::Invalid { invalid, .. } => invalid.to_string(),
                 other => other.to_string(),

@@ -94,8 +94,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let origin = args.cases.display().to_string();
     if !args.json {
         println!(
-            "running {} cases from {origin} against {} ({})",
+            "running {} case{} from {origin} against {} ({})",
             file.cases.len(),
+            if file.cases.len() == 1 { "" } else { "s" },
             args.policy.display(),
             policy.digest()
         );
