@@ -47,6 +47,48 @@ pub fn write_out(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .map_err(|e| crate::exit::coded(crate::exit::BAD_INPUT, e))
 }
 
+/// Refuse a command whose output file is also one of its inputs, or another
+/// of its outputs: writing it would destroy what the command reads, or one
+/// output would silently replace the other. Each entry is the flag and its
+/// path; the error names both flags and the file (bad input).
+pub fn distinct(outputs: &[(&str, &Path)], inputs: &[(&str, &Path)]) -> anyhow::Result<()> {
+    for (i, (out_flag, out)) in outputs.iter().enumerate() {
+        let Some(id) = identity(out) else { continue };
+        let clash = inputs.iter().chain(&outputs[..i]).find(|(_, p)| identity(p).as_ref() == Some(&id));
+        if let Some((flag, _)) = clash {
+            return Err(crate::exit::coded(
+                crate::exit::BAD_INPUT,
+                anyhow::anyhow!("{}: {out_flag} would overwrite {flag}: give it another file", out.display()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What a path names: the file (device and inode) when it exists, else
+/// its directory's real path and its name. `-` (standard input or output)
+/// and a path that cannot be resolved name nothing.
+#[derive(PartialEq)]
+enum Identity {
+    File(u64, u64),
+    New(std::path::PathBuf),
+}
+
+fn identity(path: &Path) -> Option<Identity> {
+    use std::os::unix::fs::MetadataExt;
+    if path == Path::new("-") {
+        return None;
+    }
+    if let Ok(m) = std::fs::metadata(path) {
+        return Some(Identity::File(m.dev(), m.ino()));
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    Some(Identity::New(dir.canonicalize().ok()?.join(path.file_name()?)))
+}
+
 /// tempfile adds the temporary file's random name to its errors (`… at path
 /// "/dir/.tmpXXXX"`), a name that means nothing to the user; its error type
 /// does not hand out the cause alone, so the suffix is cut from the text
@@ -98,6 +140,30 @@ mod tests {
     fn a_missing_directory_is_named() {
         let err = replace(Path::new("/nonexistent-rampart/dir/out.txt"), 0o644, |_| Ok(())).unwrap_err();
         assert_eq!(err.to_string(), "/nonexistent-rampart/dir/out.txt: no directory /nonexistent-rampart/dir");
+    }
+
+    #[test]
+    fn an_output_may_be_no_input_and_no_other_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = dir.path().join("fleet.jsonl");
+        std::fs::write(&fleet, "{}").unwrap();
+        let (new, other) = (dir.path().join("out.jsonl"), dir.path().join("report.html"));
+        // The same file under another name, and through a symbolic link.
+        let again = dir.path().join(".").join("fleet.jsonl");
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&fleet, &link).unwrap();
+        for out in [&fleet, &again, &link] {
+            let e = distinct(&[("--out", out)], &[("--fleet", &fleet)]).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("{}: --out would overwrite --fleet: give it another file", out.display())
+            );
+        }
+        // Two outputs that do not exist yet, named alike.
+        let e = distinct(&[("--out", &new), ("--report", &dir.path().join("./out.jsonl"))], &[]).unwrap_err();
+        assert!(e.to_string().ends_with("--report would overwrite --out: give it another file"), "{e}");
+        distinct(&[("--out", &new), ("--report", &other), ("--json", Path::new("-"))], &[("--fleet", &fleet)]).unwrap();
+        distinct(&[("--out", Path::new("-"))], &[("--fleet", Path::new("-"))]).unwrap();
     }
 
     #[test]

@@ -202,6 +202,65 @@ fn an_output_file_is_written_whole_or_not_at_all() {
     assert_eq!(names, ["fleet.jsonl", "report.html"]);
 }
 
+#[test]
+fn an_output_never_overwrites_an_input_or_another_output() {
+    let d = Dir::new();
+    d.ok(&["fleet", "synth", "--devices", "40", "--out", "fleet.jsonl"]);
+    let before = std::fs::read(d.path("fleet.jsonl")).unwrap();
+    let release = root().join("examples/release.json");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["dry-run", "--policy", rampart_tests::MINIMAL, "--release", release.to_str().unwrap()];
+        args.extend(["--fleet", "fleet.jsonl"]);
+        args.extend(extra);
+        d.run(&args)
+    };
+    for (extra, message) in [
+        (&["--out", "fleet.jsonl"][..], "error: fleet.jsonl: --out would overwrite --fleet: give it another file"),
+        (
+            &["--report", "./fleet.jsonl"],
+            "error: ./fleet.jsonl: --report would overwrite --fleet: give it another file",
+        ),
+        (
+            &["--out", "d.jsonl", "--report", "d.jsonl"],
+            "error: d.jsonl: --report would overwrite --out: give it another file",
+        ),
+    ] {
+        let o = run(extra);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", err(&o));
+        assert_eq!(err(&o).trim(), message);
+    }
+    let o = run(&["--out", release.to_str().unwrap()]);
+    assert!(err(&o).contains("--out would overwrite --release"), "{}", err(&o));
+    assert_eq!(std::fs::read(d.path("fleet.jsonl")).unwrap(), before);
+    assert!(!d.path("d.jsonl").exists());
+    // Nor does a bundle overwrite its image.
+    std::fs::write(d.path("image.img"), b"image").unwrap();
+    d.ok(&["key", "generate", "--out", "k.pem"]);
+    let sbom = root().join("examples/sbom.cdx.json");
+    let o = d.run(&[
+        "bundle",
+        "create",
+        "--image",
+        "image.img",
+        "--version",
+        "1.0.0",
+        "--security-counter",
+        "1",
+        "--channel",
+        "feature",
+        "--hardware",
+        "gw-4000",
+        "--sbom",
+        sbom.to_str().unwrap(),
+        "--key",
+        "k.pem",
+        "--out",
+        "image.img",
+    ]);
+    assert_eq!(err(&o).trim(), "error: image.img: --out would overwrite --image: give it another file");
+    assert_eq!(std::fs::read(d.path("image.img")).unwrap(), b"image");
+}
+
 /// A fleet of devices whose ids pick the hostile test policy's behaviour.
 fn hostile_fleet(d: &Dir, ids: &[String]) {
     let base: Value =

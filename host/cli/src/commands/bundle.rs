@@ -140,6 +140,7 @@ fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
         payload,
         chunk_size: args.chunk_kib.checked_mul(1024).ok_or_else(|| bad(anyhow::anyhow!("--chunk-kib is too large")))?,
     };
+    crate::outfile::distinct(&[("--out", &args.out)], &[("--image", &args.image), ("--sbom", &args.sbom)])?;
     let limits = Limits::default();
     let sbom = read_bounded(&args.sbom, u64::from(limits.max_sbom_bytes))?;
     let signers = args.sign.signers()?;

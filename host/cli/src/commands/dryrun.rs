@@ -142,6 +142,10 @@ struct MergeArgs {
 }
 
 fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
+    if let Some(report) = &args.report {
+        let inputs: Vec<_> = args.summaries.iter().map(|p| ("a summary", p.as_path())).collect();
+        crate::outfile::distinct(&[("--report", report)], &inputs)?;
+    }
     let mut merged: Option<(Summary, serde_json::Value)> = None;
     for path in &args.summaries {
         let bad = |what: String| coded(BAD_INPUT, anyhow::anyhow!("{}: {what}", path.display()));
@@ -195,6 +199,11 @@ fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
         print_summary(&s, release, now);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The flags given a path, with it.
+fn given<'a>(flags: &[(&'a str, &'a Option<PathBuf>)]) -> Vec<(&'a str, &'a Path)> {
+    flags.iter().filter_map(|(flag, p)| Some((*flag, p.as_deref()?))).collect()
 }
 
 fn parse_shard(s: &str) -> Result<(u64, u64), String> {
@@ -252,6 +261,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let required = |p: &Option<PathBuf>| p.clone().expect("clap requires it without a subcommand");
     let (policy_path, release_path, fleet) = (required(&args.policy), required(&args.release), required(&args.fleet));
+    let outputs = [("--out", &args.out), ("--report", &args.report)];
+    let inputs = [
+        ("--policy", &args.policy),
+        ("--release", &args.release),
+        ("--fleet", &args.fleet),
+        ("--rollout", &args.rollout),
+        ("--baseline", &args.baseline),
+    ];
+    crate::outfile::distinct(&given(&outputs), &given(&inputs))?;
     let release: Release = read_facts(&release_path)?;
     let rollout: Option<Rollout> = args.rollout.as_deref().map(read_facts).transpose()?;
     let now = args.now.or_else(|| rollout.as_ref().and_then(|r| r.now)).unwrap_or_else(Timestamp::now);
