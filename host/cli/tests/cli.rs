@@ -215,6 +215,73 @@ fn policy_test_rejects_unknown_decisions() {
 }
 
 #[test]
+fn policy_test_checks_every_case_before_running_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = dir.path().join("cases.yaml");
+    let release = root().join("examples/release.json");
+    let text = format!(
+        "defaults: {{ now: \"2026-11-24T02:30:00Z\", release: {} }}\ncases:\n  - {{ name: a, expect: continue }}\n  - {{ name: b, expect: pause }}\n  - {{ name: c, expect: alow }}\n",
+        release.display()
+    );
+    std::fs::write(&cases, text).unwrap();
+    let o = rampart(&["policy", "test", rampart_tests::MINIMAL, cases.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("case `c`: expect: `alow` is not a decision"), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "", "no case ran");
+}
+
+#[test]
+fn policy_test_judges_a_failed_policy_by_its_fail_closed_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = dir.path().join("cases.yaml");
+    let examples = root().join("examples");
+    let text = format!(
+        "defaults:\n  now: \"2026-11-24T02:30:00Z\"\n  device: {}\n  release: {}\n  rollout: {}\ncases:\n  - name: starved\n    expect: deny\n    reasons: [policy-out-of-fuel]\n  - name: starved gate\n    expect: continue\n",
+        examples.join("device.json").display(),
+        examples.join("release.json").display(),
+        examples.join("rollout.json").display()
+    );
+    std::fs::write(&cases, text).unwrap();
+    let o = rampart(&["policy", "test", rampart_tests::STAGED_ROLLOUT, cases.to_str().unwrap(), "--fuel", "100"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("running 2 cases from "), "{out}");
+    assert!(out.contains("case starved ... ok"), "{out}");
+    assert!(
+        out.contains(
+            "case starved gate ... FAILED\n    expected continue, got pause: policy-out-of-fuel (fail closed: "
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn policy_test_names_the_file_a_case_refers_to_when_the_fault_is_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = std::fs::read_to_string(root().join("examples/device.json")).unwrap();
+    std::fs::write(
+        dir.path().join("device.json"),
+        device.replace("\"battery_percent\": 82", "\"battery_percent\": \"full\""),
+    )
+    .unwrap();
+    let cases = dir.path().join("cases.yaml");
+    let release = root().join("examples/release.json");
+    let text = format!(
+        "defaults: {{ now: \"2026-11-24T02:30:00Z\", release: {}, device: device.json }}\ncases:\n  - {{ name: ok, expect: allow }}\n",
+        release.display()
+    );
+    std::fs::write(&cases, text).unwrap();
+    let o = rampart(&["policy", "test", rampart_tests::MINIMAL, cases.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let want = format!(
+        "error: {}: case `ok`: device: {}: line 12, column 38: field `power.battery_percent`: invalid type: string \"full\", expected u8",
+        cases.display(),
+        dir.path().join("device.json").display()
+    );
+    assert_eq!(stderr(&o).trim(), want);
+}
+
+#[test]
 fn policy_test_names_the_case_and_field_of_bad_inline_facts() {
     let dir = tempfile::tempdir().unwrap();
     let cases = dir.path().join("cases.yaml");
@@ -234,7 +301,11 @@ fn policy_test_names_the_case_and_field_of_bad_inline_facts() {
             cases.display()
         )
     );
+    assert_eq!(stdout(&o), "", "no case ran");
+    std::fs::write(&cases, std::fs::read_to_string(&cases).unwrap().replace("lots", "5")).unwrap();
+    let o = rampart(&["policy", "test", rampart_tests::MINIMAL, cases.to_str().unwrap()]);
     assert!(stdout(&o).starts_with("running 1 case from "), "{}", stdout(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use super::{EngineArgs, describe, load_policy};
 use crate::exit::{BAD_INPUT, CASES_FAILED, coded};
 use anyhow::{Context, anyhow};
-use rampart_engine::Policy;
+use rampart_engine::{Policy, fail_closed};
 use rampart_facts::{Answer, Device, FactsError, HealthReport, Question, Release, Rollout, Timestamp, Validate};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -25,7 +25,12 @@ use std::process::ExitCode;
 /// a JSON file, relative to CASES. `rampart policy schema cases` prints the
 /// schema.
 ///
-/// Exits 0 when every case passes, 1 when any fails, 2 for a bad case file.
+/// A policy that gives no answer (trap, out of fuel, timeout, …) is judged
+/// by the answer the host acts on: deny, rollback or pause, with the
+/// failure's code (`policy-out-of-fuel`, …) as its reason.
+///
+/// Every case is read and checked before the first runs. Exits 0 when every
+/// case passes, 1 when any fails, 2 for a bad case file.
 #[derive(clap::Args)]
 pub struct Args {
     /// The policy component (.wasm).
@@ -92,6 +97,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let policy = load_policy(&engine, &args.engine, &args.policy)?;
     let base = args.cases.parent().unwrap_or(Path::new(".")).to_path_buf();
     let origin = args.cases.display().to_string();
+    // Every case is read and checked before the first runs: a bad case file
+    // fails whole, not after half a report.
+    let cases = file
+        .cases
+        .iter()
+        .map(|case| prepare(&file.defaults, case, &base, &origin))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     if !args.json {
         println!(
             "running {} case{} from {origin} against {} ({})",
@@ -102,8 +114,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let mut outcomes = Vec::new();
-    for case in &file.cases {
-        let outcome = run_case(&policy, &file.defaults, case, &base, &origin)?;
+    for case in &cases {
+        let outcome = ask(&policy, case);
         if !args.json {
             match &outcome.detail {
                 None => println!("case {} ... ok", outcome.name),
@@ -176,10 +188,41 @@ fn input<T: DeserializeOwned + Validate>(
 ) -> anyhow::Result<Option<T>> {
     let context = format!("{origin}: case `{case}`: {what}");
     let value = resolve(default, patch, base).with_context(|| context.clone()).map_err(|e| coded(BAD_INPUT, e))?;
-    value.map(|v| rampart_facts::from_json_value(&context, v)).transpose().map_err(|e: FactsError| coded(BAD_INPUT, e))
+    value.map(|v| rampart_facts::from_json_value(&context, v)).transpose().map_err(|e: FactsError| {
+        // When the fault is in a file the case names (the file alone has
+        // the same error), name the file and its line, not the merged input.
+        let same = |f: &FactsError| match (&e, f) {
+            (FactsError::Syntax { field, cause, .. }, FactsError::Syntax { field: f2, cause: c2, .. }) => {
+                field == f2 && cause == c2
+            }
+            (FactsError::Invalid { invalid, .. }, FactsError::Invalid { invalid: i2, .. }) => {
+                invalid.to_string() == i2.to_string()
+            }
+            _ => false,
+        };
+        let files = [default, patch].into_iter().flatten().filter_map(Value::as_str);
+        let mut errors = files.filter_map(|rel| rampart_facts::from_json_file::<T>(&base.join(rel)).err());
+        match errors.find(same) {
+            Some(file_error) => coded(BAD_INPUT, anyhow!("{origin}: case `{case}`: {what}: {file_error}")),
+            None => coded(BAD_INPUT, e),
+        }
+    })
 }
 
-fn run_case(policy: &Policy, d: &Inputs, case: &Case, base: &Path, origin: &str) -> anyhow::Result<Outcome> {
+/// A case read and checked, ready to ask.
+struct Prepared<'a> {
+    case: &'a Case,
+    question: Question,
+    rollout: Rollout,
+    now: Timestamp,
+    release: Release,
+    device: Option<Device>,
+    health: Option<HealthReport>,
+    until: Option<Timestamp>,
+}
+
+/// Read a case's inputs and check everything it states.
+fn prepare<'a>(d: &Inputs, case: &'a Case, base: &Path, origin: &str) -> anyhow::Result<Prepared<'a>> {
     let name = case.name.as_str();
     let bad = |msg: String| coded(BAD_INPUT, anyhow!("{origin}: case `{name}`: {msg}"));
     let question = match case.expect.as_str() {
@@ -192,6 +235,7 @@ fn run_case(policy: &Policy, d: &Inputs, case: &Case, base: &Path, origin: &str)
             )));
         }
     };
+    let until = case.until.as_deref().map(Timestamp::parse).transpose().map_err(|e| bad(format!("until: {e}")))?;
     let rollout: Option<Rollout> = input(origin, name, "rollout", d.rollout.as_ref(), case.rollout.as_ref(), base)?;
     let release: Release = input(origin, name, "release", d.release.as_ref(), case.release.as_ref(), base)?
         .ok_or_else(|| bad("no release (give one in defaults or the case)".into()))?;
@@ -205,19 +249,38 @@ fn run_case(policy: &Policy, d: &Inputs, case: &Case, base: &Path, origin: &str)
         .or_else(|| rollout.as_ref().and_then(|r| r.now))
         .ok_or_else(|| bad("no time: give `now` (defaults or case) or a rollout with `now`".into()))?;
     let rollout = rollout.unwrap_or_else(|| Rollout::adhoc(now));
-    let device = || -> anyhow::Result<Device> {
-        input(origin, name, "device", d.device.as_ref(), case.device.as_ref(), base)?
-            .ok_or_else(|| bad("no device (give one in defaults or the case)".into()))
+    let device = match question {
+        Question::RolloutGate => None,
+        _ => Some(
+            input(origin, name, "device", d.device.as_ref(), case.device.as_ref(), base)?
+                .ok_or_else(|| bad("no device (give one in defaults or the case)".into()))?,
+        ),
     };
-    let (got, reasons, until) = match question {
-        Question::Eligibility => summarize(policy.eligibility(&rollout, now, &release, &device()?)),
-        Question::HealthGate => {
-            let report: HealthReport = input(origin, name, "health", d.health.as_ref(), case.health.as_ref(), base)?
-                .ok_or_else(|| bad("a health-gate case needs a `health` report".into()))?;
-            summarize(policy.health_gate(&rollout, now, &release, &device()?, &report))
+    let health = match question {
+        Question::HealthGate => Some(
+            input(origin, name, "health", d.health.as_ref(), case.health.as_ref(), base)?
+                .ok_or_else(|| bad("a health-gate case needs a `health` report".into()))?,
+        ),
+        _ => None,
+    };
+    Ok(Prepared { case, question, rollout, now, release, device, health, until })
+}
+
+/// Ask a prepared case's question and judge the answer.
+fn ask(policy: &Policy, p: &Prepared) -> Outcome {
+    let (rollout, now, release) = (&p.rollout, p.now, &p.release);
+    let device = || p.device.as_ref().expect("prepared for this question");
+    let (got, reasons, until) = match p.question {
+        Question::Eligibility => {
+            summarize(policy.eligibility(rollout, now, release, device()), fail_closed::eligibility)
         }
-        Question::RolloutGate => summarize(policy.rollout_gate(&rollout, now, &release)),
+        Question::HealthGate => {
+            let report = p.health.as_ref().expect("prepared for this question");
+            summarize(policy.health_gate(rollout, now, release, device(), report), fail_closed::health_gate)
+        }
+        Question::RolloutGate => summarize(policy.rollout_gate(rollout, now, release), fail_closed::rollout_gate),
     };
+    let case = p.case;
     let mut problems = Vec::new();
     let got_name = got.split([' ', ':']).next().unwrap_or_default();
     if got_name != case.expect {
@@ -228,34 +291,41 @@ fn run_case(policy: &Policy, d: &Inputs, case: &Case, base: &Path, origin: &str)
     {
         problems.push(format!("expected reasons {expected:?}, got {reasons:?} ({got})"));
     }
-    if let Some(expected) = &case.until {
-        let want = Timestamp::parse(expected).map_err(|e| bad(format!("until: {e}")))?;
-        if until != Some(want) {
-            let shown = until.map_or("none".to_string(), |t| t.to_string());
-            problems.push(format!("expected until {want}, got {shown}"));
-        }
+    if let Some(want) = p.until
+        && until != Some(want)
+    {
+        let shown = until.map_or("none".to_string(), |t| t.to_string());
+        problems.push(format!("expected until {want}, got {shown}"));
     }
-    Ok(Outcome {
-        name: name.to_string(),
+    Outcome {
+        name: case.name.clone(),
         passed: problems.is_empty(),
         got,
         detail: (!problems.is_empty()).then(|| problems.join("; ")),
-    })
+    }
 }
 
-/// (description, reason codes, until) of an answer or of a policy failure.
+/// (description, reason codes, until) of an answer; a policy that gave
+/// none is judged by the answer the host acts on instead (`fail_closed`:
+/// deny, rollback or pause, the failure's code its reason), as a gateway
+/// and a dry-run do.
 fn summarize<A: Answer + serde::Serialize>(
     result: Result<rampart_engine::Evaluation<A>, rampart_engine::PolicyError>,
+    fail_closed: fn(&rampart_engine::PolicyError) -> A,
 ) -> (String, Vec<String>, Option<Timestamp>) {
-    match result {
-        Ok(eval) => {
-            let until = serde_json::to_value(&eval.answer)
-                .ok()
-                .and_then(|v| v.get("until").and_then(|u| u.as_str()).map(str::to_string))
-                .and_then(|s| Timestamp::parse(&s).ok());
-            let codes = eval.answer.reason().map(|r| r.code.clone()).into_iter().collect();
-            (describe(&eval.answer), codes, until)
-        }
-        Err(e) => (format!("error: {e}"), vec![e.failure.code().to_string()], None),
-    }
+    let (answer, failure) = match result {
+        Ok(eval) => (eval.answer, None),
+        Err(e) => (fail_closed(&e), Some(e)),
+    };
+    let until = serde_json::to_value(&answer)
+        .ok()
+        .and_then(|v| v.get("until").and_then(|u| u.as_str()).map(str::to_string))
+        .and_then(|s| Timestamp::parse(&s).ok());
+    let codes = answer.reason().map(|r| r.code.clone()).into_iter().collect();
+    let got = match failure {
+        // The reason's message is the failure itself: say it once.
+        Some(e) => format!("{}: {} (fail closed: {e})", answer.name(), e.failure.code()),
+        None => describe(&answer),
+    };
+    (got, codes, until)
 }
