@@ -239,6 +239,25 @@ fn gateways_load_only_policies_signed_under_the_trust_store() {
 }
 
 #[test]
+fn only_a_loadable_policy_is_signed_and_by_distinct_keys() {
+    let d = Dir::new().with_keys();
+    std::fs::copy(rampart_tests::MINIMAL, d.path("minimal.wasm")).unwrap();
+    std::fs::write(d.path("notes.wasm"), "not a policy").unwrap();
+    std::fs::copy(rampart_tests::NETWORK, d.path("network.wasm")).unwrap();
+    for (policy, cause) in [("notes.wasm", "notes.wasm: "), ("network.wasm", "wasi:sockets")] {
+        let o = d.run(&["policy", "sign", policy, "--key", "k1.pem"]);
+        assert_eq!(o.status.code(), Some(3), "{policy}: {}", err(&o));
+        assert!(err(&o).contains(cause), "{policy}: {}", err(&o));
+        assert!(!d.path(&format!("{policy}.sig")).exists(), "{policy} was signed");
+    }
+    std::fs::copy(d.path("k1.pem"), d.path("again.pem")).unwrap();
+    let o = d.run(&["policy", "sign", "minimal.wasm", "--key", "k1.pem", "--key", "again.pem"]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("--key k1.pem and --key again.pem are the same key ("), "{}", err(&o));
+    assert!(!d.path("minimal.wasm.sig").exists());
+}
+
+#[test]
 fn a_key_inside_a_pkcs11_token_signs_bundles() {
     for tool in ["softhsm2-util", "pkcs11-tool"] {
         let found = Command::new(tool).arg("--version").output().is_ok();

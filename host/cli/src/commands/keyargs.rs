@@ -22,9 +22,26 @@ pub struct SignArgs {
 }
 
 impl SignArgs {
+    /// Open every `--key`; one key given twice (under any name) is refused:
+    /// its second signature would count for nothing, and verifiers refuse a
+    /// block that holds it.
     pub fn signers(&self) -> anyhow::Result<Vec<Box<dyn Signer>>> {
         let pin = pin_source(self.pin_source.as_deref());
-        self.keys.iter().map(|k| open_signer(k, &pin).map_err(|e| coded(BAD_INPUT, e))).collect()
+        let signers = self
+            .keys
+            .iter()
+            .map(|k| open_signer(k, &pin).map_err(|e| coded(BAD_INPUT, e)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        for (i, s) in signers.iter().enumerate() {
+            let id = s.public_key().id();
+            if let Some(j) = signers[..i].iter().position(|t| t.public_key().id() == id) {
+                return Err(coded(
+                    BAD_INPUT,
+                    anyhow::anyhow!("--key {} and --key {} are the same key ({id})", self.keys[j], self.keys[i]),
+                ));
+            }
+        }
+        Ok(signers)
     }
 }
 

@@ -9,7 +9,8 @@ use std::process::ExitCode;
 
 /// Sign a policy component: writes a detached signature (default
 /// POLICY.wasm.sig) that devices check against their trust store's `policy`
-/// role before they load the policy.
+/// role before they load the policy. A policy the host would refuse to load
+/// is not signed (exit 3), nor is one key used twice.
 ///
 ///   rampart policy sign staged-rollout.wasm --key policy-1.pem --key policy-2.pem
 ///   rampart policy eval staged-rollout.wasm --trust trust.toml …   # loads only if signed
@@ -19,7 +20,7 @@ pub struct Args {
     policy: PathBuf,
     #[command(flatten)]
     sign: SignArgs,
-    /// Where to write the signature (default: POLICY.sig next to the policy).
+    /// Where to write the signature (default: the policy's path with `.sig` added, e.g. `p.wasm.sig`).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
 }
@@ -28,6 +29,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let limits = rampart_engine::Limits::default();
     let bytes =
         rampart_engine::read_component(&args.policy, limits.max_component_bytes).map_err(|e| coded(BAD_INPUT, e))?;
+    // Sign only what a device would load: a signature vouches for a policy,
+    // and a refused one (not a component, a forbidden import, …) is a
+    // mistake to catch here, not on the fleet. Static checks; no compile.
+    let origin = args.policy.display().to_string();
+    let engine = rampart_engine::Engine::new()?;
+    let info = engine.inspect_bytes(&origin, &bytes).map_err(crate::exit::load_failed)?;
+    info.check_loadable(&origin).map_err(crate::exit::load_failed)?;
     let signers = args.sign.signers()?;
     let sig =
         rampart_trust::policy::sign(&bytes, &refs(&signers), &Limits::default()).map_err(|e| coded(BAD_INPUT, e))?;
