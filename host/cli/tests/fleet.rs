@@ -292,6 +292,42 @@ fn a_stateful_policy_is_caught_and_evaluated_in_isolation() {
 }
 
 #[test]
+fn limits_too_tight_for_batches_are_told_apart_from_a_stateful_policy() {
+    let d = Dir::new();
+    let ids: Vec<String> = (0..200).map(|i| format!("gw-{i}")).collect();
+    hostile_fleet(&d, &ids);
+    // The fuel of one device asked alone, as a gateway asks it; one unit
+    // less fails it alone, while a batch shares its budget and answers it.
+    let first = d.path("first.json");
+    std::fs::write(&first, std::fs::read_to_string(d.path("fleet.jsonl")).unwrap().lines().next().unwrap()).unwrap();
+    let ex = root().join("examples");
+    let eval = d.json(
+        0,
+        &[
+            "policy",
+            "eval",
+            rampart_tests::STAGED_ROLLOUT,
+            "--device",
+            first.to_str().unwrap(),
+            "--release",
+            ex.join("release.json").to_str().unwrap(),
+            "--rollout",
+            ex.join("rollout.json").to_str().unwrap(),
+            "--json",
+        ],
+    );
+    let fuel = (eval["fuel"].as_u64().unwrap() - 1).to_string();
+    let v = dry_run(&d, rampart_tests::STAGED_ROLLOUT, "fleet.jsonl", &["--fuel", &fuel, "--verify-one-in", "1"]);
+    assert_eq!((v["tight_limits"].as_bool(), v["stateful"].as_bool()), (Some(true), Some(false)), "{v}");
+    assert_eq!(v["mode"], "isolated");
+    assert!(v["tight_limits_example"].as_str().unwrap().contains("policy-out-of-fuel"), "{v}");
+    assert!(v["policy_failures"]["policy-out-of-fuel"].as_u64().unwrap() >= 1, "{v}");
+    // With room, batches stand.
+    let v = dry_run(&d, rampart_tests::STAGED_ROLLOUT, "fleet.jsonl", &["--verify-one-in", "1"]);
+    assert_eq!((v["tight_limits"].as_bool(), v["mode"].as_str()), (Some(false), Some("batched")), "{v}");
+}
+
+#[test]
 fn a_device_that_breaks_the_policy_is_a_failure_of_its_own() {
     let d = Dir::new();
     let mut ids: Vec<String> = (0..300).map(|i| format!("gw-{i}")).collect();

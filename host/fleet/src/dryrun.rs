@@ -12,7 +12,10 @@
 //! cohort seed) is asked again in a fresh instance, as the gateway would
 //! ask it. On any difference the run stops, the policy is reported as
 //! stateful, and the whole fleet is evaluated again one device per fresh
-//! instance. A batch that fails (a trap, a timeout) is also evaluated again
+//! instance. A batch shares its limits among its devices, so a device that
+//! fails alone (out of fuel, a timeout) but not in its batch is reported
+//! apart, as limits too tight for batches, and the fleet likewise
+//! evaluated again. A batch that fails (a trap, a timeout) is also evaluated again
 //! device by device, so each failure lands on the device that caused it.
 //!
 //! Failures are fail-closed denials ([`rampart_engine::fail_closed`]), counted
@@ -268,6 +271,15 @@ pub struct Summary {
     /// The first device whose batched and isolated answers differed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stateful_example: Option<String>,
+    /// A device answered in a batch failed alone, within the per-decision
+    /// limits (a batch shares its budget among its devices): the limits are
+    /// too tight for batches to predict a gateway, and the run was redone
+    /// isolated. Not a sign of a stateful policy.
+    #[serde(default)]
+    pub tight_limits: bool,
+    /// The first device that failed alone but not in a batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tight_limits_example: Option<String>,
     /// With a baseline policy: what changes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<Diff>,
@@ -355,6 +367,10 @@ impl Summary {
             self.stateful = true;
             self.stateful_example = o.stateful_example.clone();
         }
+        if o.tight_limits && !self.tight_limits {
+            self.tight_limits = true;
+            self.tight_limits_example = o.tight_limits_example.clone();
+        }
         if let Some(od) = &o.diff {
             let d = self.diff.get_or_insert_with(Diff::default);
             d.changed += od.changed;
@@ -435,13 +451,18 @@ where
     let policies = policies.into();
     match pass(policies, ctx, open(), opts, opts.isolated, sink, progress)? {
         Pass::Done(summary) => Ok(*summary),
-        Pass::Stateful(example) => {
+        Pass::Redo(mismatch) => {
             sink.restart().map_err(DryRunError::Sink)?;
             let Pass::Done(mut summary) = pass(policies, ctx, open(), opts, true, sink, progress)? else {
-                unreachable!("an isolated pass is never found stateful")
+                unreachable!("an isolated pass is never redone")
             };
-            summary.stateful = true;
-            summary.stateful_example = Some(example);
+            if mismatch.limits {
+                summary.tight_limits = true;
+                summary.tight_limits_example = Some(mismatch.example);
+            } else {
+                summary.stateful = true;
+                summary.stateful_example = Some(mismatch.example);
+            }
             Ok(*summary)
         }
     }
@@ -449,7 +470,19 @@ where
 
 enum Pass {
     Done(Box<Summary>),
-    Stateful(String),
+    Redo(Mismatch),
+}
+
+/// A sampled device whose fresh-instance answer differed from its batched
+/// one: the batched answers cannot stand, and the run is redone isolated.
+#[derive(Clone)]
+struct Mismatch {
+    example: String,
+    /// Only the fresh instance failed (out of fuel, a timeout, …): a batch
+    /// shares its limits among its devices, so a device close to the
+    /// per-decision limits can pass in a batch and fail alone, as on a
+    /// gateway. The policy need not keep state.
+    limits: bool,
 }
 
 /// What a worker hands back for one chunk, in input order.
@@ -461,7 +494,7 @@ struct BatchResult {
     decisions: Vec<Decision>,
     /// The rows that were not devices, in input order.
     invalid: Vec<RowError>,
-    mismatch: Option<String>,
+    mismatch: Option<Mismatch>,
 }
 
 /// The wave projection of one batch: per device, the hour it becomes
@@ -669,8 +702,8 @@ fn pass<S: Source>(
         for w in workers {
             summary.merge(&w.join().map_err(|_| DryRunError::Worker)?);
         }
-        if let Some(example) = mismatch {
-            return Ok(Pass::Stateful(example));
+        if let Some(mismatch) = mismatch {
+            return Ok(Pass::Redo(mismatch));
         }
         Ok(Pass::Done(Box::new(summary)))
     })
@@ -691,7 +724,7 @@ fn decide<D: Borrow<Device>>(
     devices: &[D],
     isolated: bool,
     verify_one_in: u64,
-) -> (Vec<Decision>, u64, Option<String>) {
+) -> (Vec<Decision>, u64, Option<Mismatch>) {
     let alone = || devices.iter().map(|d| isolated_decision(policy, ctx, d.borrow())).collect();
     if isolated {
         return (alone(), 0, None);
@@ -729,15 +762,15 @@ fn check_sample(
     batched: &Decision,
     verify_one_in: u64,
     verified: &mut u64,
-) -> Option<String> {
+) -> Option<Mismatch> {
     if !in_sample(d.cohort_seed(), verify_one_in) {
         return None;
     }
     *verified += 1;
     let alone = isolated_decision(policy, ctx, d);
     let same = alone.decision == batched.decision && alone.reasons == batched.reasons && alone.until == batched.until;
-    (!same).then(|| {
-        format!(
+    (!same).then(|| Mismatch {
+        example: format!(
             "policy {}, device {}: {} {:?} in a batch, {} {:?} in a fresh instance",
             policy.digest(),
             d.id,
@@ -745,7 +778,8 @@ fn check_sample(
             batched.reasons,
             alone.decision,
             alone.reasons
-        )
+        ),
+        limits: alone.policy_failed && !batched.policy_failed,
     })
 }
 
@@ -801,7 +835,7 @@ fn project(
     first: Option<&[Decision]>,
     isolated: bool,
     verify_one_in: u64,
-) -> (Projected, u64, Option<String>) {
+) -> (Projected, u64, Option<Mismatch>) {
     let mut p = Projecting::new(hours[0].now(), hours.len(), devices.len());
     if let Some(first) = first {
         let which = p.due.remove(&0).unwrap_or_default();
@@ -838,7 +872,7 @@ fn project_on_one_instance(
     devices: &[Device],
     from: &Projecting,
     verify_one_in: u64,
-) -> Option<(Projected, u64, Option<String>)> {
+) -> Option<(Projected, u64, Option<Mismatch>)> {
     let mut p = Projecting {
         start: from.start,
         hours: from.hours,
@@ -877,7 +911,7 @@ struct Evaluated {
     baseline: Option<Vec<Decision>>,
     projected: Option<Projected>,
     verified: u64,
-    mismatch: Option<String>,
+    mismatch: Option<Mismatch>,
 }
 
 impl Work<'_> {

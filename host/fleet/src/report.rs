@@ -189,6 +189,13 @@ fn notices(o: &mut String, s: &Summary) {
             esc(s.stateful_example.as_deref().unwrap_or_default())
         );
     }
+    if s.tight_limits {
+        let _ = write!(
+            o,
+            "<section class=\"warn\"><b>The limits are tight</b>: a device failed alone that a batch answered ({}); a batch shares its limits among its devices, so batches could not predict a gateway. Every device was asked again in a fresh instance.</section>",
+            esc(s.tight_limits_example.as_deref().unwrap_or_default())
+        );
+    }
     if !s.policy_failures.is_empty() {
         o.push_str("<section class=\"warn\" id=\"failures\"><h2>Policy failures (counted as deny)</h2><table>");
         for (cause, n) in &s.policy_failures {

@@ -368,6 +368,12 @@ fn print_summary(s: &Summary, release: &str, now: &str) {
             s.stateful_example.as_deref().unwrap_or_default()
         );
     }
+    if s.tight_limits {
+        println!(
+            "a device failed alone that a batch answered ({}): the per-decision limits leave it too little room for batches to predict a gateway; every device was asked again in a fresh instance",
+            s.tight_limits_example.as_deref().unwrap_or_default()
+        );
+    }
     if !s.policy_failures.is_empty() {
         println!("policy failures (counted as deny):");
         for (cause, n) in &s.policy_failures {
