@@ -378,7 +378,27 @@ fn shards_cover_the_fleet_once() {
     std::fs::write(d.path("other.json"), other.to_string()).unwrap();
     let o = d.run(&["dry-run", "merge", "s0.json", "other.json"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(err(&o).contains("other.json: another dry-run"), "{}", err(&o));
+    assert!(err(&o).contains("other.json: another dry-run: its policy is \"sha256:"), "{}", err(&o));
+    // Every shard, once each.
+    std::fs::write(d.path("whole.json"), whole.to_string()).unwrap();
+    let half = dry_run(&d, policy, "fleet.jsonl", &["--shard", "1/2", "--project", "48"]);
+    std::fs::write(d.path("half.json"), half.to_string()).unwrap();
+    for (given, message) in [
+        (&["s0.json", "s1.json"][..], "fleet.jsonl: shard 2/3 missing: a merge needs every shard of a split once"),
+        (&["s0.json", "s0.json", "s1.json", "s2.json"], "s0.json: shard 0/3 of fleet.jsonl is given twice"),
+        (&["s0.json", "whole.json"], "whole.json: the whole of fleet.jsonl, which other summaries also cover"),
+        (&["s0.json", "half.json"], "half.json: shard 1/2 of fleet.jsonl, split otherwise in s0.json"),
+    ] {
+        let o = d.run(&[&["dry-run", "merge"][..], given].concat());
+        assert_eq!((o.status.code(), err(&o).trim()), (Some(2), format!("error: {message}").as_str()));
+    }
+    // Summaries of separate files (a partition of one's own) merge as they are.
+    std::fs::copy(d.path("fleet.jsonl"), d.path("copy.jsonl")).unwrap();
+    let copy = dry_run(&d, policy, "copy.jsonl", &["--project", "48"]);
+    std::fs::write(d.path("copy.json"), copy.to_string()).unwrap();
+    let two = d.json(0, &["dry-run", "merge", "whole.json", "copy.json", "--json"]);
+    assert_eq!(two["devices"], 1998);
+    assert_eq!(two["fleet"], Value::Null);
     let o = d.run(&["dry-run", "--policy", policy, "--release", "x", "--fleet", "fleet.jsonl", "--shard", "3/3"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("need 0 ≤ I < N"), "{}", err(&o));

@@ -7,6 +7,7 @@ use rampart_fleet::csv_format::CsvDevices;
 use rampart_fleet::dryrun::{self, Decision, Options, Sink, Summary};
 use rampart_fleet::read::{JsonBlocks, Source};
 use rampart_fleet::report;
+use std::collections::BTreeMap;
 use std::io::{BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -146,34 +147,49 @@ fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
         let inputs: Vec<_> = args.summaries.iter().map(|p| ("a summary", p.as_path())).collect();
         crate::outfile::distinct(&[("--report", report)], &inputs)?;
     }
+    // What must be the same in every shard of one dry-run.
+    let same = |v: &serde_json::Value| {
+        let (start, hours) = (&v["projection"]["start"], v["projection"]["newly_eligible"].as_array().map(Vec::len));
+        [
+            ("policy", v["policy"].clone()),
+            ("baseline", v["baseline"].clone()),
+            ("release", v["release"].clone()),
+            ("now", v["now"].clone()),
+            ("projection start", start.clone()),
+            ("projection hours", hours.into()),
+        ]
+    };
     let mut merged: Option<(Summary, serde_json::Value)> = None;
+    let mut fleets = std::collections::BTreeSet::new();
+    // Per fleet file: its parts (the shard, if any, and the summary's path).
+    let mut parts: BTreeMap<String, Vec<(Option<(u64, u64)>, &Path)>> = BTreeMap::new();
     for path in &args.summaries {
         let bad = |what: String| coded(BAD_INPUT, anyhow::anyhow!("{}: {what}", path.display()));
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
         let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
         let s: Summary = serde_json::from_value(v.clone()).map_err(|e| bad(format!("not a dry-run summary: {e}")))?;
-        let key = |v: &serde_json::Value| {
-            {
-                ["policy", "baseline", "release", "now"].map(|k| v[k].clone()).into_iter().chain([
-                    v["projection"]["start"].clone(),
-                    v["projection"]["newly_eligible"].as_array().map(Vec::len).into(),
-                ])
-            }
-            .collect::<Vec<_>>()
-        };
+        let shard = v["shard"]["index"].as_u64().zip(v["shard"]["count"].as_u64()).filter(|(i, n)| i < n);
+        fleets.insert(v["fleet"].to_string());
+        match v["fleet"].as_str() {
+            Some("-") | None => {}
+            Some(fleet) => parts.entry(fleet.to_string()).or_default().push((shard, path)),
+        }
         match &mut merged {
             None => merged = Some((s, v)),
             Some((m, first)) => {
-                if key(first) != key(&v) {
+                if let Some(((field, want), (_, got))) = same(first).into_iter().zip(same(&v)).find(|(a, b)| a.1 != b.1)
+                {
                     return Err(bad(format!(
-                        "another dry-run: policy, baseline, release, time and projection must match {} ({:?} here)",
-                        args.summaries[0].display(),
-                        key(&v)
+                        "another dry-run: its {field} is {got}, {}'s is {want}",
+                        args.summaries[0].display()
                     )));
                 }
                 m.merge(&s);
             }
         }
+    }
+    for (fleet, parts) in &parts {
+        check_parts(fleet, parts)?;
     }
     let (s, first) = merged.expect("clap requires one summary at least");
     if let Some(path) = &args.report {
@@ -192,6 +208,9 @@ fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
         for k in ["policy", "baseline", "release", "now"] {
             v[k] = first[k].clone();
         }
+        // The fleet file, when every summary was of the same one.
+        v["fleet"] = if fleets.len() == 1 { first["fleet"].clone() } else { serde_json::Value::Null };
+        v["shard"] = serde_json::Value::Null;
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         let release = first["release"].as_str().unwrap_or_default();
@@ -204,6 +223,38 @@ fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
 /// The flags given a path, with it.
 fn given<'a>(flags: &[(&'a str, &'a Option<PathBuf>)]) -> Vec<(&'a str, &'a Path)> {
     flags.iter().filter_map(|(flag, p)| Some((*flag, p.as_deref()?))).collect()
+}
+
+/// The summaries of one fleet file must cover it once: one whole run, or
+/// each shard of one split once.
+fn check_parts(fleet: &str, parts: &[(Option<(u64, u64)>, &Path)]) -> anyhow::Result<()> {
+    let bad = |what: String| Err(coded(BAD_INPUT, anyhow::anyhow!("{what}")));
+    let name = |p: &Path| p.display().to_string();
+    if parts.len() > 1
+        && let Some((_, whole)) = parts.iter().find(|(shard, _)| shard.is_none())
+    {
+        return bad(format!("{}: the whole of {fleet}, which other summaries also cover", name(whole)));
+    }
+    let Some((Some((_, count)), first)) = parts.first().copied() else { return Ok(()) };
+    let mut seen = vec![false; count as usize];
+    for &(shard, path) in parts {
+        let (index, n) = shard.expect("no whole run among several parts");
+        if n != count {
+            return bad(format!("{}: shard {index}/{n} of {fleet}, split otherwise in {}", name(path), name(first)));
+        }
+        if std::mem::replace(&mut seen[index as usize], true) {
+            return bad(format!("{}: shard {index}/{n} of {fleet} is given twice", name(path)));
+        }
+    }
+    let missing: Vec<String> =
+        seen.iter().enumerate().filter(|(_, s)| !**s).map(|(i, _)| format!("{i}/{count}")).collect();
+    if !missing.is_empty() {
+        return bad(format!(
+            "{fleet}: shard {} missing: a merge needs every shard of a split once",
+            missing.join(", ")
+        ));
+    }
+    Ok(())
 }
 
 fn parse_shard(s: &str) -> Result<(u64, u64), String> {
@@ -334,6 +385,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         v["baseline"] = baseline.as_ref().map(|b| b.digest().to_string()).into();
         v["release"] = release.id.clone().into();
         v["now"] = serde_json::to_value(now)?;
+        v["fleet"] = origin.clone().into();
+        v["shard"] = args.shard.map(|(index, count)| serde_json::json!({ "index": index, "count": count })).into();
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         print_summary(&summary, &release.id, &now.to_string());
