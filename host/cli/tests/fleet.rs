@@ -443,8 +443,9 @@ fn a_csv_fleet_gives_the_same_answers_as_json_lines() {
     assert!(header.ends_with(",labels.ring,labels.site"), "{header}");
     assert_eq!(csv.lines().count(), 1201);
     let policy = rampart_tests::STAGED_ROLLOUT;
-    let a = dry_run(&d, policy, "fleet.jsonl", &["--out", "a.jsonl"]);
-    let b = dry_run(&d, policy, "fleet.csv", &["--out", "b.jsonl"]);
+    let mut a = dry_run(&d, policy, "fleet.jsonl", &["--out", "a.jsonl"]);
+    let mut b = dry_run(&d, policy, "fleet.csv", &["--out", "b.jsonl"]);
+    assert_eq!((a["fleet"].take(), b["fleet"].take()), ("fleet.jsonl".into(), "fleet.csv".into()));
     assert_eq!(a, b);
     assert_eq!(lines(&d, "a.jsonl"), lines(&d, "b.jsonl"));
     // Standard input needs --fleet-format.

@@ -162,7 +162,7 @@ fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     let mut merged: Option<(Summary, serde_json::Value)> = None;
     let mut fleets = std::collections::BTreeSet::new();
     // Per fleet file: its parts (the shard, if any, and the summary's path).
-    let mut parts: BTreeMap<String, Vec<(Option<(u64, u64)>, &Path)>> = BTreeMap::new();
+    let mut parts: BTreeMap<String, Vec<Part>> = BTreeMap::new();
     for path in &args.summaries {
         let bad = |what: String| coded(BAD_INPUT, anyhow::anyhow!("{}: {what}", path.display()));
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
@@ -225,9 +225,12 @@ fn given<'a>(flags: &[(&'a str, &'a Option<PathBuf>)]) -> Vec<(&'a str, &'a Path
     flags.iter().filter_map(|(flag, p)| Some((*flag, p.as_deref()?))).collect()
 }
 
+/// A summary being merged: its shard (`None` for a whole run) and its path.
+type Part<'a> = (Option<(u64, u64)>, &'a Path);
+
 /// The summaries of one fleet file must cover it once: one whole run, or
 /// each shard of one split once.
-fn check_parts(fleet: &str, parts: &[(Option<(u64, u64)>, &Path)]) -> anyhow::Result<()> {
+fn check_parts(fleet: &str, parts: &[Part]) -> anyhow::Result<()> {
     let bad = |what: String| Err(coded(BAD_INPUT, anyhow::anyhow!("{what}")));
     let name = |p: &Path| p.display().to_string();
     if parts.len() > 1
