@@ -316,6 +316,8 @@ fn inspect_reports_imports_and_verdict() {
     assert_eq!(v["loadable"], true);
     assert_eq!(v["package_version"], "0.3.0");
     assert!(v["imports"].as_array().unwrap().iter().all(|i| i["granted"] == true));
+    // Rust, though it links wasi-libc (C) too.
+    assert!(v["built_with"].as_str().is_some_and(|b| b.starts_with("Rust (rustc ")), "{v}");
     let o = rampart(&["policy", "inspect", rampart_tests::NETWORK]);
     assert_eq!(o.status.code(), Some(3));
     let out = stdout(&o);

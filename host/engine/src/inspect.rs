@@ -103,6 +103,13 @@ pub(crate) fn built_with(producers: &[Producer], bytes: &[u8]) -> Option<String>
     if let Some(js) = find("processed-by", &|n| n == "ComponentizeJS") {
         return Some(format!("JavaScript ({js})"));
     }
+    // A Rust component links wasi-libc (language C11, clang), and a C one
+    // built with the WASI preview 1 adapter carries the adapter's Rust
+    // (rustc): Rust bindings (wit-bindgen's Rust generator) tell Rust code.
+    if find("processed-by", &|n| n == "wit-bindgen-rust").is_some() && find("language", &|n| n == "Rust").is_some() {
+        let rustc = find("processed-by", &|n| n == "rustc").unwrap_or_else(|| "unknown compiler".into());
+        return Some(format!("Rust ({rustc})"));
+    }
     if find("language", &|n| n.starts_with('C') && !n.starts_with("C_plus_plus")).is_some() {
         let clang = find("processed-by", &|n| n.ends_with("clang")).unwrap_or_else(|| "unknown compiler".into());
         return Some(format!("C ({clang})"));
