@@ -24,17 +24,55 @@ fn main() -> std::process::ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RAMPART_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            eprintln!("{}", usage_error_line(&e.to_string()));
+            return std::process::ExitCode::from(exit::BAD_INPUT);
+        }
+        // --help and --version.
+        Err(e) => e.exit(),
+    };
     match cli.command.run() {
         Ok(code) => code,
         Err(e) => exit::report(&e),
     }
 }
 
+/// clap's message for a bad command line as one line, as every other error
+/// is: its lines up to the usage summary, joined, and where to look.
+fn usage_error_line(text: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    format!("{} (see --help)", lines.join(" ").trim_end_matches(':'))
+}
+
 #[cfg(test)]
 mod tests {
     /// Every subcommand's arguments are consistent (clap checks names,
     /// conflicts and requirements only when a command is parsed).
+    #[test]
+    fn a_bad_command_line_is_told_in_one_line() {
+        use clap::Parser;
+        let one = |args: &[&str]| {
+            let e = super::Cli::try_parse_from(args).err().expect("refused");
+            assert!(e.use_stderr());
+            super::usage_error_line(&e.to_string())
+        };
+        assert_eq!(
+            one(&["rampart", "policy", "eval", "p.wasm"]),
+            "error: the following required arguments were not provided: --release <FILE> (see --help)"
+        );
+        let bad_now = one(&["rampart", "policy", "eval", "p.wasm", "--release", "r.json", "--now", "soon"]);
+        assert!(bad_now.starts_with("error: invalid value 'soon' for '--now <RFC3339>': "), "{bad_now}");
+        assert!(bad_now.ends_with("e.g. 2026-11-23T20:00:00Z (see --help)"), "{bad_now}");
+        assert!(one(&["rampart", "policy", "evl"]).starts_with("error: unrecognized subcommand 'evl' tip: "));
+    }
+
     #[test]
     fn the_command_line_is_consistent() {
         <super::Cli as clap::CommandFactory>::command().debug_assert();

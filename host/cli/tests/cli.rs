@@ -81,10 +81,20 @@ fn eval_human_output_names_decision_and_reason() {
 fn eval_asks_the_health_and_rollout_gates() {
     let o = eval(rampart_tests::STAGED_ROLLOUT, &["--health", "examples/health.json", "--json"]);
     assert_eq!(json(&o)["decision"], "commit", "{}", stderr(&o));
-    let o = eval(rampart_tests::STAGED_ROLLOUT, &["--rollout-gate", "--json"]);
+    let rollout = ["--release", "examples/release.json", "--rollout", "examples/rollout.json"];
+    let o = rampart(
+        &[&["policy", "eval", rampart_tests::STAGED_ROLLOUT, "--rollout-gate", "--json"][..], &rollout].concat(),
+    );
     let v = json(&o);
     assert_eq!(v["decision"], "continue");
     assert_eq!(v["question"], "rollout-gate");
+    // The rollout gate asks about no device: a device given is a mistake.
+    let o = eval(rampart_tests::STAGED_ROLLOUT, &["--rollout-gate"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o).trim(),
+        "error: the argument '--device <FILE>' cannot be used with '--rollout-gate' (see --help)"
+    );
 }
 
 #[test]
@@ -220,8 +230,9 @@ fn policy_test_checks_every_case_before_running_one() {
     let cases = dir.path().join("cases.yaml");
     let release = root().join("examples/release.json");
     let text = format!(
-        "defaults: {{ now: \"2026-11-24T02:30:00Z\", release: {} }}\ncases:\n  - {{ name: a, expect: continue }}\n  - {{ name: b, expect: pause }}\n  - {{ name: c, expect: alow }}\n",
-        release.display()
+        "defaults: {{ now: \"2026-11-24T02:30:00Z\", release: {}, rollout: {} }}\ncases:\n  - {{ name: a, expect: continue }}\n  - {{ name: b, expect: pause }}\n  - {{ name: c, expect: alow }}\n",
+        release.display(),
+        release.with_file_name("rollout.json").display()
     );
     std::fs::write(&cases, text).unwrap();
     let o = rampart(&["policy", "test", rampart_tests::MINIMAL, cases.to_str().unwrap()]);

@@ -42,8 +42,8 @@ pub struct Args {
     /// Ask the health gate with this health report (JSON).
     #[arg(long, value_name = "FILE", conflicts_with = "rollout_gate")]
     health: Option<PathBuf>,
-    /// Ask the rollout gate.
-    #[arg(long, requires = "rollout")]
+    /// Ask the rollout gate (about the rollout, not a device).
+    #[arg(long, requires = "rollout", conflicts_with = "device")]
     rollout_gate: bool,
     /// Print one JSON object: `decision`, `reason`, `reasons`, fuel, time, log.
     #[arg(long)]

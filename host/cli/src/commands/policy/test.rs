@@ -248,6 +248,9 @@ fn prepare<'a>(d: &Inputs, case: &'a Case, base: &Path, origin: &str) -> anyhow:
         .map_err(|e| bad(format!("now: {e}")))?
         .or_else(|| rollout.as_ref().and_then(|r| r.now))
         .ok_or_else(|| bad("no time: give `now` (defaults or case) or a rollout with `now`".into()))?;
+    if question == Question::RolloutGate && rollout.is_none() {
+        return Err(bad("a rollout-gate case needs a `rollout` (its wave statistics are the question)".into()));
+    }
     let rollout = rollout.unwrap_or_else(|| Rollout::adhoc(now));
     let device = match question {
         Question::RolloutGate => None,
