@@ -371,3 +371,24 @@ fn readme_walkthrough_works_as_written() {
     assert!(o.status.success(), "{out}\n{}", stderr(&o));
     assert!(out.contains("decision: defer until 2026-11-24T22:00:00Z: daytime — waiting for the night"), "{out}");
 }
+
+#[test]
+fn help_examples_keep_their_lines() {
+    // Each example line of `--help` as written, ready to paste into a shell.
+    for (command, line) in [
+        (&["policy", "eval"][..], "\n  rampart policy eval staged-rollout.wasm --device examples/device.json \\\n"),
+        (&["policy", "sign"], "\n  rampart policy sign staged-rollout.wasm --key policy-1.pem --key policy-2.pem\n"),
+        (&["dry-run"], "\n  rampart fleet synth --devices 100000 --out fleet.jsonl\n"),
+        (
+            &["bundle", "create"],
+            "\n  rampart bundle create --image rootfs.img --version 1.4.0 --security-counter 7 \\\n",
+        ),
+    ] {
+        let o = rampart(&[command, &["--help"]].concat());
+        assert_eq!(o.status.code(), Some(0));
+        assert!(stdout(&o).contains(line), "{command:?}:\n{}", stdout(&o));
+    }
+    // Summaries in a command list stay on one line each.
+    let list = stdout(&rampart(&["policy", "--help"]));
+    assert!(list.contains("\n  sign     Sign a policy component with a detached signature\n"), "{list}");
+}

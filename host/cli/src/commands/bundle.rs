@@ -43,7 +43,7 @@ enum ChannelArg {
     Feature,
 }
 
-/// Sign an image into a bundle.
+/// Sign an image into a bundle
 ///
 ///   rampart bundle create --image rootfs.img --version 1.4.0 --security-counter 7 \
 ///       --channel security --hardware gw-4000 --sbom sbom.cdx.json \
@@ -53,6 +53,7 @@ enum ChannelArg {
 /// progress bar on a terminal. The bundle appears at --out only once
 /// complete.
 #[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
 #[command(disable_version_flag = true)]
 pub struct CreateArgs {
     /// The slot image (full) or delta.
@@ -289,15 +290,18 @@ fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Verify a bundle as a device would, every check in order: structure and
-/// bounds, signatures and the trust store's threshold, expiry, hardware,
-/// anti-rollback, SBOM, then every payload chunk and the whole payload.
+/// Verify a bundle as a device would, every check in order
+///
+/// The checks: structure and bounds, signatures and the trust store's
+/// threshold, expiry, hardware, anti-rollback, SBOM, then every payload chunk
+/// and the whole payload.
 ///
 /// Exits 0 only when every check passes; otherwise 5 with the first failed
 /// check named (`--json` also prints `{"verified": false, "check": …}`).
 ///
 ///   rampart bundle verify fw-1.4.0.rbundle --trust trust.toml --hardware gw-4000 --counter 7
 #[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct VerifyArgs {
     /// The bundle file (.rbundle).
     bundle: PathBuf,

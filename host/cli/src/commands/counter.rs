@@ -61,13 +61,16 @@ fn open(args: &CounterArgs) -> anyhow::Result<Box<dyn rampart_trust::counter::Co
     open_counter(required(args)?, &args.tcti)
 }
 
-/// Provision the counter: a counter file, or a TPM NV counter index (plus
-/// its write-once base index at INDEX+1). Refuses to replace an existing
-/// one: resetting the counter must never be a side effect.
+/// Provision the anti-rollback counter: a file or a TPM NV index
+///
+/// A counter file, or a TPM NV counter index (plus its write-once base index at
+/// INDEX+1). Refuses to replace an existing one: resetting the counter must
+/// never be a side effect.
 ///
 ///   rampart counter init --counter-store /var/lib/rampart/counter --value 0
 ///   rampart counter init --counter-store tpm:0x01500016 --tcti device:/dev/tpmrm0
 #[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct InitArgs {
     #[command(flatten)]
     store: CounterArgs,

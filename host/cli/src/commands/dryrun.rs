@@ -12,8 +12,10 @@ use std::io::{BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// Ask a policy's eligibility question for every device of a fleet, as the
-/// gateways would, and summarise who gets the release and why not.
+/// Evaluate a policy over a whole fleet before a rollout: who gets the release, and why not
+///
+/// Asks the policy's eligibility question for every device of a fleet, as
+/// the gateways would, and summarises the answers.
 ///
 /// Every device is evaluated with the same engine, limits and fail-closed
 /// rules as a gateway: a policy failure counts as a deny with its cause and
@@ -43,6 +45,7 @@ use std::process::ExitCode;
 ///       --fleet fleet.jsonl --rollout examples/rollout.json --out decisions.jsonl \
 ///       --report report.html
 #[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Args {
     #[command(subcommand)]
@@ -124,12 +127,16 @@ enum Sub {
     Merge(MergeArgs),
 }
 
-/// Combine the `--json` summaries of the shards of one dry-run (`--shard
+/// Merge the shards' summaries of one dry-run into the whole fleet's
+///
+/// Combines the `--json` summaries of the shards of one dry-run (`--shard
 /// I/N`, same policy, release and time) into the summary of the whole fleet,
-/// identical to a single run's.
+/// identical to a single run's. Each shard of a fleet file must be given
+/// once.
 ///
 ///   rampart dry-run merge shard-0.json shard-1.json shard-2.json --json
 #[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
 struct MergeArgs {
     /// The shards' summaries (`rampart dry-run … --shard I/N --json`).
     #[arg(required = true, value_name = "SUMMARY.json")]

@@ -20,16 +20,19 @@ impl FleetCommand {
     }
 }
 
-/// Write a synthetic fleet as JSON Lines (one device per line, the JSON of
-/// `rampart policy eval --device`), or as CSV when the file name ends in
-/// `.csv` (a header row of field paths, docs/inputs.md): a realistic mix of hardware models and
-/// revisions, regions with geolocations and UTC offsets, firmware over
-/// several releases, batteries and links (some satellite, some metered),
-/// credentials near expiry or revoked, stale attestations, failed updates,
-/// labels. The same seed gives the same fleet, byte for byte.
+/// Write a synthetic fleet, the same for the same seed
+///
+/// JSON Lines (one device per line, the JSON of `rampart policy eval
+/// --device`), or CSV when the file name ends in `.csv` (a header row of field
+/// paths, docs/inputs.md): a realistic mix of hardware models and revisions,
+/// regions with geolocations and UTC offsets, firmware over several releases,
+/// batteries and links (some satellite, some metered), credentials near expiry
+/// or revoked, stale attestations, failed updates, labels. The same seed gives
+/// the same fleet, byte for byte.
 ///
 ///   rampart fleet synth --devices 1000000 --seed 7 --out fleet.jsonl
 #[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct SynthArgs {
     /// How many devices.
     #[arg(long, value_name = "N")]

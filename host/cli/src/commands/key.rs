@@ -16,7 +16,7 @@ pub enum KeyCommand {
     Public(PublicArgs),
 }
 
-/// Generate a P-256 signing key.
+/// Generate a P-256 signing key
 ///
 /// In software (development only): writes KEY.pem (PKCS#8, mode 0600) and
 /// KEY.pub.pem next to it. Inside a token: the private key is generated
@@ -26,6 +26,7 @@ pub enum KeyCommand {
 ///   rampart key generate --out release-1.pem
 ///   rampart key generate --pkcs11 'pkcs11:token=oem;object=release-1' --pin-source pin.txt
 #[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct GenerateArgs {
     /// Where to write the software key (the public half goes to *.pub.pem).
     #[arg(long, value_name = "KEY.pem", required_unless_present = "pkcs11", conflicts_with = "pkcs11")]
@@ -42,11 +43,12 @@ pub struct GenerateArgs {
     json: bool,
 }
 
-/// Print the public key (PEM) and key id of a signing key.
+/// Print the public key (PEM) and key id of a signing key
 ///
 ///   rampart key public release-1.pem
 ///   rampart key public 'pkcs11:token=oem;object=release-1' --pin-source pin.txt
 #[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct PublicArgs {
     /// A PKCS#8 PEM private key, a PEM public key, or a `pkcs11:` URI.
     key: String,

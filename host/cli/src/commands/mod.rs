@@ -35,7 +35,6 @@ pub enum Command {
     /// Fleet data for dry-runs: `fleet synth` makes a synthetic fleet.
     #[command(subcommand)]
     Fleet(fleet::FleetCommand),
-    /// Evaluate a policy over a whole fleet before a rollout: who gets the release, and why not.
     DryRun(dryrun::Args),
 }
 

@@ -10,9 +10,11 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Make and rotate trust stores: the public keys a device trusts, each with
-/// roles (`root` signs trust-store updates, `release` signs bundles,
-/// `policy` signs policies) and the number of signatures each role needs.
+/// Make and rotate trust stores
+///
+/// A trust store holds the public keys a device trusts, each with roles (`root`
+/// signs trust-store updates, `release` signs bundles, `policy` signs policies)
+/// and the number of signatures each role needs.
 ///
 /// Rotation without a firmware update:
 ///
@@ -20,6 +22,7 @@ use std::process::ExitCode;
 ///   rampart trust sign-update next.toml --key root-1.pem --key root-2.pem --out next.rtrust
 ///   rampart trust apply next.rtrust --trust trust.toml        # on the device
 #[derive(clap::Subcommand)]
+#[command(verbatim_doc_comment)]
 pub enum TrustCommand {
     Init(InitArgs),
     Show(ShowArgs),
@@ -42,11 +45,11 @@ impl TrustCommand {
     }
 }
 
-/// Create a trust store (version 1) trusting the given public keys for
-/// every role.
+/// Create a trust store (version 1) trusting the given keys for every role
 ///
 ///   rampart trust init --out trust.toml --key a.pub.pem --key b.pub.pem --key c.pub.pem --threshold 2
 #[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct InitArgs {
     /// Where to write the store (refuses to overwrite).
     #[arg(long, value_name = "TRUST.toml")]

@@ -16,13 +16,15 @@ use std::process::ExitCode;
 
 mod daemon;
 
-/// The gateway agent. `rampart agent run` is the daemon a device runs from
-/// its init system: after each boot it finishes the install in progress
-/// (health probes and the policy's health gate within an observation
-/// window, then commit or roll back), takes bundles handed to it by
-/// `rampart agent install`, retries deferred installs at the time the policy
-/// gave, and runs the reboot command when a trial or a rollback needs one.
-/// `install --once` and `after-boot` run single steps in the foreground.
+/// The gateway agent: the daemon, installs, the step after a reboot, status
+///
+/// `rampart agent run` is the daemon a device runs from its init system: after
+/// each boot it finishes the install in progress (health probes and the
+/// policy's health gate within an observation window, then commit or roll
+/// back), takes bundles handed to it by `rampart agent install`, retries
+/// deferred installs at the time the policy gave, and runs the reboot command
+/// when a trial or a rollback needs one. `install --once` and `after-boot` run
+/// single steps in the foreground.
 ///
 /// The configuration (`AGENT.toml`) names the state directory, the trust
 /// store, the signed policy, the counter store, the bootloader environment
@@ -41,6 +43,7 @@ mod daemon;
 ///   reboot
 ///   rampart agent after-boot --config /etc/rampart/agent.toml --health health.json
 #[derive(clap::Subcommand)]
+#[command(verbatim_doc_comment)]
 pub enum AgentCommand {
     Run(daemon::RunArgs),
     Install(InstallArgs),

@@ -7,10 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-/// Build a policy into a component, whatever its language: the directory's
-/// entry file tells it (Cargo.toml → Rust, app.js → JavaScript, app.py →
-/// Python, app.c → C) and the language's toolchain runs against the WIT
-/// contract this `rampart` speaks. The component is then inspected as the
+/// Build a policy into a component, whatever its language
+///
+/// The directory's entry file tells it (Cargo.toml → Rust, app.js → JavaScript,
+/// app.py → Python, app.c → C) and the language's toolchain runs against the
+/// WIT contract this `rampart` speaks. The component is then inspected as the
 /// host would load it: an import the host refuses fails the build (exit 3),
 /// before anyone deploys it.
 ///
@@ -21,6 +22,7 @@ use std::time::Instant;
 ///   rampart policy build policies/staged-rollout-python
 ///   rampart policy build --out gate.wasm
 #[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     /// The policy's directory.
     #[arg(default_value = ".")]

@@ -7,7 +7,7 @@ use rampart_facts::{Answer, Device, HealthReport, Release, Rollout, Timestamp};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Ask a policy one question and print its answer.
+/// Ask a policy one question and print its answer
 ///
 /// By default asks eligibility (may DEVICE take RELEASE now?). With
 /// `--health REPORT` asks the health gate instead, with `--rollout-gate` the
@@ -23,6 +23,7 @@ use std::process::ExitCode;
 ///       --release examples/release.json --rollout examples/rollout.json \
 ///       --now 2026-11-24T03:00:00Z
 #[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     /// The policy component (.wasm).
     policy: PathBuf,

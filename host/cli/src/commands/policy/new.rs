@@ -5,13 +5,16 @@ use rampart_toolchain::{Lang, scaffold};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Start a policy from a template: the smallest useful policy in the
-/// language, a README that goes from nothing to a built component, and a
-/// .gitignore. Then `rampart policy build NAME`.
+/// Start a policy from a template
+///
+/// The template holds the smallest useful policy in the language, a README that
+/// goes from nothing to a built component, and a .gitignore. Then `rampart
+/// policy build NAME`.
 ///
 ///   rampart policy new night-owl --lang python
 ///   rampart policy new night-owl --lang rust --sdk ~/src/rampart/sdk
 #[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     /// The policy's name (a-z, 0-9, `-`, `_`); also its directory.
     name: String,

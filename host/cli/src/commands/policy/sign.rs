@@ -7,14 +7,16 @@ use rampart_trust::Limits;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Sign a policy component: writes a detached signature (default
-/// POLICY.wasm.sig) that devices check against their trust store's `policy`
-/// role before they load the policy. A policy the host would refuse to load
-/// is not signed (exit 3), nor is one key used twice.
+/// Sign a policy component with a detached signature
+///
+/// Writes the signature (default POLICY.wasm.sig) that devices check against
+/// their trust store's `policy` role before they load the policy. A policy the
+/// host would refuse to load is not signed (exit 3), nor is one key used twice.
 ///
 ///   rampart policy sign staged-rollout.wasm --key policy-1.pem --key policy-2.pem
 ///   rampart policy eval staged-rollout.wasm --trust trust.toml …   # loads only if signed
 #[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct Args {
     /// The policy component (.wasm).
     policy: PathBuf,
