@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 #[serde(deny_unknown_fields)]
 pub struct Device {
     /// Stable device identifier. The cohort seed is derived from it.
-    #[schemars(with = "String")]
+    #[schemars(with = "String", length(min = 1, max = 256))]
     pub id: DeviceId,
     pub hardware: Hardware,
     /// Firmware currently running.
@@ -22,6 +22,7 @@ pub struct Device {
     pub link: Link,
     /// Offset of local time from UTC in minutes (-1080..=1080).
     #[serde(default)]
+    #[schemars(range(min = -1080, max = 1080))]
     pub utc_offset_minutes: i32,
     /// Seconds since boot.
     #[serde(default)]
@@ -155,8 +156,10 @@ pub fn cohort_seed(device_id: &str) -> u64 {
 #[serde(deny_unknown_fields)]
 pub struct Hardware {
     /// Product model, e.g. `gw-4000`.
+    #[schemars(length(min = 1, max = 256))]
     pub model: String,
     /// Board revision, e.g. `b2`.
+    #[schemars(length(max = 256))]
     pub revision: String,
 }
 
@@ -165,6 +168,7 @@ pub struct Hardware {
 #[serde(deny_unknown_fields)]
 pub struct Location {
     /// ISO 3166-1 alpha-2 country code, upper case.
+    #[schemars(regex(pattern = r"^[A-Z]{2}$"))]
     pub country: String,
     /// Last known position.
     #[serde(default)]
@@ -175,7 +179,9 @@ pub struct Location {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GeoPoint {
+    #[schemars(range(min = -90, max = 90))]
     pub lat: f64,
+    #[schemars(range(min = -180, max = 180))]
     pub lon: f64,
 }
 
@@ -199,6 +205,7 @@ pub struct Credential {
 pub struct Power {
     /// Battery charge 0..=100; absent without a battery.
     #[serde(default)]
+    #[schemars(range(max = 100))]
     pub battery_percent: Option<u8>,
     /// Running on mains power.
     #[serde(default)]
@@ -226,6 +233,7 @@ pub struct Link {
     pub metered: bool,
     /// Signal quality 0..=100.
     #[serde(default)]
+    #[schemars(range(max = 100))]
     pub signal_quality: Option<u8>,
 }
 
@@ -295,6 +303,36 @@ fn percent(value: Option<u8>, field: &str) -> Result<(), Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The JSON Schema states the bounds `validate` enforces, so a backend
+    /// that checks facts with the schema refuses what the host refuses.
+    #[test]
+    fn the_schema_states_the_bounds() {
+        let schema = serde_json::to_value(schemars::schema_for!(Device)).unwrap();
+        let defs = &schema["$defs"];
+        let props = &schema["properties"];
+        assert_eq!((&props["id"]["minLength"], &props["id"]["maxLength"]), (&1.into(), &256.into()));
+        assert_eq!(props["utc_offset_minutes"]["minimum"], -1080);
+        assert_eq!(props["utc_offset_minutes"]["maximum"], 1080);
+        assert_eq!(defs["Location"]["properties"]["country"]["pattern"], "^[A-Z]{2}$");
+        assert_eq!(defs["Power"]["properties"]["battery_percent"]["maximum"], 100);
+        assert_eq!(defs["Link"]["properties"]["signal_quality"]["maximum"], 100);
+        assert_eq!(defs["GeoPoint"]["properties"]["lat"]["maximum"], 90);
+        assert_eq!(defs["Hardware"]["properties"]["model"]["minLength"], 1);
+        // And validation refuses exactly there.
+        let base: Device = serde_json::from_str(include_str!("../../../examples/device.json")).unwrap();
+        let mut d = base.clone();
+        d.power.battery_percent = Some(101);
+        assert!(d.validate().is_err());
+        d.power.battery_percent = Some(100);
+        d.utc_offset_minutes = 1081;
+        assert!(d.validate().is_err());
+        d.utc_offset_minutes = 1080;
+        d.location.country = "de".into();
+        assert!(d.validate().is_err());
+        d.location.country = "DE".into();
+        d.validate().unwrap();
+    }
 
     #[test]
     fn a_bad_label_is_named_by_its_key() {

@@ -34,6 +34,7 @@ pub struct SbomComponent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Release {
+    #[schemars(length(min = 1, max = 256))]
     pub id: String,
     pub version: Version,
     pub security_counter: u64,
@@ -43,6 +44,7 @@ pub struct Release {
     /// Payload size in bytes.
     pub payload_size: u64,
     /// Hardware models the release may be installed on.
+    #[schemars(length(max = 10000), inner(length(min = 1, max = 256)))]
     pub compatible_hardware: Vec<String>,
     /// Software bill of materials.
     #[serde(default)]

@@ -22,6 +22,7 @@ pub struct WaveStats {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rollout {
+    #[schemars(length(min = 1, max = 256))]
     pub id: String,
     pub started_at: Timestamp,
     /// The time of the question. May be left out in files: the caller then
