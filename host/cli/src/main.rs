@@ -33,6 +33,14 @@ fn main() -> std::process::ExitCode {
         // --help and --version.
         Err(e) => e.exit(),
     };
+    if cli.command.writes_only_output() {
+        // Like other Unix tools, end quietly when the reader of standard
+        // output goes away (`rampart … | head`) instead of failing on the
+        // write. Not for commands that talk to sockets (the agent, a TPM),
+        // where a closed peer must be an error, not a silent exit.
+        // SAFETY: called before any thread starts; SIG_DFL is a valid disposition.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     match cli.command.run() {
         Ok(code) => code,
         Err(e) => exit::report(&e),

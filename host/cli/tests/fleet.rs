@@ -632,3 +632,14 @@ fn the_html_report_is_self_contained_and_renders_in_a_browser() {
         std::fs::copy(d.path("report.html"), format!("{keep}.html")).unwrap();
     }
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    let d = Dir::new();
+    // `head` reads one byte and exits long before 20,000 devices are written.
+    let script =
+        format!("'{}' fleet synth --devices 20000 --out - 2>err.txt | head -c 1", env!("CARGO_BIN_EXE_rampart"));
+    let o = std::process::Command::new("sh").arg("-c").arg(&script).current_dir(d.tmp.path()).output().unwrap();
+    assert_eq!(o.stdout, b"{");
+    assert_eq!(std::fs::read_to_string(d.path("err.txt")).unwrap(), "", "no panic, no error message");
+}

@@ -211,6 +211,15 @@ impl Engine {
         let info = self.read_interface(origin, bytes)?;
         info.check_loadable(origin)?;
         let digest = info.digest;
+        let limit = self.0.limits.max_memory_bytes;
+        if info.initial_memory_bytes > limit as u64 {
+            return Err(LoadError::MemoryLimit {
+                origin: origin.to_string(),
+                digest,
+                needs: info.initial_memory_bytes,
+                limit,
+            });
+        }
         let invalid = |e: wasmtime::Error| LoadError::Invalid { origin: origin.to_string(), cause: format!("{e:#}") };
         let component = match &self.0.cache {
             Some(cache) => cache.load_or_compile(&self.0.engine, &digest, bytes).map_err(invalid)?,

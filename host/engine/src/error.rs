@@ -30,6 +30,10 @@ pub enum LoadError {
     UnsupportedVersion { origin: String, digest: PolicyDigest, found: String, supported: String },
     #[error("{origin} ({digest}): not a rampart policy: {cause}")]
     WrongWorld { origin: String, digest: PolicyDigest, cause: String },
+    #[error(
+        "{origin} ({digest}): starts with {needs} bytes of linear memory, more than the memory limit of {limit} bytes per instance"
+    )]
+    MemoryLimit { origin: String, digest: PolicyDigest, needs: u64, limit: usize },
 }
 
 /// Why a policy produced no decision. Callers fail closed on every variant:

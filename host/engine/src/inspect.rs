@@ -30,6 +30,9 @@ pub struct PolicyInfo {
     /// by [`Engine::inspect_bytes`](crate::Engine::inspect_bytes) and
     /// `inspect_file` only (it reads the whole component), not on loading.
     pub built_with: Option<String>,
+    /// The largest initial size of a linear memory of the component's core
+    /// modules, in bytes: an instance needs at least this much memory.
+    pub initial_memory_bytes: u64,
 }
 
 /// One top-level import and whether the host grants it.
@@ -169,8 +172,16 @@ pub(crate) fn inspect(origin: &str, bytes: &[u8]) -> Result<PolicyInfo, LoadErro
     let mut exports = Vec::new();
     let mut producers: Vec<Producer> = Vec::new();
     let mut depth = 0usize;
+    let mut initial_memory_bytes = 0u64;
     for payload in Parser::new(0).parse_all(bytes) {
         match payload.map_err(invalid)? {
+            Payload::MemorySection(reader) => {
+                for memory in reader {
+                    let memory = memory.map_err(invalid)?;
+                    let page = 1u64 << memory.page_size_log2.unwrap_or(16).min(16);
+                    initial_memory_bytes = initial_memory_bytes.max(memory.initial.saturating_mul(page));
+                }
+            }
             Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
             Payload::End(_) => depth = depth.saturating_sub(1),
             Payload::ComponentImportSection(reader) if depth == 0 => {
@@ -214,6 +225,7 @@ pub(crate) fn inspect(origin: &str, bytes: &[u8]) -> Result<PolicyInfo, LoadErro
         imports,
         producers,
         built_with: None,
+        initial_memory_bytes,
     })
 }
 

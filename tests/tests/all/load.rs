@@ -106,6 +106,22 @@ fn oversized_component_is_refused_before_parsing() {
 }
 
 #[test]
+fn a_limit_below_the_policys_initial_memory_is_named_at_load() {
+    let bytes = std::fs::read(rampart_tests::STAGED_ROLLOUT).unwrap();
+    let needs = rampart_engine::Engine::new().unwrap().inspect_bytes("p", &bytes).unwrap().initial_memory_bytes;
+    assert!(needs > 64 * 1024, "{needs}");
+    let limits = rampart_engine::Limits { max_memory_bytes: needs as usize - 1, ..Default::default() };
+    let engine = rampart_engine::Engine::builder().limits(limits).build().unwrap();
+    match engine.load_bytes("p.wasm", &bytes) {
+        Err(LoadError::MemoryLimit { needs: n, limit, .. }) => assert_eq!((n, limit), (needs, needs as usize - 1)),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    let limits = rampart_engine::Limits { max_memory_bytes: needs as usize, ..Default::default() };
+    let engine = rampart_engine::Engine::builder().limits(limits).build().unwrap();
+    engine.load_bytes("p.wasm", &bytes).unwrap();
+}
+
+#[test]
 fn inspect_lists_imports_and_grants() {
     let info = engine().inspect_file(rampart_tests::STAGED_ROLLOUT.as_ref()).expect("inspect");
     assert_eq!(info.package_version.as_deref(), Some("0.3.0"));

@@ -39,6 +39,15 @@ pub enum Command {
 }
 
 impl Command {
+    /// Whether the command talks to no socket or device (a TPM, the
+    /// agent's control socket, health probes): its only peer is its output.
+    pub fn writes_only_output(&self) -> bool {
+        matches!(
+            self,
+            Command::Policy(_) | Command::Key(_) | Command::Trust(_) | Command::Fleet(_) | Command::DryRun(_)
+        )
+    }
+
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self {
             Command::Policy(cmd) => cmd.run(),

@@ -52,8 +52,10 @@ pub struct EngineArgs {
     /// Wall-clock deadline per decision, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = Limits::default().deadline.as_millis() as u64)]
     timeout_ms: u64,
-    /// Memory limit per policy instance, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = (Limits::default().max_memory_bytes >> 20) as u64)]
+    /// Memory limit per policy instance, in MiB (1 to 4096, a 32-bit
+    /// memory's whole range).
+    #[arg(long, value_name = "MIB", default_value_t = (Limits::default().max_memory_bytes >> 20) as u64,
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
     memory_mib: u64,
     /// Keep compiled policies in DIR (mode 0700) so later runs skip compilation.
     #[arg(long, value_name = "DIR", env = "RAMPART_CACHE_DIR")]
