@@ -487,6 +487,23 @@ fn a_csv_fleet_gives_the_same_answers_as_json_lines() {
     assert_eq!((v["devices"].as_u64(), v["invalid_rows"].as_u64()), (Some(27), Some(2)), "{v}");
     let second = v["invalid_examples"][1].as_str().unwrap();
     assert!(second.contains("bad.csv:20: column `link.kind`") && second.contains("fiber"), "{second}");
+    // The same lines with Windows line ends (CRLF): the same line numbers.
+    std::fs::write(d.path("crlf.csv"), bad.join("\r\n") + "\r\n").unwrap();
+    let v = dry_run(&d, policy, "crlf.csv", &["--skip-invalid"]);
+    assert_eq!((v["devices"].as_u64(), v["invalid_rows"].as_u64()), (Some(27), Some(2)), "{v}");
+    assert!(
+        v["invalid_examples"][0].as_str().unwrap().starts_with("crlf.csv:10: column `power.battery_percent`"),
+        "{v}"
+    );
+    assert!(v["invalid_examples"][1].as_str().unwrap().starts_with("crlf.csv:20: column `link.kind`"), "{v}");
+    // An empty required cell names its column.
+    let firmware = cols.iter().position(|c| *c == "firmware").unwrap();
+    let mut row5: Vec<String> = rows[4].split(',').map(String::from).collect();
+    row5[firmware] = String::new();
+    let empty = [rows[0].to_string(), rows[1].to_string(), rows[2].to_string(), rows[3].to_string(), row5.join(",")];
+    std::fs::write(d.path("empty.csv"), empty.join("\n") + "\n").unwrap();
+    let o = d.run(&["dry-run", "--policy", policy, "--release", release.to_str().unwrap(), "--fleet", "empty.csv"]);
+    assert_eq!(err(&o).trim(), "error: empty.csv:5: column `firmware` is empty; it is required");
     for (header, cause) in [
         (header.replace("hardware.model", "hardware.modle"), "unknown column `hardware.modle`"),
         (header.replace("firmware,", ""), "required column `firmware` is missing"),

@@ -73,10 +73,7 @@ pub struct CsvDevices<R: Read> {
 
 impl<R: BufRead> CsvDevices<R> {
     pub fn new(reader: R, origin: impl Into<String>) -> Self {
-        let reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(LineCap { inner: reader, since_newline: 0 });
+        let reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(LineCap::new(reader));
         CsvDevices { reader, origin: origin.into(), columns: None, record: csv::StringRecord::new(), done: false }
     }
 
@@ -145,8 +142,11 @@ impl<R: BufRead> CsvDevices<R> {
         }
         rampart_facts::from_json_value::<Device>("device", Value::Object(root)).map_err(|e| {
             let cause = match e {
-                FactsError::Syntax { field, cause, .. } if field.is_empty() => cause,
-                FactsError::Syntax { field, cause, .. } => format!("column `{field}`: {cause}"),
+                FactsError::Syntax { field, cause, .. } => match required_column(&field, &cause) {
+                    Some(column) => format!("column `{column}` is empty; it is required"),
+                    None if field.is_empty() => cause,
+                    None => format!("column `{field}`: {cause}"),
+                },
                 FactsError::Invalid { invalid, .. } => invalid.to_string(),
                 other => other.to_string(),
             };
@@ -225,25 +225,68 @@ impl<R: BufRead> Iterator for CsvDevices<R> {
 }
 
 /// Refuses a line longer than [`MAX_LINE_BYTES`] before the CSV reader
-/// buffers it.
+/// buffers it, and turns CRLF line ends into LF: the CSV reader counts a
+/// CRLF file's lines one short (rust-csv issue 395), and a row must be
+/// named by its line.
 struct LineCap<R> {
     inner: R,
     since_newline: u64,
+    /// A `\r` ended the last bytes read: whether it is kept depends on the
+    /// next byte.
+    pending_cr: bool,
+    raw: Vec<u8>,
+    /// Bytes converted and not yet handed out, from `at`.
+    ready: Vec<u8>,
+    at: usize,
+}
+
+impl<R> LineCap<R> {
+    fn new(inner: R) -> Self {
+        LineCap { inner, since_newline: 0, pending_cr: false, raw: vec![0; 64 * 1024], ready: Vec::new(), at: 0 }
+    }
+
+    fn push(&mut self, b: u8) -> std::io::Result<()> {
+        self.ready.push(b);
+        if b == b'\n' {
+            self.since_newline = 0;
+        } else {
+            self.since_newline += 1;
+            if self.since_newline > MAX_LINE_BYTES {
+                return Err(std::io::Error::other(format!("line longer than {MAX_LINE_BYTES} bytes")));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl<R: Read> Read for LineCap<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        for &b in &buf[..n] {
-            if b == b'\n' {
-                self.since_newline = 0;
-            } else {
-                self.since_newline += 1;
-                if self.since_newline > MAX_LINE_BYTES {
-                    return Err(std::io::Error::other(format!("line longer than {MAX_LINE_BYTES} bytes")));
+        while self.at == self.ready.len() {
+            self.ready.clear();
+            self.at = 0;
+            let got = self.inner.read(&mut self.raw)?;
+            if got == 0 {
+                if !std::mem::take(&mut self.pending_cr) {
+                    return Ok(0);
+                }
+                self.push(b'\r')?;
+                break;
+            }
+            for i in 0..got {
+                let b = self.raw[i];
+                if std::mem::take(&mut self.pending_cr) && b != b'\n' {
+                    self.push(b'\r')?;
+                }
+                if b == b'\r' {
+                    self.pending_cr = true;
+                } else {
+                    self.push(b)?;
                 }
             }
         }
+        let n = buf.len().min(self.ready.len() - self.at);
+        buf[..n].copy_from_slice(&self.ready[self.at..self.at + n]);
+        self.at += n;
         Ok(n)
     }
 }
@@ -285,5 +328,50 @@ impl<W: Write> CsvWriter<W> {
 
     pub fn flush(&mut self) -> std::io::Result<()> {
         self.writer.flush()
+    }
+}
+
+/// The column a "missing field" error is about: an empty cell leaves its
+/// field out of the device, and serde names the field within its parent.
+fn required_column(parent: &str, cause: &str) -> Option<String> {
+    let name = cause.strip_prefix("missing field `")?.strip_suffix('`')?;
+    Some(match parent {
+        "" | "(top level)" => name.to_string(),
+        parent => format!("{parent}.{name}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands out one byte per read, so every `\r` ends a read.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let Some((&b, rest)) = self.0.split_first() else { return Ok(0) };
+            buf[0] = b;
+            self.0 = rest;
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn crlf_becomes_lf_across_reads_and_a_lone_cr_stays() {
+        let input = b"a,b\r\nc,d\r\ne\rf\r\r\n\r";
+        let mut out = Vec::new();
+        LineCap::new(Trickle(input)).read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"a,b\nc,d\ne\rf\r\n\r");
+        let mut out = Vec::new();
+        LineCap::new(&input[..]).read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"a,b\nc,d\ne\rf\r\n\r");
+    }
+
+    #[test]
+    fn a_line_too_long_is_refused() {
+        let long = vec![b'x'; MAX_LINE_BYTES as usize + 1];
+        let err = LineCap::new(&long[..]).read_to_end(&mut Vec::new()).unwrap_err();
+        assert!(err.to_string().starts_with("line longer than"), "{err}");
     }
 }
