@@ -239,6 +239,11 @@ fn policy_test_checks_every_case_before_running_one() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("case `c`: expect: `alow` is not a decision"), "{}", stderr(&o));
     assert_eq!(stdout(&o), "", "no case ran");
+    let text = std::fs::read_to_string(&cases).unwrap().replace("name: b", "name: a");
+    std::fs::write(&cases, text).unwrap();
+    let o = rampart(&["policy", "test", rampart_tests::MINIMAL, cases.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("case `a` is named twice"), "{}", stderr(&o));
 }
 
 #[test]

@@ -47,6 +47,8 @@ fn field_of(path: &serde_path_to_error::Path) -> String {
 
 /// Parse and validate facts from JSON text; `origin` names the source in errors.
 pub fn from_json_str<T: DeserializeOwned + Validate>(origin: &str, text: &str) -> Result<T, FactsError> {
+    // A byte-order mark, as some Windows editors write, is not JSON text.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // The fast path parses without tracking where it is; only a document
     // that fails is parsed again to name the field.
     if let Ok(value) = serde_json::from_str::<T>(text) {
@@ -121,6 +123,13 @@ mod tests {
         let e =
             from_json_str::<Device>("d.json", "{\"id\": \"gw-1\", \"labels\": {\"a\": \"b\",").unwrap_err().to_string();
         assert_eq!(e, "d.json: line 1, column 35: field `labels`: EOF while parsing a value");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let text = format!("\u{feff}{}", example());
+        let d: Device = from_json_str("d.json", &text).unwrap();
+        assert_eq!(d.id.as_str(), "gw-0042");
     }
 
     #[test]

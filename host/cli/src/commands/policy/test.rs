@@ -97,6 +97,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let policy = load_policy(&engine, &args.engine, &args.policy)?;
     let base = args.cases.parent().unwrap_or(Path::new(".")).to_path_buf();
     let origin = args.cases.display().to_string();
+    let mut names = std::collections::BTreeSet::new();
+    if let Some(twice) = file.cases.iter().find(|c| !names.insert(c.name.as_str())) {
+        let msg = format!("{}: case `{}` is named twice: a report names each case", args.cases.display(), twice.name);
+        return Err(coded(BAD_INPUT, anyhow!(msg)));
+    }
     // Every case is read and checked before the first runs: a bad case file
     // fails whole, not after half a report.
     let cases = file
