@@ -50,16 +50,39 @@ impl Validate for Rollout {
     fn validate(&self) -> Result<(), Invalid> {
         check_name(&self.id, "id")?;
         check_len(&self.waves, "waves")?;
+        let mut seen = std::collections::BTreeSet::new();
         for (i, w) in self.waves.iter().enumerate() {
             let field = format!("waves[{i}]");
-            check(w.succeeded + w.failed + w.rolled_back <= w.attempted, &field, || {
-                format!(
-                    "succeeded + failed + rolled_back ({}) exceeds attempted ({})",
-                    w.succeeded + w.failed + w.rolled_back,
-                    w.attempted
-                )
+            // In u128: three u64 counters cannot overflow it.
+            let ended = u128::from(w.succeeded) + u128::from(w.failed) + u128::from(w.rolled_back);
+            check(ended <= u128::from(w.attempted), &field, || {
+                format!("succeeded + failed + rolled_back ({ended}) exceeds attempted ({})", w.attempted)
             })?;
+            check(seen.insert(w.wave), &format!("{field}.wave"), || format!("wave {} is listed twice", w.wave))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rollout(waves: Vec<WaveStats>) -> Rollout {
+        Rollout { waves, ..Rollout::adhoc(Timestamp(0)) }
+    }
+
+    #[test]
+    fn wave_counters_that_overflow_are_refused_not_wrapped() {
+        let w = WaveStats { wave: 0, attempted: 1, succeeded: u64::MAX, failed: 2, rolled_back: 0 };
+        let e = rollout(vec![w]).validate().unwrap_err().to_string();
+        assert!(e.contains("exceeds attempted (1)"), "{e}");
+    }
+
+    #[test]
+    fn a_wave_listed_twice_is_refused() {
+        let w = WaveStats { wave: 3, attempted: 5, ..Default::default() };
+        let e = rollout(vec![w.clone(), w]).validate().unwrap_err().to_string();
+        assert_eq!(e, "field `waves[1].wave`: wave 3 is listed twice");
     }
 }
