@@ -11,6 +11,7 @@ mod answer;
 mod device;
 mod health;
 mod load;
+mod locate;
 mod release;
 mod rollout;
 mod scalar;

@@ -16,12 +16,19 @@ pub enum FactsError {
     /// text ended before the next field's name).
     #[error("{origin}: {}{}{cause}", at(*.position), named(.field))]
     Syntax { origin: String, position: Option<(usize, usize)>, field: String, cause: String },
-    #[error("{origin}: {invalid}")]
-    Invalid { origin: String, invalid: Invalid },
+    /// Valid JSON whose value is not: `position` is where the field starts,
+    /// when the facts were read from text.
+    #[error("{origin}: {}{invalid}", at(*.position))]
+    Invalid { origin: String, position: Option<(usize, usize)>, invalid: Invalid },
 }
 
-fn finish<T: Validate>(origin: &str, value: T) -> Result<T, FactsError> {
-    value.validate().map_err(|invalid| FactsError::Invalid { origin: origin.to_string(), invalid })?;
+/// `value` validated; `text`, the JSON it was read from, places a fault.
+fn finish<T: Validate>(origin: &str, value: T, text: Option<&str>) -> Result<T, FactsError> {
+    value.validate().map_err(|invalid| FactsError::Invalid {
+        origin: origin.to_string(),
+        position: text.and_then(|t| crate::locate::locate(t, &invalid.field)),
+        invalid,
+    })?;
     Ok(value)
 }
 
@@ -52,7 +59,7 @@ pub fn from_json_str<T: DeserializeOwned + Validate>(origin: &str, text: &str) -
     // The fast path parses without tracking where it is; only a document
     // that fails is parsed again to name the field.
     if let Ok(value) = serde_json::from_str::<T>(text) {
-        return finish(origin, value);
+        return finish(origin, value, Some(text));
     }
     let de = &mut serde_json::Deserializer::from_str(text);
     let value: T = serde_path_to_error::deserialize(de).map_err(|e| {
@@ -65,7 +72,7 @@ pub fn from_json_str<T: DeserializeOwned + Validate>(origin: &str, text: &str) -
             cause: strip_position(&inner.to_string()),
         }
     })?;
-    finish(origin, value)
+    finish(origin, value, Some(text))
 }
 
 /// Parse and validate facts from an already parsed JSON value.
@@ -79,7 +86,7 @@ pub fn from_json_value<T: DeserializeOwned + Validate>(
         field: field_of(e.path()),
         cause: strip_position(&e.into_inner().to_string()),
     })?;
-    finish(origin, value)
+    finish(origin, value, None)
 }
 
 /// Read, parse and validate a JSON file.
@@ -123,6 +130,14 @@ mod tests {
         let e =
             from_json_str::<Device>("d.json", "{\"id\": \"gw-1\", \"labels\": {\"a\": \"b\",").unwrap_err().to_string();
         assert_eq!(e, "d.json: line 1, column 35: field `labels`: EOF while parsing a value");
+    }
+
+    #[test]
+    fn a_value_out_of_range_is_placed_by_line_and_column() {
+        let text = include_str!("../../../examples/device.json")
+            .replace("\"battery_percent\": 82", "\"battery_percent\": 150");
+        let e = from_json_str::<Device>("d.json", &text).unwrap_err().to_string();
+        assert_eq!(e, "d.json: line 12, column 33: field `power.battery_percent`: 150 is outside 0..=100");
     }
 
     #[test]
