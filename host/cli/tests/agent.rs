@@ -107,6 +107,25 @@ fn the_agent_installs_trial_boots_and_commits_through_the_command_line() {
     assert!(err(&o).contains("anti-rollback: security counter 7 is below the device's 8"), "{}", err(&o));
 }
 
+#[test]
+fn after_boot_adds_what_the_host_observes_to_the_report_given() {
+    let d = agent_device();
+    d.create("fw.rbundle", "8", &["k1.pem", "k2.pem"], &[]);
+    d.ok(&["policy", "sign", "policy.wasm", "--key", "k1.pem", "--key", "k2.pem"]);
+    let healthy = root().join("examples/health.json");
+    let healthy = healthy.to_str().unwrap();
+    d.json(0, &["agent", "install", "fw.rbundle", "--once", "--config", "agent.toml", "--json"]);
+    assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::B);
+    // The trial slot changed after it was verified; the report says all is well.
+    let mut slot = std::fs::read(d.path("slot-b")).unwrap();
+    slot[1000] ^= 0x40;
+    std::fs::write(d.path("slot-b"), slot).unwrap();
+    let v = d.json(0, &["agent", "after-boot", "--config", "agent.toml", "--health", healthy, "--json"]);
+    assert_eq!(v["outcome"], "rolled-back", "{v}");
+    assert_eq!(v["reason"]["code"], "integrity-check-failed", "{v}");
+    assert_eq!(counter(&d), 5);
+}
+
 /// Put the device back to its factory state: zeroed slots, a fresh GRUB
 /// environment (slot A), the counter at 5, no journal, booted from A.
 fn factory_reset(d: &Dir) {

@@ -153,6 +153,29 @@ fn keys_rotate_by_signed_update_and_old_stores_do_not_replay() {
         "--out",
         "next.toml",
     ]);
+    // The store in force is never an output: a next store goes beside it.
+    let store = std::fs::read(d.path("trust.toml")).unwrap();
+    for args in [
+        &[
+            "trust",
+            "add-key",
+            "--trust",
+            "trust.toml",
+            "--key",
+            "k4.pub.pem",
+            "--role",
+            "release",
+            "--out",
+            "trust.toml",
+        ][..],
+        &["trust", "remove-key", "--trust", "trust.toml", "--key-id", "00", "--out", "./trust.toml"],
+        &["trust", "sign-update", "next.toml", "--key", "k1.pem", "--out", "next.toml"],
+    ] {
+        let o = d.run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", err(&o));
+        assert!(err(&o).contains("would overwrite"), "{args:?}: {}", err(&o));
+    }
+    assert_eq!(std::fs::read(d.path("trust.toml")).unwrap(), store);
     d.ok(&["trust", "sign-update", "next.toml", "--key", "k1.pem", "--out", "short.rtrust"]);
     d.ok(&["trust", "sign-update", "next.toml", "--key", "k1.pem", "--key", "k2.pem", "--out", "next.rtrust"]);
     let before = std::fs::read(d.path("trust.toml")).unwrap();

@@ -44,7 +44,12 @@ impl Command {
     pub fn writes_only_output(&self) -> bool {
         matches!(
             self,
-            Command::Policy(_) | Command::Key(_) | Command::Trust(_) | Command::Fleet(_) | Command::DryRun(_)
+            Command::Policy(_)
+                | Command::Key(_)
+                | Command::Trust(_)
+                | Command::Fleet(_)
+                | Command::DryRun(_)
+                | Command::Bundle(bundle::BundleCommand::Create(_) | bundle::BundleCommand::Inspect(_))
         )
     }
 

@@ -156,6 +156,7 @@ impl From<RoleArg> for Role {
 }
 
 fn add_key(args: AddKeyArgs) -> anyhow::Result<ExitCode> {
+    crate::outfile::distinct(&[("--out", &args.out)], &[("--trust", &args.trust), ("--key", &args.key)])?;
     let store = read_trust(&args.trust)?;
     let key = read_public(&args.key)?;
     let id = key.id().clone();
@@ -185,6 +186,7 @@ pub struct RemoveKeyArgs {
 }
 
 fn remove_key(args: RemoveKeyArgs) -> anyhow::Result<ExitCode> {
+    crate::outfile::distinct(&[("--out", &args.out)], &[("--trust", &args.trust)])?;
     let store = read_trust(&args.trust)?;
     let id = KeyId::parse(&args.key_id).map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("--key-id: {e}")))?;
     let next = store.without_key(&id).map_err(|e| coded(BAD_INPUT, e))?;
@@ -208,6 +210,7 @@ pub struct SignUpdateArgs {
 }
 
 fn sign_update(args: SignUpdateArgs) -> anyhow::Result<ExitCode> {
+    crate::outfile::distinct(&[("--out", &args.out)], &[("NEXT", &args.next)])?;
     let next = read_trust(&args.next)?;
     let signers = args.sign.signers()?;
     let bytes = TrustStore::sign_update(&next, &refs(&signers), &Limits::default()).map_err(|e| coded(BAD_INPUT, e))?;

@@ -446,7 +446,9 @@ fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
 /// After a (re)boot: finish the install in progress. On the trial slot, ask
 /// the health gate with the report given (commit: the slot is marked good,
 /// then the anti-rollback counter moves; rollback: the old slot is armed
-/// again — reboot); on the old slot after a failed trial, record it.
+/// again — reboot); on the old slot after a failed trial, record it. The
+/// host adds what it observes itself, as the daemon does: the trial slot
+/// re-read against the signed image, and the boots the bootloader counted.
 #[derive(clap::Args)]
 pub struct AfterBootArgs {
     #[command(flatten)]
@@ -464,8 +466,19 @@ pub struct AfterBootArgs {
 fn after_boot(args: AfterBootArgs) -> anyhow::Result<ExitCode> {
     let mut l = load(&args.config.config)?;
     let now = now(&args.now)?;
-    let health: HealthReport = super::policy::read_facts(&args.health)?;
-    let outcome = with_agent(&mut l, |a| a.after_boot(now, &health))?;
+    let mut health: HealthReport = super::policy::read_facts(&args.health)?;
+    let outcome = with_agent(&mut l, |a| {
+        // What the host observes itself, as the daemon does: the trial
+        // slot re-read against the signed image, and the boots the
+        // bootloader counted. The report given can only add to them.
+        if let Some(obs) = a.observe(now)? {
+            let integrity = a.check_integrity(now, &obs);
+            health.failed_integrity_checks = health.failed_integrity_checks.max(integrity);
+            health.boots_since_install = health.boots_since_install.max(obs.boots_since_install);
+            health.unexpected_reboots = health.unexpected_reboots.max(obs.boots_since_install.saturating_sub(1));
+        }
+        a.after_boot(now, &health)
+    })?;
     print(&outcome, args.json)
 }
 

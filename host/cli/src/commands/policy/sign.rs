@@ -42,6 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let sig =
         rampart_trust::policy::sign(&bytes, &refs(&signers), &Limits::default()).map_err(|e| coded(BAD_INPUT, e))?;
     let out = args.out.unwrap_or_else(|| super::signature_path(&args.policy));
+    crate::outfile::distinct(&[("--out", &out)], &[("POLICY", &args.policy)])?;
     write_out(&out, &sig)?;
     println!("wrote {} ({} signature(s))", out.display(), signers.len());
     Ok(ExitCode::SUCCESS)
