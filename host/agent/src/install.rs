@@ -516,8 +516,17 @@ impl<'a> Agent<'a> {
     }
 
     fn finish_commit(&mut self, now: Timestamp, release: Release, target: SlotName) -> Result<Outcome, AgentError> {
-        self.parts.counter.advance(release.security_counter)?;
-        let counter = Some(format!("counter {}", release.security_counter));
+        // A counter already beyond the release (moved by hand, or by a later
+        // install's provisioning) protects at least as much as moving it
+        // would: the commit goes on. Failing here would leave a committed
+        // slot whose install can never finish.
+        let counter = match self.parts.counter.advance(release.security_counter) {
+            Ok(()) => Some(format!("counter {}", release.security_counter)),
+            Err(CounterError::Backwards { current, .. }) => {
+                Some(format!("counter already at {current}, beyond the release's {}", release.security_counter))
+            }
+            Err(e) => return Err(e.into()),
+        };
         self.emit(now, "commit", Some(&release), Some(target), vec![], counter);
         SlotRecords::set(&self.state_dir, target, &release, SlotState::Good);
         self.record(InstallState::Committed { release, slot: slot_char(target) })?;

@@ -126,6 +126,23 @@ fn after_boot_adds_what_the_host_observes_to_the_report_given() {
     assert_eq!(counter(&d), 5);
 }
 
+#[test]
+fn a_counter_already_beyond_the_release_does_not_block_the_commit() {
+    let d = agent_device();
+    d.create("fw.rbundle", "8", &["k1.pem", "k2.pem"], &[]);
+    d.ok(&["policy", "sign", "policy.wasm", "--key", "k1.pem", "--key", "k2.pem"]);
+    let healthy = root().join("examples/health.json");
+    let healthy = healthy.to_str().unwrap();
+    d.json(0, &["agent", "install", "fw.rbundle", "--once", "--config", "agent.toml", "--json"]);
+    assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::B);
+    d.ok(&["counter", "advance", "--counter-store", "counter", "--to", "10"]);
+    let v = d.json(0, &["agent", "after-boot", "--config", "agent.toml", "--health", healthy, "--json"]);
+    assert_eq!(v["outcome"], "committed", "{v}");
+    assert_eq!(counter(&d), 10, "never moved back");
+    let v = d.json(0, &["agent", "status", "--config", "agent.toml", "--json"]);
+    assert_eq!(v["install"]["state"], "committed", "{v}");
+}
+
 /// Put the device back to its factory state: zeroed slots, a fresh GRUB
 /// environment (slot A), the counter at 5, no journal, booted from A.
 fn factory_reset(d: &Dir) {
