@@ -107,15 +107,22 @@ fn the_agent_installs_trial_boots_and_commits_through_the_command_line() {
     assert!(err(&o).contains("anti-rollback: security counter 7 is below the device's 8"), "{}", err(&o));
 }
 
-#[test]
-fn after_boot_adds_what_the_host_observes_to_the_report_given() {
+/// A device booted into the trial of a release of security counter 8,
+/// installed with `install --once` (the counter at 5).
+fn trial_of_counter_8() -> Dir {
     let d = agent_device();
     d.create("fw.rbundle", "8", &["k1.pem", "k2.pem"], &[]);
     d.ok(&["policy", "sign", "policy.wasm", "--key", "k1.pem", "--key", "k2.pem"]);
-    let healthy = root().join("examples/health.json");
-    let healthy = healthy.to_str().unwrap();
     d.json(0, &["agent", "install", "fw.rbundle", "--once", "--config", "agent.toml", "--json"]);
     assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::B);
+    d
+}
+
+#[test]
+fn after_boot_adds_what_the_host_observes_to_the_report_given() {
+    let d = trial_of_counter_8();
+    let healthy = root().join("examples/health.json");
+    let healthy = healthy.to_str().unwrap();
     // The trial slot changed after it was verified; the report says all is well.
     let mut slot = std::fs::read(d.path("slot-b")).unwrap();
     slot[1000] ^= 0x40;
@@ -128,13 +135,9 @@ fn after_boot_adds_what_the_host_observes_to_the_report_given() {
 
 #[test]
 fn a_counter_already_beyond_the_release_does_not_block_the_commit() {
-    let d = agent_device();
-    d.create("fw.rbundle", "8", &["k1.pem", "k2.pem"], &[]);
-    d.ok(&["policy", "sign", "policy.wasm", "--key", "k1.pem", "--key", "k2.pem"]);
+    let d = trial_of_counter_8();
     let healthy = root().join("examples/health.json");
     let healthy = healthy.to_str().unwrap();
-    d.json(0, &["agent", "install", "fw.rbundle", "--once", "--config", "agent.toml", "--json"]);
-    assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::B);
     d.ok(&["counter", "advance", "--counter-store", "counter", "--to", "10"]);
     let v = d.json(0, &["agent", "after-boot", "--config", "agent.toml", "--health", healthy, "--json"]);
     assert_eq!(v["outcome"], "committed", "{v}");
