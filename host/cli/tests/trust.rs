@@ -321,3 +321,22 @@ fn a_tpm_nv_counter_guards_against_downgrades() {
     assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("never moves back"), "{}", err(&o));
 }
+
+#[test]
+fn key_generate_overwrites_nothing_and_leaves_no_half_key() {
+    let d = Dir::new();
+    std::fs::write(d.path("k.pub.pem"), "kept").unwrap();
+    let o = d.run(&["key", "generate", "--out", "k.pem"]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("k.pub.pem"), "{}", err(&o));
+    assert_eq!(std::fs::read_to_string(d.path("k.pub.pem")).unwrap(), "kept");
+    assert!(!d.path("k.pem").exists(), "a private key without its public half");
+    // A private key already there: the public file made for it is removed again.
+    std::fs::write(d.path("j.pem"), "kept").unwrap();
+    let o = d.run(&["key", "generate", "--out", "j.pem"]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert_eq!(std::fs::read_to_string(d.path("j.pem")).unwrap(), "kept");
+    assert!(!d.path("j.pub.pem").exists());
+    d.ok(&["key", "generate", "--out", "new.pem"]);
+    assert!(d.path("new.pub.pem").is_file());
+}

@@ -41,13 +41,37 @@ impl SoftwareKey {
     /// public half next to it.
     pub fn write_pem_files(&self, private: &Path, public: &Path) -> Result<(), KeyError> {
         let pem = self.key.to_pkcs8_pem(LineEnding::LF).map_err(|e| KeyError::invalid("private key", e))?;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut f = options.open(private).map_err(|e| KeyError::io(private, e))?;
-        f.write_all(pem.as_bytes()).and_then(|()| f.sync_all()).map_err(|e| KeyError::io(private, e))?;
-        std::fs::write(public, self.public.to_pem()).map_err(|e| KeyError::io(public, e))
+        // Neither file may exist already, and a failure leaves neither:
+        // never an overwritten public key, never a private key without its
+        // public half.
+        let create = |path: &Path, mode: u32| {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+            #[cfg(not(unix))]
+            let _ = mode;
+            options.open(path).map_err(|e| KeyError::io(path, e))
+        };
+        let mut public_file = create(public, 0o644)?;
+        let mut private_file = create(private, 0o600).inspect_err(|_| {
+            let _ = std::fs::remove_file(public);
+        })?;
+        let written = private_file
+            .write_all(pem.as_bytes())
+            .and_then(|()| private_file.sync_all())
+            .map_err(|e| KeyError::io(private, e))
+            .and_then(|()| {
+                public_file
+                    .write_all(self.public.to_pem().as_bytes())
+                    .and_then(|()| public_file.sync_all())
+                    .map_err(|e| KeyError::io(public, e))
+            });
+        if written.is_err() {
+            let _ = std::fs::remove_file(private);
+            let _ = std::fs::remove_file(public);
+        }
+        written
     }
 }
 
