@@ -146,6 +146,22 @@ fn a_counter_already_beyond_the_release_does_not_block_the_commit() {
     assert_eq!(v["install"]["state"], "committed", "{v}");
 }
 
+#[test]
+fn a_trial_attempts_the_bootloader_cannot_count_is_refused_before_any_write() {
+    let d = agent_device();
+    d.create("fw.rbundle", "8", &["k1.pem", "k2.pem"], &[]);
+    d.ok(&["policy", "sign", "policy.wasm", "--key", "k1.pem", "--key", "k2.pem"]);
+    let config = std::fs::read_to_string(d.path("agent.toml")).unwrap();
+    for n in ["0", "12"] {
+        std::fs::write(d.path("agent.toml"), format!("trial_attempts = {n}\n{config}")).unwrap();
+        let o = d.run(&["agent", "install", "fw.rbundle", "--once", "--config", "agent.toml"]);
+        assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+        assert_eq!(err(&o).trim(), format!("error: agent.toml: trial_attempts is {n}; allowed are 1..=9"));
+    }
+    assert!(std::fs::read(d.path("slot-b")).unwrap().iter().all(|&b| b == 0), "nothing written");
+    assert!(!d.path("state").exists() || std::fs::read_dir(d.path("state")).unwrap().next().is_none());
+}
+
 /// Put the device back to its factory state: zeroed slots, a fresh GRUB
 /// environment (slot A), the counter at 5, no journal, booted from A.
 fn factory_reset(d: &Dir) {

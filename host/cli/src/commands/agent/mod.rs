@@ -210,6 +210,11 @@ fn read_config(path: &Path) -> anyhow::Result<Config> {
     if !(0..=19).contains(&config.install.nice) {
         return Err(bad("install.nice must be 0..=19".into()));
     }
+    // Checked here, before an install writes a slot it could then not arm.
+    let max = rampart_bootenv::ab::MAX_ATTEMPTS;
+    if !(1..=max).contains(&config.trial_attempts) {
+        return Err(bad(format!("trial_attempts is {}; allowed are 1..={max}", config.trial_attempts)));
+    }
     Ok(config)
 }
 
