@@ -68,6 +68,18 @@ pub struct Observation {
     pub boots_since_install: u32,
 }
 
+impl Observation {
+    /// `report` with what the host observed of the trial added: the boots
+    /// counted by the bootloader (more than one are unexpected reboots)
+    /// and the failed integrity checks of the slot's re-read
+    /// ([`Agent::check_integrity`]). A report can only be made stricter.
+    pub fn add_to(&self, report: &mut HealthReport, failed_integrity_checks: u32) {
+        report.boots_since_install = report.boots_since_install.max(self.boots_since_install);
+        report.unexpected_reboots = report.unexpected_reboots.max(self.boots_since_install.saturating_sub(1));
+        report.failed_integrity_checks = report.failed_integrity_checks.max(failed_integrity_checks);
+    }
+}
+
 /// What the agent knows of each slot's contents: the release it last wrote
 /// there and how that went. Kept in
 /// `<state_dir>/slots.json` for `rampart agent status` and for the

@@ -141,33 +141,13 @@ fn bad_input_is_named() {
 fn keys_rotate_by_signed_update_and_old_stores_do_not_replay() {
     let d = Dir::new().with_keys();
     d.ok(&["key", "generate", "--out", "k4.pem"]);
-    d.ok(&[
-        "trust",
-        "add-key",
-        "--trust",
-        "trust.toml",
-        "--key",
-        "k4.pub.pem",
-        "--role",
-        "release",
-        "--out",
-        "next.toml",
-    ]);
+    let add_k4 =
+        |out| ["trust", "add-key", "--trust", "trust.toml", "--key", "k4.pub.pem", "--role", "release", "--out", out];
+    d.ok(&add_k4("next.toml"));
     // The store in force is never an output: a next store goes beside it.
     let store = std::fs::read(d.path("trust.toml")).unwrap();
     for args in [
-        &[
-            "trust",
-            "add-key",
-            "--trust",
-            "trust.toml",
-            "--key",
-            "k4.pub.pem",
-            "--role",
-            "release",
-            "--out",
-            "trust.toml",
-        ][..],
+        &add_k4("trust.toml")[..],
         &["trust", "remove-key", "--trust", "trust.toml", "--key-id", "00", "--out", "./trust.toml"],
         &["trust", "sign-update", "next.toml", "--key", "k1.pem", "--out", "next.toml"],
     ] {

@@ -367,15 +367,13 @@ impl Daemon {
         let integrity = worker.call(|r| Job::Integrity(obs.clone(), r)).await.map_err(fail)?;
         loop {
             let found = health::run(&self.probes, Path::new("/run/systemd/system")).await;
-            let report = HealthReport {
+            let mut report = HealthReport {
                 since_boot_secs: self.uptime_secs(),
-                boots_since_install: obs.boots_since_install,
-                unexpected_reboots: obs.boots_since_install.saturating_sub(1),
-                failed_integrity_checks: integrity,
                 failed_services: found.failed_services,
-                metrics: Default::default(),
                 probes: found.probes,
+                ..Default::default()
             };
+            obs.add_to(&mut report, integrity);
             let outcome = worker.call(|r| Job::Gate(report, r)).await.map_err(fail)?;
             let Outcome::Wait { secs, reason } = &outcome else { return Ok(self.after(&outcome)) };
             let pause = Duration::from_secs(u64::from(*secs)).max(MIN_WAIT);

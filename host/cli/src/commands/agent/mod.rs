@@ -478,9 +478,7 @@ fn after_boot(args: AfterBootArgs) -> anyhow::Result<ExitCode> {
         // bootloader counted. The report given can only add to them.
         if let Some(obs) = a.observe(now)? {
             let integrity = a.check_integrity(now, &obs);
-            health.failed_integrity_checks = health.failed_integrity_checks.max(integrity);
-            health.boots_since_install = health.boots_since_install.max(obs.boots_since_install);
-            health.unexpected_reboots = health.unexpected_reboots.max(obs.boots_since_install.saturating_sub(1));
+            obs.add_to(&mut health, integrity);
         }
         a.after_boot(now, &health)
     })?;
