@@ -7,13 +7,15 @@
 //!
 //! | step | journal before | side effect | journal after |
 //! |---|---|---|---|
+//! | take the inactive slot out of `BOOT_ORDER` | — | bootloader env (one commit) | — |
 //! | write the inactive slot | `Writing` | slot bytes | — |
 //! | arm the trial | — | bootloader env (one commit) | `Armed` |
 //! | commit | — | `mark_good`, then the counter | `Committed` |
 //! | roll back | — | `fall_back` | `RolledBack` |
 //!
 //! A restart in `Writing` finds an unarmed slot: the install is abandoned
-//! (nothing bootable changed). A restart in `Writing` whose trial *is* armed
+//! (the booted slot is the only one in `BOOT_ORDER`; the half-written one
+//! stays out of it until a later install arms it). A restart in `Writing` whose trial *is* armed
 //! in the environment (crash between arming and the journal) continues as
 //! `Armed`: arming happens only after the slot was read back and verified.
 //! A restart in `Armed` after `mark_good` but before the counter moved
@@ -104,8 +106,8 @@ pub struct SlotRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SlotState {
-    /// Being written, or the write never finished: the slot holds no
-    /// bootable image.
+    /// Being written, or the install stopped before the trial was armed:
+    /// the slot is out of `BOOT_ORDER` and the bootloader never boots it.
     Writing,
     /// Verified and armed for a trial boot.
     Trial,
@@ -346,9 +348,24 @@ impl<'a> Agent<'a> {
         }
 
         let target = self.parts.booted.other();
-        self.emit(now, "install-start", Some(&release), Some(target), vec![], None);
         let attempts = self.parts.trial_attempts;
+        // Refusals that need no byte written (the booted slot's storage, too
+        // small, a delta; a trial the environment could not arm) leave the
+        // slot, its record and the environment as they were: it still holds
+        // its old image, still a fallback.
+        let checked =
+            slot::check(verified.manifest(), self.parts.slots.get(target), self.parts.slots.get(self.parts.booted))
+                .map_err(AgentError::from)
+                .and_then(|()| Ok(ab::check_trial(self.parts.env, target, attempts).map(drop)?));
+        if let Err(e) = checked {
+            self.emit(now, "install-failed", Some(&release), Some(target), vec![], Some(e.to_string()));
+            return Err(e);
+        }
+        self.emit(now, "install-start", Some(&release), Some(target), vec![], None);
         let t = slot_char(target);
+        // Out of the boot order before its first byte changes: a write cut
+        // off half way leaves no image the bootloader could fall back to.
+        ab::mark_bad(self.parts.env, target)?;
         self.record(InstallState::Writing { release: release.clone(), target: t, image: image.clone(), attempts })?;
         SlotRecords::set(&self.state_dir, target, &release, SlotState::Writing);
         let mut pace = Pace::new(self.parts.install_rate);
@@ -369,7 +386,17 @@ impl<'a> Agent<'a> {
             self.record(InstallState::Idle)?;
             return Err(e.into());
         }
-        ab::arm_trial(self.parts.env, target, attempts)?;
+        if let Err(e) = ab::arm_trial(self.parts.env, target, attempts) {
+            // The journal says `Writing` until it is known whether the trial
+            // was armed: a failed commit may still have reached storage.
+            // Known unarmed, the install is over and the next may start;
+            // not known, `after_boot` settles it from the environment.
+            if AbState::read(self.parts.env).is_ok_and(|s| s.trial() != Some(target)) {
+                self.record(InstallState::Idle)?;
+            }
+            self.emit(now, "install-failed", Some(&release), Some(target), vec![], Some(e.to_string()));
+            return Err(e.into());
+        }
         self.record(InstallState::Armed { release: release.clone(), target: t, image, attempts })?;
         SlotRecords::set(&self.state_dir, target, &release, SlotState::Trial);
         self.emit(now, "trial-armed", Some(&release), Some(target), vec![], None);

@@ -10,7 +10,7 @@
 //! caller's next step, never this module's.
 
 use rampart_trust::bundle::{VerifiedBundle, VerifyError};
-use rampart_trust::manifest::Payload;
+use rampart_trust::manifest::{Manifest, Payload};
 use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -81,10 +81,34 @@ fn same_storage(a: &Path, b: &Path) -> std::io::Result<bool> {
     Ok(ma.dev() == mb.dev() && ma.ino() == mb.ino() && ma.rdev() == mb.rdev())
 }
 
+/// Whether the payload `manifest` describes may be written to `target`
+/// while `booted` runs, found without writing a byte: refused when `target`
+/// is the booted slot's storage, cannot be opened for writing, is too
+/// small, or the payload is a delta. [`install`] checks the same first; a
+/// caller checks here before it changes anything else about the slot.
+pub fn check(manifest: &Manifest, target: &Slot, booted: &Slot) -> Result<(), SlotError> {
+    open_target(manifest, target, booted).map(drop)
+}
+
+fn open_target(manifest: &Manifest, target: &Slot, booted: &Slot) -> Result<File, SlotError> {
+    let slot = target.name;
+    let io = |source| SlotError::Io { slot, path: target.path.display().to_string(), source };
+    if target.name == booted.name || same_storage(&target.path, &booted.path).map_err(io)? {
+        return Err(SlotError::Booted { slot, path: target.path.display().to_string() });
+    }
+    if let Payload::Delta { .. } = manifest.payload {
+        return Err(SlotError::Delta { slot });
+    }
+    if manifest.payload_size > target.size {
+        return Err(SlotError::TooSmall { slot, capacity: target.size, size: manifest.payload_size });
+    }
+    // Never create or truncate: a slot is storage that exists, with its size.
+    OpenOptions::new().write(true).open(&target.path).map_err(io)
+}
+
 /// Stream the payload of `bundle` into `target`, then read it back and check
-/// it whole. Refused before a byte is written when `target` is the booted
-/// slot's storage, too small, or the payload is a delta. `progress` gets the
-/// bytes written, then the bytes read back.
+/// it whole. Refused before a byte is written as [`check`] says. `progress`
+/// gets the bytes written, then the bytes read back.
 pub fn install<R: Read>(
     bundle: VerifiedBundle<R>,
     target: &Slot,
@@ -94,19 +118,8 @@ pub fn install<R: Read>(
 ) -> Result<InstalledImage, SlotError> {
     let slot = target.name;
     let io = |source| SlotError::Io { slot, path: target.path.display().to_string(), source };
-    if target.name == booted.name || same_storage(&target.path, &booted.path).map_err(io)? {
-        return Err(SlotError::Booted { slot, path: target.path.display().to_string() });
-    }
-    let manifest = bundle.manifest();
-    let (size, expected) = (manifest.payload_size, manifest.payload_sha256);
-    if let Payload::Delta { .. } = manifest.payload {
-        return Err(SlotError::Delta { slot });
-    }
-    if size > target.size {
-        return Err(SlotError::TooSmall { slot, capacity: target.size, size });
-    }
-    // Never create or truncate: a slot is storage that exists, with its size.
-    let mut file = OpenOptions::new().write(true).open(&target.path).map_err(io)?;
+    let mut file = open_target(bundle.manifest(), target, booted)?;
+    let (size, expected) = (bundle.manifest().payload_size, bundle.manifest().payload_sha256);
     let mut write_error = None;
     let result = bundle.stream_payload(
         &mut |chunk| {

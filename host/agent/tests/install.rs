@@ -5,9 +5,9 @@
 
 use rampart_agent::install::{Agent, InstallState, Outcome, Parts};
 use rampart_agent::slot::{Slot, SlotName, Slots};
-use rampart_bootenv::GrubEnv;
 use rampart_bootenv::ab::AbState;
 use rampart_bootenv::emulator::{Boot, boot};
+use rampart_bootenv::{BootEnv, GrubEnv};
 use rampart_engine::{Engine, Policy, fail_closed};
 use rampart_facts::{Channel, HealthReport, ProbeResult, Timestamp, Version};
 use rampart_trust::Limits;
@@ -33,6 +33,8 @@ struct Device {
     device_id: String,
     /// The counter store's largest step (a TPM's), if any.
     max_step: Option<u64>,
+    /// Slot B's size as configured.
+    b_size: u64,
 }
 
 /// A file counter that reports a largest step, as a TPM counter does.
@@ -66,7 +68,7 @@ impl Device {
         let key = SoftwareKey::generate();
         let trust = TrustStore::new(&[key.public_key().clone()], 1, 1).unwrap();
         let policy = engine().load_file(Path::new(policy)).unwrap();
-        let d = Device { dir, key, trust, policy, device_id: device_id.into(), max_step: None };
+        let d = Device { dir, key, trust, policy, device_id: device_id.into(), max_step: None, b_size: SLOT };
         // The factory state: slot A good and booted.
         let mut env = d.env();
         rampart_bootenv::ab::mark_good(&mut env, SlotName::A).unwrap();
@@ -122,17 +124,21 @@ impl Device {
 
     /// Run `f` with an agent that booted `booted`, as a fresh process would.
     fn agent<T>(&self, booted: SlotName, f: impl FnOnce(&mut Agent<'_>) -> T) -> T {
-        let mut env = self.env();
+        self.agent_on(&mut self.env(), booted, f)
+    }
+
+    /// [`Device::agent`] on the bootloader environment `env`.
+    fn agent_on<T>(&self, env: &mut dyn BootEnv, booted: SlotName, f: impl FnOnce(&mut Agent<'_>) -> T) -> T {
         let mut counter = Stepped(FileCounter::open(&self.path("counter")).unwrap(), self.max_step);
-        let slot = |name, file: &str| Slot { name, path: self.path(file), size: SLOT };
+        let slot = |name, file: &str, size| Slot { name, path: self.path(file), size };
         let mut facts = rampart_tests::device(&self.device_id);
         facts.hardware.model = "gw-4000".into();
         let parts = Parts {
-            slots: Slots { a: slot(SlotName::A, "slot-a"), b: slot(SlotName::B, "slot-b") },
+            slots: Slots { a: slot(SlotName::A, "slot-a", SLOT), b: slot(SlotName::B, "slot-b", self.b_size) },
             booted,
             trust: &self.trust,
             policy: &self.policy,
-            env: &mut env,
+            env,
             counter: &mut counter,
             device: facts,
             trial_attempts: 3,
@@ -277,10 +283,111 @@ fn downgrades_and_tampered_bundles_are_refused_before_anything_is_armed() {
     let env = AbState::read(&d.env()).unwrap();
     assert_eq!((env.upgrade_available, env.order[0]), (false, SlotName::A), "never armed");
     assert_eq!(d.agent(SlotName::A, |a| a.state().clone()), InstallState::Idle);
-    assert_eq!(d.power_on(), SlotName::A);
+    // The chunks before the tampered one reached slot B, which is out of
+    // the boot order: not even the bootloader's last resort boots it when
+    // A runs out of attempts.
+    assert!(d.slot("slot-b").iter().any(|&x| x != 0xbb), "the first chunks were written");
+    assert_eq!((env.order.clone(), env.b_left), (vec![SlotName::A], 0));
+    assert_eq!(slot_state(&d, SlotName::B).as_deref(), Some("writing"));
+    let mut e = d.env();
+    e.set("BOOT_A_LEFT", "1").unwrap();
+    e.commit().unwrap();
+    let boots: Vec<Boot> = (0..6).map(|_| boot(&mut d.env()).unwrap()).collect();
+    assert!(boots.contains(&Boot::Reset) && !boots.contains(&Boot::Slot(SlotName::B)), "{boots:?}");
     // The downgrade is refused at verification, the tampered chunk while
     // writing: both are integrity failures.
     assert_eq!(d.event_names(), ["integrity-failure", "install-start", "integrity-failure"]);
+    // The next install puts B back, armed for its trial.
+    let good = d.bundle(9);
+    assert_eq!(d.agent(SlotName::A, |a| a.install(&good, NOW).unwrap()), Outcome::RebootForTrial(SlotName::B));
+    assert_eq!(AbState::read(&d.env()).unwrap().order, [SlotName::B, SlotName::A]);
+}
+
+/// The state `agent status` shows for `slot`, from the agent's records.
+fn slot_state(d: &Device, slot: SlotName) -> Option<String> {
+    let records = rampart_agent::install::SlotRecords::read(&d.path("state"));
+    records.get(slot).map(|r| serde_json::to_value(r.state).unwrap().as_str().unwrap().to_string())
+}
+
+#[test]
+fn an_install_refused_before_writing_leaves_the_slot_its_record_and_the_environment() {
+    let mut d = Device::new(rampart_tests::MINIMAL, "gw-7");
+    let b = d.bundle(8);
+    let env_before = std::fs::read(d.path("grubenv")).unwrap();
+    // Slot B too small for the image.
+    d.b_size = 1000;
+    let err = d.agent(SlotName::A, |a| a.install(&b, NOW).unwrap_err());
+    assert!(err.to_string().contains("slot B holds 1000 bytes, the image is 200000: nothing was written"), "{err}");
+    // Slot A (the fallback of a trial of B) on its last attempt: the trial
+    // could not be armed, so nothing is written either.
+    d.b_size = SLOT;
+    let mut e = d.env();
+    e.set("BOOT_A_LEFT", "0").unwrap();
+    e.commit().unwrap();
+    let env_before_2 = std::fs::read(d.path("grubenv")).unwrap();
+    let err = d.agent(SlotName::A, |a| a.install(&b, NOW).unwrap_err());
+    assert!(err.to_string().contains("fallback slot A has no attempts left"), "{err}");
+    assert_eq!(std::fs::read(d.path("grubenv")).unwrap(), env_before_2);
+    assert_ne!(env_before, env_before_2);
+    assert!(d.slot("slot-b").iter().all(|&x| x == 0xbb), "nothing was written");
+    assert_eq!(slot_state(&d, SlotName::B), None, "slot B is still the factory's");
+    assert_eq!(d.agent(SlotName::A, |a| a.state().clone()), InstallState::Idle);
+    assert_eq!(d.event_names(), ["install-failed", "install-failed"]);
+    // Confirmed, slot A is a fallback again, and the install goes through.
+    assert!(d.agent(SlotName::A, |a| a.confirm_booted().unwrap()));
+    assert_eq!(d.agent(SlotName::A, |a| a.install(&b, NOW).unwrap()), Outcome::RebootForTrial(SlotName::B));
+}
+
+/// A bootloader environment whose `n`th commit fails without writing.
+struct FailingCommit {
+    env: GrubEnv,
+    fail_at: usize,
+    commits: usize,
+}
+
+impl BootEnv for FailingCommit {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.env.get(name)
+    }
+    fn set(&mut self, name: &str, value: &str) -> rampart_bootenv::Result<()> {
+        self.env.set(name, value)
+    }
+    fn unset(&mut self, name: &str) -> rampart_bootenv::Result<()> {
+        self.env.unset(name)
+    }
+    fn commit(&mut self) -> rampart_bootenv::Result<()> {
+        self.commits += 1;
+        if self.commits == self.fail_at {
+            // What is on disk stays; forget what was set in memory.
+            self.env = GrubEnv::open(self.env.path()).unwrap();
+            let cause = std::io::Error::other("injected: the disk went away");
+            return Err(rampart_bootenv::Error::Io {
+                path: self.env.path().to_path_buf(),
+                op: "commit".into(),
+                source: cause,
+            });
+        }
+        self.env.commit()
+    }
+    fn location(&self) -> PathBuf {
+        self.env.path().to_path_buf()
+    }
+}
+
+#[test]
+fn a_trial_that_fails_to_arm_ends_the_install_and_the_next_one_starts() {
+    let d = Device::new(rampart_tests::MINIMAL, "gw-8");
+    let b = d.bundle(8);
+    // Commit 1 takes slot B out of the boot order, commit 2 arms its trial.
+    let mut env = FailingCommit { env: d.env(), fail_at: 2, commits: 0 };
+    let err = d.agent_on(&mut env, SlotName::A, |a| a.install(&b, NOW).unwrap_err());
+    assert!(err.to_string().contains("injected: the disk went away"), "{err}");
+    assert_eq!(d.agent(SlotName::A, |a| a.state().clone()), InstallState::Idle, "known unarmed: over");
+    let state = AbState::read(&d.env()).unwrap();
+    assert_eq!((state.order.clone(), state.upgrade_available), (vec![SlotName::A], false));
+    assert_eq!(d.event_names(), ["install-start", "install-failed"]);
+    assert_eq!(d.agent(SlotName::A, |a| a.install(&b, NOW).unwrap()), Outcome::RebootForTrial(SlotName::B));
+    assert_eq!(d.power_on(), SlotName::B);
 }
 
 #[test]

@@ -209,7 +209,22 @@ impl AbState {
 /// Refused when the other slot has no attempts left: a failed trial would
 /// then have nothing to fall back to.
 pub fn arm_trial(env: &mut dyn BootEnv, slot: Slot, attempts: u8) -> Result<AbState> {
-    let mut state = AbState::read(env)?;
+    let mut state = check_trial(env, slot, attempts)?;
+    let fallback = slot.other();
+    state.order = vec![slot, fallback];
+    state.set_left(slot, attempts);
+    state.upgrade_available = true;
+    state.bootcount = 0;
+    state.write(env)?;
+    Ok(state)
+}
+
+/// Whether [`arm_trial`] would arm `slot` with `attempts` now, found without
+/// writing: the same refusals, and the state it would start from. An
+/// install asks before it writes the slot, so that a trial it could not arm
+/// costs no write.
+pub fn check_trial(env: &dyn BootEnv, slot: Slot, attempts: u8) -> Result<AbState> {
+    let state = AbState::read(env)?;
     if !(1..=MAX_ATTEMPTS).contains(&attempts) {
         return Err(Error::AbRefused {
             path: env.location(),
@@ -226,17 +241,14 @@ pub fn arm_trial(env: &mut dyn BootEnv, slot: Slot, attempts: u8) -> Result<AbSt
             ),
         });
     }
-    state.order = vec![slot, fallback];
-    state.set_left(slot, attempts);
-    state.upgrade_available = true;
-    state.bootcount = 0;
-    state.write(env)?;
     Ok(state)
 }
 
 /// Confirms `slot` (the one running, healthy), in one commit:
 ///
-/// * `BOOT_ORDER` = `"<slot> <other>"`;
+/// * `BOOT_ORDER` = `"<slot> <other>"`, or `"<slot>"` when the other slot
+///   was out of it ([`mark_bad`]: confirming the running slot never brings
+///   back a slot whose image is incomplete);
 /// * `BOOT_<slot>_LEFT` = 3 ([`DEFAULT_ATTEMPTS`]);
 /// * `BOOT_<other>_LEFT` unchanged (written out if it was a default);
 /// * `upgrade_available` = `0`, `bootcount` = `0`.
@@ -245,7 +257,8 @@ pub fn arm_trial(env: &mut dyn BootEnv, slot: Slot, attempts: u8) -> Result<AbSt
 /// decrements the counter of every slot it boots.
 pub fn mark_good(env: &mut dyn BootEnv, slot: Slot) -> Result<AbState> {
     let mut state = AbState::read(env)?;
-    state.order = vec![slot, slot.other()];
+    let other = slot.other();
+    state.order = if state.order.contains(&other) { vec![slot, other] } else { vec![slot] };
     state.set_left(slot, DEFAULT_ATTEMPTS);
     state.upgrade_available = false;
     state.bootcount = 0;
@@ -267,6 +280,35 @@ pub fn fall_back(env: &mut dyn BootEnv, failed: Slot) -> Result<AbState> {
     let mut state = AbState::read(env)?;
     state.order = vec![failed.other(), failed];
     state.set_left(failed, 0);
+    state.upgrade_available = false;
+    state.bootcount = 0;
+    state.write(env)?;
+    Ok(state)
+}
+
+/// Takes `slot` out of the boot order before its image is overwritten, in
+/// one commit:
+///
+/// * `BOOT_ORDER` = `"<other>"`;
+/// * `BOOT_<slot>_LEFT` = `0`;
+/// * `BOOT_<other>_LEFT` unchanged (written out if it was a default);
+/// * `upgrade_available` = `0`, `bootcount` = `0`.
+///
+/// From then on the bootloader never boots `slot`, not even as its last
+/// resort (which resets the counters and boots by `BOOT_ORDER`): an install
+/// cut off half way leaves no half-written image a failing running slot
+/// could fall back to. [`arm_trial`] puts it back once it holds a verified
+/// image. Refused while `slot` is on trial: that is [`fall_back`]'s work.
+pub fn mark_bad(env: &mut dyn BootEnv, slot: Slot) -> Result<AbState> {
+    let mut state = AbState::read(env)?;
+    if state.trial() == Some(slot) {
+        return Err(Error::AbRefused {
+            path: env.location(),
+            cause: format!("slot {slot} is on trial: fall back from it instead of marking it bad"),
+        });
+    }
+    state.order = vec![slot.other()];
+    state.set_left(slot, 0);
     state.upgrade_available = false;
     state.bootcount = 0;
     state.write(env)?;

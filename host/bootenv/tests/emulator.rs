@@ -86,3 +86,30 @@ fn no_attempts_left_anywhere_resets_both_counters() {
     assert_eq!((s.a_left, s.b_left), (3, 3));
     assert_eq!(power_on(&dir), Boot::Slot(Slot::A));
 }
+
+#[test]
+fn a_slot_marked_bad_is_never_booted_until_a_trial_puts_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = env(&dir);
+    ab::mark_good(&mut e, Slot::A).unwrap();
+    let s = ab::mark_bad(&mut e, Slot::B).unwrap();
+    assert_eq!((s.order.clone(), s.b_left), (vec![Slot::A], 0));
+    drop(e);
+    // Slot A runs out of attempts (an agent that never confirms it): the
+    // bootloader's last resort resets both counters and boots by
+    // BOOT_ORDER again, which no longer names B.
+    let boots: Vec<Boot> = (0..9).map(|_| power_on(&dir)).collect();
+    assert!(!boots.contains(&Boot::Slot(Slot::B)), "{boots:?}");
+    assert!(boots.contains(&Boot::Reset), "{boots:?}");
+    // Confirming the running slot keeps B out.
+    let mut e = GrubEnv::open(dir.path().join("grubenv")).unwrap();
+    assert_eq!(ab::mark_good(&mut e, Slot::A).unwrap().order, vec![Slot::A]);
+    // A trial of B puts it back, first.
+    assert_eq!(ab::arm_trial(&mut e, Slot::B, 2).unwrap().order, vec![Slot::B, Slot::A]);
+    drop(e);
+    assert_eq!(power_on(&dir), Boot::Slot(Slot::B));
+    // The trial slot cannot be marked bad: falling back is the way out.
+    let mut e = GrubEnv::open(dir.path().join("grubenv")).unwrap();
+    let err = ab::mark_bad(&mut e, Slot::B).unwrap_err();
+    assert!(err.to_string().contains("slot B is on trial"), "{err}");
+}

@@ -41,6 +41,16 @@ pub fn coded(code: u8, e: impl Into<anyhow::Error>) -> anyhow::Error {
     Coded { code, inner: e.into() }.into()
 }
 
+/// `e` with exit code `code`, whatever code it carried before: a helper
+/// that says "bad input" about a file may be one step of a command for
+/// which that file failing means something else.
+pub fn recoded(code: u8, e: anyhow::Error) -> anyhow::Error {
+    match e.downcast::<Coded>() {
+        Ok(c) => coded(code, c.inner),
+        Err(e) => coded(code, e),
+    }
+}
+
 /// A policy that could not be loaded: bad input (2) when its file cannot be
 /// read, refused (3) when the engine refused what it read.
 pub fn load_failed(e: rampart_engine::LoadError) -> anyhow::Error {

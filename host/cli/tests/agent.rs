@@ -740,14 +740,17 @@ fn a_torn_environment_copy_and_a_truncated_journal_are_recovered_from() {
     let install = || d.json(0, &["agent", "install", "fw.rbundle", "--once", "--config", "agent.toml", "--json"]);
 
     // 1. The power went while the trial was being armed: the copy written
-    //    last is torn. The older copy (no trial) is in charge, slot A boots,
-    //    and the agent abandons the install cleanly.
+    //    last is torn. The older copy (slot B out of the boot order, no
+    //    trial) is in charge, slot A boots, and the agent abandons the
+    //    install cleanly.
     assert_eq!(install()["outcome"], "reboot-for-trial");
     let active = uboot().active_copy().unwrap();
     let mut bytes = std::fs::read(&env_file).unwrap();
     bytes[active * SIZE + 8..active * SIZE + 12].copy_from_slice(b"TORN");
     std::fs::write(&env_file, bytes).unwrap();
-    assert_eq!(uboot().get("upgrade_available"), None, "the torn copy is not read");
+    let older = uboot();
+    let older = (older.get("upgrade_available"), older.get("BOOT_ORDER"));
+    assert_eq!(older, (Some("0"), Some("A")), "the torn copy is not read");
     assert_eq!(boot_uboot(), Slot::A);
     let v = after_boot();
     assert_eq!((v["outcome"].as_str(), v["reason"]["code"].as_str()), (Some("rolled-back"), Some("trial-not-booted")));
@@ -810,4 +813,51 @@ fn a_deferred_install_whose_bundle_vanished_is_dropped_at_its_retry() {
     assert!(agent.stop().success());
     assert!(!d.path("state/deferred.json").exists(), "a bundle that is gone is not retried again");
     assert_eq!(reboots(&d), 0);
+}
+
+#[test]
+fn a_broken_environment_counter_or_journal_is_a_failed_agent_step() {
+    let d = agent_device();
+    d.create("fw.rbundle", "8", &["k1.pem", "k2.pem"], &[]);
+    d.ok(&["policy", "sign", "policy.wasm", "--key", "k1.pem", "--key", "k2.pem"]);
+    let install = ["agent", "install", "fw.rbundle", "--once", "--config", "agent.toml"];
+    let status = ["agent", "status", "--config", "agent.toml"];
+    let fails = |args: &[&str], needle: &str| {
+        let o = d.run(args);
+        assert_eq!(o.status.code(), Some(6), "{args:?}: {}", err(&o));
+        assert!(err(&o).contains(needle), "{args:?}: {}", err(&o));
+    };
+    let env = std::fs::read(d.path("grubenv")).unwrap();
+    std::fs::write(d.path("grubenv"), &env[..100]).unwrap();
+    fails(&install, "grubenv");
+    fails(&status, "grubenv");
+    std::fs::remove_file(d.path("grubenv")).unwrap();
+    fails(&install, "grubenv");
+    std::fs::write(d.path("grubenv"), &env).unwrap();
+
+    let counter = std::fs::read(d.path("counter")).unwrap();
+    std::fs::write(d.path("counter"), b"garbage").unwrap();
+    fails(&install, "counter");
+    fails(&status, "counter");
+    std::fs::remove_file(d.path("counter")).unwrap();
+    fails(&install, "counter");
+    std::fs::write(d.path("counter"), &counter).unwrap();
+
+    // A configuration that names no valid counter is still bad input.
+    let config = std::fs::read_to_string(d.path("agent.toml")).unwrap();
+    std::fs::write(d.path("agent.toml"), config.replace("counter_store = \"counter\"", "counter_store = \"tpm:x\""))
+        .unwrap();
+    let o = d.run(&install);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("agent.toml: counter_store: `x` is not an NV index"), "{}", err(&o));
+    std::fs::write(d.path("agent.toml"), config).unwrap();
+
+    d.ok(&install);
+    for n in [0, 1] {
+        std::fs::write(d.path(&format!("state/journal.{n}")), b"{ not a record").unwrap();
+    }
+    fails(&install, "journal");
+    fails(&status, "journal");
+    let health = root().join("examples/health.json");
+    fails(&["agent", "after-boot", "--config", "agent.toml", "--health", health.to_str().unwrap()], "journal");
 }

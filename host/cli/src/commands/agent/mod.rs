@@ -1,6 +1,6 @@
 //! `rampart agent …`
 
-use crate::exit::{AGENT_FAILED, BAD_INPUT, REFUSED, coded};
+use crate::exit::{AGENT_FAILED, BAD_INPUT, REFUSED, coded, recoded};
 use anyhow::Context;
 use rampart_agent::install::{Agent, AgentError, InstallState, Outcome, Parts};
 use rampart_agent::journal::Journal;
@@ -210,12 +210,21 @@ fn read_config(path: &Path) -> anyhow::Result<Config> {
     if !(0..=19).contains(&config.install.nice) {
         return Err(bad("install.nice must be 0..=19".into()));
     }
+    if let Some(index) = config.counter_store.strip_prefix("tpm:") {
+        super::keyargs::parse_index(index).map_err(|e| bad(format!("counter_store: {e}")))?;
+    }
     // Checked here, before an install writes a slot it could then not arm.
     let max = rampart_bootenv::ab::MAX_ATTEMPTS;
     if !(1..=max).contains(&config.trial_attempts) {
         return Err(bad(format!("trial_attempts is {}; allowed are 1..={max}", config.trial_attempts)));
     }
     Ok(config)
+}
+
+/// The anti-rollback counter the configuration names (exit 6 when it
+/// cannot be opened).
+fn open_counter(config: &Config) -> anyhow::Result<Box<dyn rampart_trust::counter::CounterStore>> {
+    super::keyargs::open_counter(&config.counter_store, &config.tcti).map_err(|e| recoded(AGENT_FAILED, e))
 }
 
 fn booted(cmdline: &Path) -> anyhow::Result<SlotName> {
@@ -236,8 +245,11 @@ fn private_dir(dir: &Path) -> std::io::Result<PathBuf> {
     Ok(dir.to_path_buf())
 }
 
+/// The bootloader environment the configuration names. Failing to open it
+/// (missing, truncated, no valid copy) is the agent failing a step (exit 6),
+/// as are the counter and the journal: the configuration itself was fine.
 fn open_env(b: &Bootloader) -> anyhow::Result<Box<dyn BootEnv>> {
-    let bad = |e: rampart_bootenv::Error| coded(BAD_INPUT, e);
+    let bad = |e: rampart_bootenv::Error| coded(AGENT_FAILED, e);
     Ok(match b {
         Bootloader::Grub { path } => Box::new(GrubEnv::open(path).map_err(bad)?),
         Bootloader::Uboot { fw_env_config } => {
@@ -275,7 +287,7 @@ fn load(path: &Path) -> anyhow::Result<Loaded> {
     let policy =
         super::policy::load_signed(&engine, &config.policy, &super::policy::signature_path(&config.policy), &trust)?;
     let env = open_env(&config.bootloader)?;
-    let counter = super::keyargs::open_counter(&config.counter_store, &config.tcti)?;
+    let counter = open_counter(&config)?;
     let mut device: Device = super::policy::read_facts(&config.device)?;
     // The running slot's firmware is the release the agent committed there,
     // when it did: the configured fact is the factory image's.
@@ -336,7 +348,7 @@ fn with_agent<T>(l: &mut Loaded, f: impl FnOnce(&mut Agent<'_>) -> Result<T, Age
         limits: rampart_trust::Limits::default(),
         install_rate: Some(l.config.install.bytes_per_sec).filter(|&r| r > 0),
     };
-    let mut agent = Agent::open(parts, &l.config.state_dir).map_err(|e| coded(BAD_INPUT, e))?;
+    let mut agent = Agent::open(parts, &l.config.state_dir).map_err(|e| coded(AGENT_FAILED, e))?;
     f(&mut agent).map_err(|e| {
         let refused = matches!(
             e,
@@ -500,11 +512,10 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let config = read_config(&args.config.config)?;
     let booted = booted(&config.cmdline)?;
     let env = open_env(&config.bootloader)?;
-    let ab = rampart_bootenv::ab::AbState::read(env.as_ref()).map_err(|e| coded(BAD_INPUT, e))?;
-    let counter =
-        super::keyargs::open_counter(&config.counter_store, &config.tcti)?.read().map_err(|e| coded(BAD_INPUT, e))?;
+    let ab = rampart_bootenv::ab::AbState::read(env.as_ref()).map_err(|e| coded(AGENT_FAILED, e))?;
+    let counter = open_counter(&config)?.read().map_err(|e| coded(AGENT_FAILED, e))?;
     let (_, state) =
-        Journal::<InstallState>::open(&config.state_dir).context("journal").map_err(|e| coded(BAD_INPUT, e))?;
+        Journal::<InstallState>::open(&config.state_dir).context("journal").map_err(|e| coded(AGENT_FAILED, e))?;
     let state = state.unwrap_or(InstallState::Idle);
     let records = rampart_agent::install::SlotRecords::read(&config.state_dir);
     let slot = |s: SlotName| {
