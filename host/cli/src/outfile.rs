@@ -4,9 +4,11 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-/// Write `path` through `write`, whole or not at all: into a temporary file
-/// beside it (mode `mode`), flushed, fsynced, renamed over `path`, and the
-/// directory fsynced. An interrupted or failed write leaves whatever was at
+/// Write `path` through `write`, whole or not at all
+/// ([`rampart_trust::atomic::replace_with`]: a temporary file beside it,
+/// fsynced, renamed over `path`, the directory fsynced; a symbolic link is
+/// followed and kept, a file replaced keeps its permission bits, a new one
+/// gets `mode`). An interrupted or failed write leaves whatever was at
 /// `path` before, and no temporary file. Errors of the file itself name
 /// `path`; `write`'s own errors are returned as they are.
 pub fn replace<T>(
@@ -14,7 +16,6 @@ pub fn replace<T>(
     mode: u32,
     write: impl FnOnce(&mut BufWriter<&File>) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
-    use std::os::unix::fs::PermissionsExt;
     let named = |e: std::io::Error| anyhow::anyhow!("{}: {e}", path.display());
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -23,21 +24,13 @@ pub fn replace<T>(
     if !dir.is_dir() {
         anyhow::bail!("{}: no directory {}", path.display(), dir.display());
     }
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".rampart-")
-        .permissions(std::fs::Permissions::from_mode(mode))
-        .tempfile_in(dir)
-        .map_err(|e| named(without_temp_path(e)))?;
-    let value = {
-        let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file_mut() as &File);
+    rampart_trust::atomic::replace_with(path, mode, |file| {
+        let mut w = BufWriter::with_capacity(1 << 20, &*file);
         let value = write(&mut w)?;
         w.flush().map_err(named)?;
-        value
-    };
-    tmp.as_file().sync_all().map_err(named)?;
-    tmp.persist(path).map_err(|e| named(e.error))?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(named)?;
-    Ok(value)
+        Ok(value)
+    })
+    .map_err(|e| named(without_temp_path(e)))?
 }
 
 /// Write `bytes` to `path` through [`replace`] (mode 0644); any failure is
@@ -121,19 +114,23 @@ mod tests {
     }
 
     #[test]
-    fn a_written_file_replaces_the_old_one_with_its_mode() {
+    fn a_written_file_replaces_the_old_one_and_keeps_its_mode() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.txt");
         std::fs::write(&path, "old").unwrap();
-        let value = replace(&path, 0o640, |w| {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let value = replace(&path, 0o644, |w| {
             w.write_all(b"new")?;
             Ok(7)
         })
         .unwrap();
         assert_eq!(value, 7);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let new = dir.path().join("new.txt");
+        replace(&new, 0o640, |w| Ok(w.write_all(b"x")?)).unwrap();
+        assert_eq!(std::fs::metadata(&new).unwrap().permissions().mode() & 0o777, 0o640);
     }
 
     #[test]

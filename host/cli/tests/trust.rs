@@ -165,8 +165,19 @@ fn keys_rotate_by_signed_update_and_old_stores_do_not_replay() {
     assert!(err(&o).contains("1 valid `root` signature(s)"), "{}", err(&o));
     assert_eq!(std::fs::read(d.path("trust.toml")).unwrap(), before, "a refused update leaves the store alone");
 
+    // The store in force lives elsewhere, linked, readable by its group
+    // only: applying the update replaces what the link points to, keeps the
+    // link and the mode.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir(d.path("etc")).unwrap();
+    std::fs::rename(d.path("trust.toml"), d.path("etc/trust.toml")).unwrap();
+    std::fs::set_permissions(d.path("etc/trust.toml"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::os::unix::fs::symlink("etc/trust.toml", d.path("trust.toml")).unwrap();
     assert!(d.ok(&["trust", "apply", "next.rtrust", "--trust", "trust.toml"]).contains("version 1 → 2"));
-    let v = d.json(0, &["trust", "show", "trust.toml", "--json"]);
+    assert!(std::fs::symlink_metadata(d.path("trust.toml")).unwrap().file_type().is_symlink());
+    let mode = std::fs::metadata(d.path("etc/trust.toml")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o640);
+    let v = d.json(0, &["trust", "show", "etc/trust.toml", "--json"]);
     assert_eq!(v["version"], 2);
     assert_eq!(v["keys"].as_array().unwrap().len(), 4);
 

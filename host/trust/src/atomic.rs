@@ -1,58 +1,122 @@
-//! Crash-safe file replacement.
+//! Crash-safe file replacement: the one whole-file writer of the host's
+//! state (journal, counter file, slot records) and of the command line's
+//! output files. (`rampart-bootenv`, which depends on no Rampart crate, has
+//! its own for bootloader environments, with the same guarantees.)
 
-use std::io::Write;
-use std::path::Path;
+use std::fs::{File, Permissions};
+use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
-/// Replace `path` with `bytes` so that a crash or power cut at any instant
-/// leaves the old content or the new one: write a temporary file in the same
-/// directory, fsync it, rename it over `path`, fsync the directory. A write
-/// that fails before the rename removes its temporary file.
-pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
+/// Replace `path` with what `write` writes to it, so that a crash or power
+/// cut at any instant leaves the old content or the new one: a temporary
+/// file in the same directory, fsynced, renamed over the target, the
+/// directory fsynced.
+///
+/// * A symbolic link is followed and kept: what it points to is replaced.
+/// * A file replaced keeps its permission bits; a new one gets `new_mode`
+///   exactly (no umask).
+/// * When `write` fails, its error is returned inside `Ok`, the target is
+///   left as it was, and the temporary file is removed; so it is on every
+///   error of the file itself (the outer `Err`).
+pub fn replace_with<T, E>(
+    path: &Path,
+    new_mode: u32,
+    write: impl FnOnce(&mut File) -> Result<T, E>,
+) -> io::Result<Result<T, E>> {
+    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mode = std::fs::metadata(&target).map_or(new_mode, |m| m.permissions().mode() & 0o7777);
+    let dir = parent(&target);
+    let mut tmp = tempfile::Builder::new().prefix(".rampart-").tempfile_in(&dir)?;
+    // Exact bits, whatever the umask did to the temporary file.
+    tmp.as_file().set_permissions(Permissions::from_mode(mode))?;
+    let value = match write(tmp.as_file_mut()) {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(e)),
     };
-    let name = path.file_name().ok_or(std::io::ErrorKind::InvalidInput)?;
-    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
-    let staged = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = staged {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
+    tmp.as_file().sync_all()?;
+    tmp.persist(&target).map_err(|e| e.error)?;
+    File::open(&dir)?.sync_all()?;
+    Ok(Ok(value))
+}
+
+/// [`replace_with`] writing `bytes` (a new file gets mode 0644).
+pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace_with(path, 0o644, |f| f.write_all(bytes))?
+}
+
+fn parent(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
     }
-    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_write_replaces_the_file_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state");
-        std::fs::write(&path, "old").unwrap();
-        write(&path, b"new").unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<_> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    }
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
     }
 
     #[test]
-    fn a_failed_rename_keeps_the_old_target_and_leaves_no_temporary() {
+    fn a_write_replaces_the_file_whole_and_keeps_its_mode() {
         let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, Permissions::from_mode(0o600)).unwrap();
+        write(&path, b"new").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(names(dir.path()), ["state"]);
+        let fresh = dir.path().join("fresh");
+        replace_with(&fresh, 0o640, |f| f.write_all(b"x")).unwrap().unwrap();
+        assert_eq!(mode(&fresh), 0o640);
+    }
+
+    #[test]
+    fn a_symbolic_link_is_followed_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        let real = dir.path().join("real/trust.toml");
+        std::fs::write(&real, "old").unwrap();
+        std::fs::set_permissions(&real, Permissions::from_mode(0o640)).unwrap();
+        let link = dir.path().join("trust.toml");
+        std::os::unix::fs::symlink("real/trust.toml", &link).unwrap();
+        write(&link, b"new").unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new");
+        assert_eq!(mode(&real), 0o640);
+        assert_eq!(names(&dir.path().join("real")), ["trust.toml"]);
+    }
+
+    #[test]
+    fn a_failed_write_or_rename_keeps_the_old_target_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        std::fs::write(&path, "old").unwrap();
+        let r = replace_with(&path, 0o644, |f| {
+            f.write_all(b"half").unwrap();
+            Err::<(), _>("the writer failed")
+        });
+        assert_eq!(r.unwrap(), Err("the writer failed"));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
+        assert_eq!(names(dir.path()), ["state"]);
         // A non-empty directory where the file should be: the rename fails
         // after the temporary file was written.
-        let path = dir.path().join("state");
+        let path = dir.path().join("busy");
         std::fs::create_dir(&path).unwrap();
         std::fs::write(path.join("inside"), "kept").unwrap();
         let err = write(&path, b"new").unwrap_err();
         assert!(path.join("inside").is_file(), "{err}");
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names, ["state"], "a temporary file was left behind");
+        assert_eq!(names(dir.path()), ["busy", "state"], "a temporary file was left behind");
     }
 }
