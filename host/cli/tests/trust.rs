@@ -78,7 +78,7 @@ fn bundles_are_made_inspected_and_verified_with_each_check_named() {
     d.create("one.rbundle", "8", &["k3.pem"], &[]);
     let o = d.run(&["bundle", "verify", "one.rbundle", "--trust", "trust.toml"]);
     assert_eq!(o.status.code(), Some(5));
-    assert!(err(&o).contains("one.rbundle: refused: signatures: 1 valid `release` signature(s)"), "{}", err(&o));
+    assert!(err(&o).contains("one.rbundle: refused: threshold: 1 valid `release` signature(s)"), "{}", err(&o));
 
     // A flipped payload byte names its chunk.
     let mut bytes = std::fs::read(d.path("fw.rbundle")).unwrap();
@@ -128,6 +128,42 @@ fn bad_input_is_named() {
         assert!(err(&o).contains(want), "{extra:?}: want `{want}` in {}", err(&o));
         assert!(!d.path("x.rbundle").exists(), "nothing is left behind on failure");
     }
+    for (expires, want) in [
+        ("0s", "--expires-in `0s` must be at least one second"),
+        ("8000y", "--expires-in `8000y` ends after 9999-12-31T23:59:59Z"),
+        ("300000000000y", "--expires-in `300000000000y`"),
+    ] {
+        let mut args = base.to_vec();
+        args.extend(["--version", "1.0.0", "--hardware", "x", "--sbom", "sbom.json", "--key", "k1.pem"]);
+        args.extend(["--expires-in", expires, "--out", "x.rbundle"]);
+        let o = d.run(&args);
+        assert_eq!(o.status.code(), Some(2), "{expires}: {}", err(&o));
+        assert!(err(&o).contains(want), "{expires}: want `{want}` in {}", err(&o));
+    }
+    // What the flags state is checked before the image is read, named by flag.
+    let long = format!("1.0.0-{}", "a".repeat(245));
+    for (extra, want) in [
+        (
+            &["--hardware", "bad model"][..],
+            "--hardware `bad model`: must be 1 to 255 printable ASCII characters, no spaces",
+        ),
+        (&["--hardware", "gw", "--hardware", "gw"], "--hardware `gw`: `gw` is listed twice"),
+        (&["--hardware", "gw", "--id", "a b"], "--id `a b`: must be"),
+        (&["--hardware", "gw", "--version", &long], "the bundle id `gw-fw-1.0.0-aaa"),
+    ] {
+        let mut args = base.to_vec();
+        args.extend(["--sbom", "sbom.json", "--key", "k1.pem", "--out", "x.rbundle"]);
+        if !extra.contains(&"--version") {
+            args.extend(["--version", "1.0.0"]);
+        }
+        args.extend_from_slice(extra);
+        let o = d.run(&args);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", err(&o));
+        assert!(err(&o).contains(want), "{extra:?}: want `{want}` in {}", err(&o));
+        if want.starts_with("the bundle id") {
+            assert!(err(&o).ends_with("made from --hardware and --version must be 1 to 255 printable ASCII characters, no spaces: give one with --id\n"), "{}", err(&o));
+        }
+    }
     let o = d.run(&["trust", "init", "--out", "trust.toml", "--key", "k1.pub.pem"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("already exists"), "{}", err(&o));
@@ -156,8 +192,14 @@ fn keys_rotate_by_signed_update_and_old_stores_do_not_replay() {
         assert!(err(&o).contains("would overwrite"), "{args:?}: {}", err(&o));
     }
     assert_eq!(std::fs::read(d.path("trust.toml")).unwrap(), store);
-    d.ok(&["trust", "sign-update", "next.toml", "--key", "k1.pem", "--out", "short.rtrust"]);
-    d.ok(&["trust", "sign-update", "next.toml", "--key", "k1.pem", "--key", "k2.pem", "--out", "next.rtrust"]);
+    // Signed below the new store's root threshold: written, with a warning.
+    let o = d.run(&["trust", "sign-update", "next.toml", "--key", "k1.pem", "--out", "short.rtrust"]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let warning = "warning: short.rtrust: 1 signature(s) by `root` keys of the new store, which requires 2: \
+                   devices refuse this update; sign it with more root keys\n";
+    assert_eq!(err(&o), warning);
+    let o = d.run(&["trust", "sign-update", "next.toml", "--key", "k1.pem", "--key", "k2.pem", "--out", "next.rtrust"]);
+    assert_eq!((o.status.code(), err(&o).as_str()), (Some(0), ""));
     let before = std::fs::read(d.path("trust.toml")).unwrap();
 
     let o = d.run(&["trust", "apply", "short.rtrust", "--trust", "trust.toml"]);

@@ -183,7 +183,7 @@ fn fill(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 pub enum VerifyError {
     #[error("structure: {0}")]
     Structure(FormatError),
-    #[error("signatures: {0}")]
+    #[error("{check}: {0}", check = signature_check(.0))]
     Signature(#[from] SignatureError),
     #[error("expiry: the bundle expired at {expires_at} (now is {now})")]
     Expired { expires_at: Timestamp, now: Timestamp },
@@ -215,14 +215,22 @@ impl VerifyError {
     pub fn check(&self) -> &'static str {
         match self {
             VerifyError::Structure(_) => "structure",
-            VerifyError::Signature(SignatureError::BelowThreshold { .. }) => "threshold",
-            VerifyError::Signature(_) => "signatures",
+            VerifyError::Signature(e) => signature_check(e),
             VerifyError::Expired { .. } => "expiry",
             VerifyError::Hardware { .. } => "hardware",
             VerifyError::Rollback { .. } => "anti-rollback",
             VerifyError::Sbom(_) => "sbom",
             VerifyError::Payload(_) => "payload",
         }
+    }
+}
+
+/// The check a signature error fails: too few valid signatures is
+/// `threshold`, anything wrong with one signature is `signatures`.
+fn signature_check(e: &SignatureError) -> &'static str {
+    match e {
+        SignatureError::BelowThreshold { .. } => "threshold",
+        _ => "signatures",
     }
 }
 

@@ -61,7 +61,36 @@ pub fn chunk_count(size: u64, chunk: u32) -> u64 {
 
 fn check_name(field: &str, s: &str) -> Result<(), FormatError> {
     if s.is_empty() || s.len() > 255 || !s.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(FormatError::invalid(field, "must be 1 to 255 printable ASCII characters"));
+        return Err(FormatError::invalid(field, "must be 1 to 255 printable ASCII characters, no spaces"));
+    }
+    Ok(())
+}
+
+/// The rules for what a bundle's author states about the release: its
+/// hardware models, its version, its id, its validity. [`Manifest::check`]
+/// starts with them; `rampart bundle create` checks them before it reads
+/// the image. The id is checked last, as it is often made from the others.
+pub fn check_release(
+    bundle_id: &str,
+    compatible_hardware: &[String],
+    version: &Version,
+    (created_at, expires_at): (Timestamp, Timestamp),
+    limits: &Limits,
+) -> Result<(), FormatError> {
+    if compatible_hardware.is_empty() {
+        return Err(FormatError::invalid("compatible_hardware", "names no hardware model"));
+    }
+    bound("compatible_hardware", compatible_hardware.len() as u64, u64::from(limits.max_hardware))?;
+    for (i, m) in compatible_hardware.iter().enumerate() {
+        check_name(&format!("compatible_hardware[{i}]"), m)?;
+        if compatible_hardware[..i].contains(m) {
+            return Err(FormatError::invalid(format!("compatible_hardware[{i}]"), format!("`{m}` is listed twice")));
+        }
+    }
+    check_name("version", &version.to_string())?;
+    check_name("bundle_id", bundle_id)?;
+    if expires_at.0 <= created_at.0 {
+        return Err(FormatError::invalid("expires_at", "is not after created_at"));
     }
     Ok(())
 }
@@ -71,24 +100,13 @@ impl Manifest {
     /// Both the encoder and the decoder run this, so no manifest that
     /// breaks a rule can be signed or accepted.
     pub fn check(&self, limits: &Limits) -> Result<(), FormatError> {
-        check_name("bundle_id", &self.bundle_id)?;
-        if self.compatible_hardware.is_empty() {
-            return Err(FormatError::invalid("compatible_hardware", "names no hardware model"));
-        }
-        bound("compatible_hardware", self.compatible_hardware.len() as u64, u64::from(limits.max_hardware))?;
-        for (i, m) in self.compatible_hardware.iter().enumerate() {
-            check_name(&format!("compatible_hardware[{i}]"), m)?;
-            if self.compatible_hardware[..i].contains(m) {
-                return Err(FormatError::invalid(
-                    format!("compatible_hardware[{i}]"),
-                    format!("`{m}` is listed twice"),
-                ));
-            }
-        }
-        check_name("version", &self.version.to_string())?;
-        if self.expires_at.0 <= self.created_at.0 {
-            return Err(FormatError::invalid("expires_at", "is not after created_at"));
-        }
+        check_release(
+            &self.bundle_id,
+            &self.compatible_hardware,
+            &self.version,
+            (self.created_at, self.expires_at),
+            limits,
+        )?;
         if self.payload_size == 0 {
             return Err(FormatError::invalid("payload_size", "is 0: a bundle carries an image"));
         }

@@ -4,9 +4,9 @@ use super::keyargs::{CounterArgs, SignArgs, progress_bar, read_trust, refs};
 use crate::exit::{BAD_INPUT, REFUSED, coded};
 use anyhow::Context;
 use rampart_facts::{Channel, Timestamp, Version};
-use rampart_trust::Limits;
 use rampart_trust::bundle::{self, BundleReader, BundleSpec, VerifyOptions};
 use rampart_trust::manifest::{Manifest, NEVER, Payload};
+use rampart_trust::{FormatError, Limits};
 use serde_json::json;
 use std::io::BufReader;
 use std::path::PathBuf;
@@ -106,9 +106,20 @@ fn parse_expiry(created: Timestamp, s: &str) -> anyhow::Result<Timestamp> {
     }
     let d = humantime::parse_duration(s)
         .map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("--expires-in `{s}`: {e} (try 90d, 12h, 2y or never)")))?;
-    let secs = i64::try_from(d.as_secs()).ok().filter(|s| *s > 0);
-    let secs = secs.ok_or_else(|| coded(BAD_INPUT, anyhow::anyhow!("--expires-in `{s}` must be positive")))?;
-    Ok(Timestamp(created.0.saturating_add(secs)))
+    if d.as_secs() == 0 {
+        return Err(coded(BAD_INPUT, anyhow::anyhow!("--expires-in `{s}` must be at least one second")));
+    }
+    // The latest time RFC 3339 can write; `never` is the way past it.
+    const LATEST: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+    match i64::try_from(d.as_secs()).ok().and_then(|secs| created.0.checked_add(secs)) {
+        Some(t) if t <= LATEST => Ok(Timestamp(t)),
+        _ => Err(coded(
+            BAD_INPUT,
+            anyhow::anyhow!(
+                "--expires-in `{s}` ends after 9999-12-31T23:59:59Z, the latest expiry a bundle can state (say `never` if you mean it)"
+            ),
+        )),
+    }
 }
 
 fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
@@ -143,6 +154,16 @@ fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
     };
     crate::outfile::distinct(&[("--out", &args.out)], &[("--image", &args.image), ("--sbom", &args.sbom)])?;
     let limits = Limits::default();
+    // What the flags state is checked before the image is read, each
+    // problem named by its flag.
+    rampart_trust::manifest::check_release(
+        &spec.bundle_id,
+        &spec.compatible_hardware,
+        &spec.version,
+        (spec.created_at, spec.expires_at),
+        &limits,
+    )
+    .map_err(|e| bad(anyhow::anyhow!(flag_error(e, &spec, args.id.is_some()))))?;
     let sbom = read_bounded(&args.sbom, u64::from(limits.max_sbom_bytes))?;
     let signers = args.sign.signers()?;
     let mut image =
@@ -174,6 +195,31 @@ fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A release field's error said in terms of the flag that set it.
+fn flag_error(e: FormatError, spec: &BundleSpec, id_given: bool) -> String {
+    let FormatError::Invalid { field, cause } = &e else {
+        return match e {
+            FormatError::TooLarge { field: "compatible_hardware", value, max } => {
+                format!("--hardware is given {value} times, more than the limit of {max}")
+            }
+            e => e.to_string(),
+        };
+    };
+    if let Some(i) = field.strip_prefix("compatible_hardware[").and_then(|f| f.strip_suffix(']')) {
+        let model = i.parse::<usize>().ok().and_then(|i| spec.compatible_hardware.get(i));
+        return format!("--hardware `{}`: {cause}", model.map_or("", String::as_str));
+    }
+    match field.as_str() {
+        "version" => format!("--version `{}`: {cause}", spec.version),
+        "bundle_id" if id_given => format!("--id `{}`: {cause}", spec.bundle_id),
+        "bundle_id" => {
+            format!("the bundle id `{}` made from --hardware and --version {cause}: give one with --id", spec.bundle_id)
+        }
+        "expires_at" => format!("--expires-in: the expiry {cause}"),
+        _ => e.to_string(),
+    }
 }
 
 fn read_bounded(path: &std::path::Path, max: u64) -> anyhow::Result<Vec<u8>> {

@@ -216,6 +216,18 @@ fn sign_update(args: SignUpdateArgs) -> anyhow::Result<ExitCode> {
     let bytes = TrustStore::sign_update(&next, &refs(&signers), &Limits::default()).map_err(|e| coded(BAD_INPUT, e))?;
     write_out(&args.out, &bytes)?;
     println!("wrote {} (trust store version {}, {} signature(s))", args.out.display(), next.version, signers.len());
+    // Devices also require the root threshold of the store in force, which
+    // this command does not see; the new store's it can check.
+    let roots =
+        signers.iter().filter(|s| next.key(s.public_key().id()).is_some_and(|k| k.roles.contains(&Role::Root))).count();
+    let need = next.threshold(Role::Root);
+    if roots < usize::from(need) {
+        eprintln!(
+            "warning: {}: {roots} signature(s) by `root` keys of the new store, which requires {need}: \
+             devices refuse this update; sign it with more root keys",
+            args.out.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
