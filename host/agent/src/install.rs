@@ -391,7 +391,8 @@ impl<'a> Agent<'a> {
             // was armed: a failed commit may still have reached storage.
             // Known unarmed, the install is over and the next may start;
             // not known, `after_boot` settles it from the environment.
-            if AbState::read(self.parts.env).is_ok_and(|s| s.trial() != Some(target)) {
+            let env = &mut *self.parts.env;
+            if env.reload().is_ok() && AbState::read(env).is_ok_and(|s| s.trial() != Some(target)) {
                 self.record(InstallState::Idle)?;
             }
             self.emit(now, "install-failed", Some(&release), Some(target), vec![], Some(e.to_string()));

@@ -358,8 +358,7 @@ impl BootEnv for FailingCommit {
     fn commit(&mut self) -> rampart_bootenv::Result<()> {
         self.commits += 1;
         if self.commits == self.fail_at {
-            // What is on disk stays; forget what was set in memory.
-            self.env = GrubEnv::open(self.env.path()).unwrap();
+            // Nothing reaches the disk; what was set stays in memory.
             let cause = std::io::Error::other("injected: the disk went away");
             return Err(rampart_bootenv::Error::Io {
                 path: self.env.path().to_path_buf(),
@@ -368,6 +367,9 @@ impl BootEnv for FailingCommit {
             });
         }
         self.env.commit()
+    }
+    fn reload(&mut self) -> rampart_bootenv::Result<()> {
+        self.env.reload()
     }
     fn location(&self) -> PathBuf {
         self.env.path().to_path_buf()

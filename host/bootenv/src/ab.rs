@@ -180,14 +180,25 @@ impl AbState {
         if self.upgrade_available { self.order.first().copied() } else { None }
     }
 
+    /// Sets the five variables and commits. On any failure the environment
+    /// is read again from storage, so that what is in memory stays what
+    /// the bootloader sees (a failed transition is not half-remembered).
     fn write(&self, env: &mut dyn BootEnv) -> Result<()> {
         let order: Vec<&str> = self.order.iter().map(|s| s.as_str()).collect();
-        env.set(BOOT_ORDER, &order.join(" "))?;
-        env.set(Slot::A.left_var(), &self.a_left.to_string())?;
-        env.set(Slot::B.left_var(), &self.b_left.to_string())?;
-        env.set(UPGRADE_AVAILABLE, if self.upgrade_available { "1" } else { "0" })?;
-        env.set(BOOTCOUNT, &self.bootcount.to_string())?;
-        env.commit()
+        let written = (|| {
+            env.set(BOOT_ORDER, &order.join(" "))?;
+            env.set(Slot::A.left_var(), &self.a_left.to_string())?;
+            env.set(Slot::B.left_var(), &self.b_left.to_string())?;
+            env.set(UPGRADE_AVAILABLE, if self.upgrade_available { "1" } else { "0" })?;
+            env.set(BOOTCOUNT, &self.bootcount.to_string())?;
+            env.commit()
+        })();
+        if written.is_err() {
+            // Best effort: the caller gets the write's error either way, and
+            // an environment that cannot be read fails its next step.
+            let _ = env.reload();
+        }
+        written
     }
 
     fn set_left(&mut self, slot: Slot, n: u8) {

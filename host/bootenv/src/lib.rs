@@ -39,6 +39,10 @@ pub trait BootEnv {
     /// Writes every change made since the last commit, all or nothing as far
     /// as the layout allows (see [`UbootEnv::commit`], [`GrubEnv::commit`]).
     fn commit(&mut self) -> Result<()>;
+    /// Discards what was set since the last commit and reads the
+    /// environment again from storage: after a failed commit, what is in
+    /// memory is then what the bootloader will see.
+    fn reload(&mut self) -> Result<()>;
     /// The file or device, for error messages.
     fn location(&self) -> PathBuf;
 }
@@ -55,6 +59,10 @@ impl BootEnv for UbootEnv {
     }
     fn commit(&mut self) -> Result<()> {
         UbootEnv::commit(self)
+    }
+    fn reload(&mut self) -> Result<()> {
+        *self = UbootEnv::open(&self.config().clone())?;
+        Ok(())
     }
     fn location(&self) -> PathBuf {
         self.config().label()
@@ -73,6 +81,10 @@ impl BootEnv for GrubEnv {
     }
     fn commit(&mut self) -> Result<()> {
         GrubEnv::commit(self)
+    }
+    fn reload(&mut self) -> Result<()> {
+        *self = GrubEnv::open(self.path())?;
+        Ok(())
     }
     fn location(&self) -> PathBuf {
         self.path().to_path_buf()
