@@ -27,7 +27,7 @@ pub fn replace_with<T, E>(
     let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let mode = std::fs::metadata(&target).map_or(new_mode, |m| m.permissions().mode() & 0o7777);
     let dir = parent(&target);
-    let mut tmp = tempfile::Builder::new().prefix(".rampart-").tempfile_in(&dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(".rampart-").tempfile_in(&dir).map_err(without_temp_path)?;
     // Exact bits, whatever the umask did to the temporary file.
     tmp.as_file().set_permissions(Permissions::from_mode(mode))?;
     let value = match write(tmp.as_file_mut()) {
@@ -43,6 +43,18 @@ pub fn replace_with<T, E>(
 /// [`replace_with`] writing `bytes` (a new file gets mode 0644).
 pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     replace_with(path, 0o644, |f| f.write_all(bytes))?
+}
+
+/// tempfile adds the temporary file's random name to its errors (`… at path
+/// "/dir/.rampart-XXXX"`), a name that means nothing to the user; its error
+/// type does not hand out the cause alone, so the suffix is cut from the
+/// text (a test notices if tempfile words it otherwise).
+fn without_temp_path(e: io::Error) -> io::Error {
+    let text = e.to_string();
+    match text.rfind(" at path ") {
+        Some(end) => io::Error::new(e.kind(), &text[..end]),
+        None => e,
+    }
 }
 
 fn parent(path: &Path) -> PathBuf {
@@ -80,6 +92,21 @@ mod tests {
         let fresh = dir.path().join("fresh");
         replace_with(&fresh, 0o640, |f| f.write_all(b"x")).unwrap().unwrap();
         assert_eq!(mode(&fresh), 0o640);
+    }
+
+    #[test]
+    fn tempfiles_own_errors_lose_the_temporary_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plain");
+        std::fs::write(&file, "").unwrap();
+        // A file where a directory should be: tempfile fails with its own error.
+        let e = tempfile::Builder::new().tempfile_in(&file).unwrap_err();
+        assert!(e.to_string().contains(".tmp"), "{e}");
+        let plain = without_temp_path(e);
+        assert!(!plain.to_string().contains(".tmp"), "{plain}");
+        assert_eq!(plain.kind(), io::ErrorKind::NotADirectory);
+        let e = write(&file.join("x"), b"").unwrap_err();
+        assert!(!e.to_string().contains("rampart-"), "{e}");
     }
 
     #[test]

@@ -154,4 +154,41 @@ fn the_file_counter_only_moves_forward_and_refuses_damage() {
         assert!(err.contains("corrupt counter file"), "{bad:?}: {err}");
         assert!(c.advance(100).is_err(), "a corrupt counter is never advanced");
     }
+    // Each kind of damage is named for what it is.
+    let body = good.trim_end();
+    let check = body.rsplit(' ').next().unwrap();
+    for (bad, cause) in [
+        (body.to_string(), "the line does not end with a newline"),
+        (format!("{good}\n"), "more than one line"),
+        (good.replace(" 7 ", " 07 "), "the value `07` is not written as the counter writes it (`7`)"),
+        (good.replace(" 7 ", " 9 "), &format!("the check digits `{check}` do not match the value 9")),
+        (String::new(), "empty"),
+        ("rampart-counter v2 7 00000000\n".into(), "does not start with `rampart-counter v1`"),
+        ("rampart-counter v1 7\n".into(), "expected one line `rampart-counter v1 <value> <check>`"),
+    ] {
+        std::fs::write(&path, &bad).unwrap();
+        let err = c.read().unwrap_err().to_string();
+        assert!(err.ends_with(&format!("corrupt counter file: {cause}")), "{bad:?}: {err}");
+    }
+}
+
+#[test]
+fn concurrent_advances_never_leave_the_counter_below_the_largest() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..30u64 {
+        let path = dir.path().join(format!("counter-{round}"));
+        FileCounter::create(&path, 5).unwrap();
+        let targets = [10, 7, 9, 6, 8, 12, 11];
+        std::thread::scope(|s| {
+            for to in targets {
+                let path = &path;
+                s.spawn(move || {
+                    let mut c = FileCounter::open(path).unwrap();
+                    // A target already passed is refused as backwards; that is fine.
+                    let _ = c.advance(to);
+                });
+            }
+        });
+        assert_eq!(FileCounter::open(&path).unwrap().read().unwrap(), 12, "round {round}");
+    }
 }

@@ -2,6 +2,7 @@
 
 use super::keyargs::{CounterArgs, open_counter, parse_index};
 use crate::exit::{BAD_INPUT, coded};
+use rampart_trust::counter::CounterError;
 use rampart_trust::counter::file::FileCounter;
 use rampart_trust::counter::tpm::TpmCounter;
 use serde_json::json;
@@ -45,7 +46,13 @@ impl CounterCommand {
             }
             CounterCommand::Advance(a) => {
                 let mut store = open(&a.store)?;
-                store.advance(a.to).map_err(|e| coded(BAD_INPUT, e))?;
+                store.advance(a.to).map_err(|e| match e {
+                    // The other errors name the file or the TPM already.
+                    e @ CounterError::Backwards { .. } => {
+                        coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", a.store.counter_store.as_deref().unwrap_or("")))
+                    }
+                    e => coded(BAD_INPUT, e),
+                })?;
                 println!("counter at {}", a.to);
                 Ok(ExitCode::SUCCESS)
             }

@@ -31,15 +31,32 @@ impl FileCounter {
 
     /// Provision a counter file holding `initial`; refuses to replace one.
     pub fn create(path: &Path, initial: u64) -> Result<Self, CounterError> {
+        let counter = FileCounter { path: path.to_path_buf() };
+        let _lock = counter.lock()?;
         if path.exists() {
             return Err(CounterError::Io {
                 path: path.display().to_string(),
                 source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "a counter file is already there"),
             });
         }
-        let counter = FileCounter { path: path.to_path_buf() };
         counter.store(initial)?;
         Ok(counter)
+    }
+
+    /// An exclusive lock on the counter's directory, held while the value is
+    /// read and replaced: two processes advancing at once (the agent's
+    /// commit and an operator's `counter advance`) take turns, so the
+    /// counter never ends below the larger value. The file itself cannot
+    /// carry the lock, as every write replaces it.
+    fn lock(&self) -> Result<std::fs::File, CounterError> {
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let io = |e| CounterError::Io { path: dir.display().to_string(), source: e };
+        let f = std::fs::File::open(dir).map_err(io)?;
+        f.lock().map_err(io)?;
+        Ok(f)
     }
 
     pub fn path(&self) -> &Path {
@@ -64,16 +81,27 @@ impl FileCounter {
             return Err(corrupt("longer than a counter line"));
         }
         let text = std::str::from_utf8(&text).map_err(|_| corrupt("not UTF-8"))?;
-        let value = text
-            .strip_prefix(PREFIX)
-            .and_then(|rest| rest.strip_prefix(' '))
-            .and_then(|rest| rest.split(' ').next())
-            .ok_or_else(|| corrupt("does not start with `rampart-counter v1 <value>`"))?;
-        let value: u64 = value.parse().map_err(|_| corrupt("the value is not an unsigned integer"))?;
-        if Self::line(value) != text {
-            return Err(corrupt("the check digits do not match the value"));
+        let line = text
+            .strip_suffix('\n')
+            .ok_or_else(|| corrupt(if text.is_empty() { "empty" } else { "the line does not end with a newline" }))?;
+        if line.contains('\n') {
+            return Err(corrupt("more than one line"));
         }
-        Ok(value)
+        let words: Vec<&str> = line.split(' ').collect();
+        let [a, b, value, check] = words[..] else {
+            return Err(corrupt("expected one line `rampart-counter v1 <value> <check>`"));
+        };
+        if format!("{a} {b}") != PREFIX {
+            return Err(corrupt("does not start with `rampart-counter v1`"));
+        }
+        let n: u64 = value.parse().map_err(|_| corrupt(&format!("the value `{value}` is not an unsigned integer")))?;
+        if n.to_string() != value {
+            return Err(corrupt(&format!("the value `{value}` is not written as the counter writes it (`{n}`)")));
+        }
+        if Self::line(n) != text {
+            return Err(corrupt(&format!("the check digits `{check}` do not match the value {n}")));
+        }
+        Ok(n)
     }
 
     fn store(&self, value: u64) -> Result<(), CounterError> {
@@ -87,6 +115,7 @@ impl CounterStore for FileCounter {
     }
 
     fn advance(&mut self, to: u64) -> Result<(), CounterError> {
+        let _lock = self.lock()?;
         let current = self.load()?;
         match to.cmp(&current) {
             std::cmp::Ordering::Less => Err(CounterError::Backwards { current, requested: to }),
