@@ -123,13 +123,20 @@ impl SlotRecords {
     /// The records in `state_dir` (none yet: empty; unreadable: empty, and
     /// a warning — they are informational).
     pub fn read(state_dir: &Path) -> SlotRecords {
+        Self::try_read(state_dir).unwrap_or_else(|e| {
+            tracing::warn!("{e}");
+            SlotRecords::default()
+        })
+    }
+
+    /// The records, or why the file that holds them cannot be read (none
+    /// yet is no error).
+    pub fn try_read(state_dir: &Path) -> Result<SlotRecords, String> {
         let path = state_dir.join(Self::FILE);
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                tracing::warn!("{}: {e}", path.display());
-                SlotRecords::default()
-            }),
-            Err(_) => SlotRecords::default(),
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SlotRecords::default()),
+            Err(e) => Err(format!("{}: {e}", path.display())),
         }
     }
 
@@ -365,8 +372,13 @@ impl<'a> Agent<'a> {
         let t = slot_char(target);
         // Out of the boot order before its first byte changes: a write cut
         // off half way leaves no image the bootloader could fall back to.
-        ab::mark_bad(self.parts.env, target)?;
-        self.record(InstallState::Writing { release: release.clone(), target: t, image: image.clone(), attempts })?;
+        let started = ab::mark_bad(self.parts.env, target).map_err(AgentError::from).and_then(|_| {
+            self.record(InstallState::Writing { release: release.clone(), target: t, image: image.clone(), attempts })
+        });
+        if let Err(e) = started {
+            self.emit(now, "install-failed", Some(&release), Some(target), vec![], Some(e.to_string()));
+            return Err(e);
+        }
         SlotRecords::set(&self.state_dir, target, &release, SlotState::Writing);
         let mut pace = Pace::new(self.parts.install_rate);
         let written = slot::install(

@@ -23,6 +23,7 @@ fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RAMPART_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -38,13 +39,21 @@ fn main() -> std::process::ExitCode {
         // output goes away (`rampart … | head`) instead of failing on the
         // write. Not for commands that talk to sockets (the agent, a TPM),
         // where a closed peer must be an error, not a silent exit.
-        // SAFETY: called before any thread starts; SIG_DFL is a valid disposition.
-        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+        quiet_on_closed_output();
     }
     match cli.command.run() {
         Ok(code) => code,
         Err(e) => exit::report(&e),
     }
+}
+
+/// End quietly, as other Unix tools do, when the reader of standard output
+/// goes away. Commands that talk to sockets (the agent, a TPM) call it once
+/// they have nothing left to say to them, before they print.
+pub fn quiet_on_closed_output() {
+    // SAFETY: SIG_DFL is a valid disposition; changing it races with no
+    // handler of ours (the agent daemon's signal handling never calls this).
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
 }
 
 /// clap's message for a bad command line as one line, as every other error

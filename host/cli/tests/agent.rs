@@ -861,3 +861,127 @@ fn a_broken_environment_counter_or_journal_is_a_failed_agent_step() {
     let health = root().join("examples/health.json");
     fails(&["agent", "after-boot", "--config", "agent.toml", "--health", health.to_str().unwrap()], "journal");
 }
+
+fn kill(signal: &str, agent: &Daemon) {
+    let pid = agent.child.id().to_string();
+    assert!(std::process::Command::new("kill").args([signal, &pid]).status().unwrap().success());
+}
+
+/// One daemon per device; no client holds it up; each step reads the trust
+/// store, the policy's signature and the bootloader environment again.
+#[test]
+fn one_daemon_per_device_that_no_client_holds_up_and_that_reads_its_files_at_each_step() {
+    use std::io::Read;
+    let d = daemon_device(rampart_tests::MINIMAL, "gw-1", "\n[install]\nbytes_per_sec = 2000000\n");
+    let mut agent = start_daemon(&d);
+    agent.wait_for("agent running");
+    let pid = agent.child.id();
+
+    // A second daemon, and a foreground step beside the daemon, are refused.
+    for args in [
+        &["agent", "run", "--config", "agent.toml"][..],
+        &["agent", "install", "fw.rbundle", "--once", "--config", "agent.toml"],
+    ] {
+        let o = d.run(args);
+        assert_eq!(o.status.code(), Some(6), "{args:?}: {}", err(&o));
+        assert!(err(&o).contains(&format!("another agent (pid {pid}) is acting on this device")), "{}", err(&o));
+    }
+
+    // A client that connects and says nothing holds up neither SIGHUP,
+    // which changes nothing, nor SIGTERM, which stops the agent and removes
+    // its socket.
+    let mut idle = std::os::unix::net::UnixStream::connect(d.path("state/agent.sock")).unwrap();
+    kill("-HUP", &agent);
+    agent.wait_for("SIGHUP: nothing to do");
+    assert!(agent.stop().success());
+    assert!(!d.path("state/agent.sock").exists());
+    let mut answer = String::new();
+    let _ = idle.read_to_string(&mut answer);
+
+    let mut agent = start_daemon(&d);
+    agent.wait_for("agent running");
+    let _idle = std::os::unix::net::UnixStream::connect(d.path("state/agent.sock")).unwrap();
+    // A client that says nothing for 5 s is told so.
+    let mut slow = std::os::unix::net::UnixStream::connect(d.path("state/agent.sock")).unwrap();
+    let mut answer = String::new();
+    slow.read_to_string(&mut answer).unwrap();
+    assert!(answer.contains("no request within 5 s"), "{answer}");
+
+    // Key k1 is revoked while the agent runs (the policy is signed again
+    // with k2 and k3 first): a bundle signed with k1 no longer installs.
+    d.ok(&["policy", "sign", "policy.wasm", "--key", "k2.pem", "--key", "k3.pem"]);
+    let k1 = d.json(0, &["key", "public", "k1.pem", "--json"])["key_id"].as_str().unwrap().to_string();
+    d.ok(&["trust", "remove-key", "--trust", "trust.toml", "--key-id", &k1, "--out", "next.toml"]);
+    d.ok(&["trust", "sign-update", "next.toml", "--key", "k2.pem", "--key", "k3.pem", "--out", "next.rtrust"]);
+    d.ok(&["trust", "apply", "next.rtrust", "--trust", "trust.toml"]);
+    let o = d.run(&["agent", "install", "fw.rbundle", "--config", "agent.toml"]);
+    assert_eq!(o.status.code(), Some(5), "{}", err(&o));
+    assert!(err(&o).contains("is not in the trust store"), "{}", err(&o));
+
+    // The bootloader environment changes under the agent (`grub-reboot`):
+    // the next install reads it again and succeeds at once. While it runs,
+    // another request is told the agent is busy.
+    let mut env = GrubEnv::open(d.path("grubenv")).unwrap();
+    env.set("saved_entry", "1").unwrap();
+    env.commit().unwrap();
+    d.create("fw2.rbundle", "8", &["k2.pem", "k3.pem"], &[]);
+    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_rampart"));
+    first.args(["agent", "install", "fw2.rbundle", "--config", "agent.toml", "--json"]).current_dir(d.tmp.path());
+    let first = std::thread::spawn(move || first.output().unwrap());
+    let start = std::time::Instant::now();
+    while !events(&d).contains(&"install-start".to_string()) {
+        assert!(start.elapsed() < PATIENCE, "the install never started:\n{}", agent.log());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let o = d.run(&["agent", "install", "fw2.rbundle", "--config", "agent.toml"]);
+    assert_eq!(o.status.code(), Some(6), "{}", err(&o));
+    assert!(err(&o).contains("the agent is installing") && err(&o).contains("fw2.rbundle"), "{}", err(&o));
+    let first = first.join().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(v["outcome"], "reboot-for-trial", "{v}");
+    assert!(agent.exits().success());
+    assert_eq!(GrubEnv::open(d.path("grubenv")).unwrap().get("saved_entry"), Some("1"));
+}
+
+#[test]
+fn a_directory_given_as_a_bundle_is_bad_input_not_a_refused_bundle() {
+    let d = agent_device();
+    d.ok(&["policy", "sign", "policy.wasm", "--key", "k1.pem", "--key", "k2.pem"]);
+    std::fs::create_dir(d.path("dir.rbundle")).unwrap();
+    for args in [
+        &["agent", "install", "dir.rbundle", "--once", "--config", "agent.toml"][..],
+        &["bundle", "verify", "dir.rbundle", "--trust", "trust.toml"],
+    ] {
+        let o = d.run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", err(&o));
+        assert!(err(&o).contains("dir.rbundle: is a directory"), "{}", err(&o));
+    }
+    assert!(events(&d).is_empty(), "{:?}", events(&d));
+}
+
+#[test]
+fn status_names_damaged_slot_records_and_a_closed_output_is_no_panic() {
+    let d = trial_of_counter_8();
+    std::fs::write(d.path("state/slots.json"), "{x").unwrap();
+    let out = d.ok(&["agent", "status", "--config", "agent.toml"]);
+    assert!(out.contains("slot B:     unknown"), "{out}");
+    assert!(out.contains("warning:    the slot records are damaged"), "{out}");
+    let v = d.json(0, &["agent", "status", "--config", "agent.toml", "--json"]);
+    assert_eq!(v["slots"]["B"]["state"], "unknown", "{v}");
+    assert!(v["slot_records_damaged"].as_str().unwrap().contains("slots.json"), "{v}");
+    // Standard output closed before the agent writes: it ends quietly.
+    for args in [&["agent", "status", "--config", "agent.toml"][..], &["counter", "show", "--counter-store", "counter"]]
+    {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_rampart"))
+            .args(args)
+            .current_dir(d.tmp.path())
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        assert_ne!(o.status.code(), Some(101), "{args:?}: {}", err(&o));
+        assert!(!err(&o).contains("panicked"), "{args:?}: {}", err(&o));
+    }
+}

@@ -57,6 +57,9 @@ pub(crate) fn check(ok: bool, field: &str, cause: impl FnOnce() -> String) -> Re
 pub const MAX_NAME_BYTES: usize = 256;
 /// Upper bound on list lengths in facts (labels, SBOM components, probes, …).
 pub const MAX_LIST_ITEMS: usize = 10_000;
+/// Upper bound on a facts file (a release with the largest SBOM allowed is
+/// a few MiB).
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
 
 pub(crate) fn check_name(value: &str, field: &str) -> Result<(), Invalid> {
     check(!value.is_empty(), field, || "must not be empty".into())?;

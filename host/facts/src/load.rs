@@ -56,22 +56,35 @@ fn field_of(path: &serde_path_to_error::Path) -> String {
 pub fn from_json_str<T: DeserializeOwned + Validate>(origin: &str, text: &str) -> Result<T, FactsError> {
     // A byte-order mark, as some Windows editors write, is not JSON text.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // Facts are JSON objects: serde would also take a struct's fields from
+    // an array, by position, with no name checked.
+    let start = text.len() - text.trim_start().len();
+    if !text[start..].starts_with('{') && !text[start..].is_empty() {
+        let (line, column) = position(text, start);
+        return Err(FactsError::Syntax {
+            origin: origin.to_string(),
+            position: Some((line, column)),
+            field: String::new(),
+            cause: "expected a JSON object `{…}`".into(),
+        });
+    }
     // The fast path parses without tracking where it is; only a document
     // that fails is parsed again to name the field.
     if let Ok(value) = serde_json::from_str::<T>(text) {
         return finish(origin, value, Some(text));
     }
+    let syntax = |field: String, inner: serde_json::Error| FactsError::Syntax {
+        origin: origin.to_string(),
+        position: Some((inner.line(), inner.column())),
+        field,
+        cause: strip_position(&inner.to_string()),
+    };
     let de = &mut serde_json::Deserializer::from_str(text);
-    let value: T = serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = field_of(e.path());
-        let inner = e.into_inner();
-        FactsError::Syntax {
-            origin: origin.to_string(),
-            position: Some((inner.line(), inner.column())),
-            field,
-            cause: strip_position(&inner.to_string()),
-        }
-    })?;
+    let value: T =
+        serde_path_to_error::deserialize(&mut *de).map_err(|e| syntax(field_of(e.path()), e.into_inner()))?;
+    // Text after the object (a second object, a stray line) is refused, as
+    // the fast path refuses it.
+    de.end().map_err(|e| syntax(String::new(), e))?;
     finish(origin, value, Some(text))
 }
 
@@ -80,6 +93,14 @@ pub fn from_json_value<T: DeserializeOwned + Validate>(
     origin: &str,
     value: serde_json::Value,
 ) -> Result<T, FactsError> {
+    if !value.is_object() {
+        return Err(FactsError::Syntax {
+            origin: origin.to_string(),
+            position: None,
+            field: String::new(),
+            cause: "expected a JSON object `{…}`".into(),
+        });
+    }
     let value: T = serde_path_to_error::deserialize(value).map_err(|e| FactsError::Syntax {
         origin: origin.to_string(),
         position: None,
@@ -90,9 +111,27 @@ pub fn from_json_value<T: DeserializeOwned + Validate>(
 }
 
 /// Read, parse and validate a JSON file.
+/// At most [`crate::MAX_FILE_BYTES`] are read: a larger file (or an endless
+/// one, `/dev/zero`) is refused before it fills the memory.
 pub fn from_json_file<T: DeserializeOwned + Validate>(path: &Path) -> Result<T, FactsError> {
-    let text = std::fs::read_to_string(path).map_err(|source| FactsError::Read { path: path.to_path_buf(), source })?;
+    use std::io::Read;
+    let read = |source| FactsError::Read { path: path.to_path_buf(), source };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path).and_then(|f| f.take(crate::MAX_FILE_BYTES + 1).read_to_end(&mut bytes)).map_err(read)?;
+    if bytes.len() as u64 > crate::MAX_FILE_BYTES {
+        let max = crate::MAX_FILE_BYTES;
+        return Err(read(std::io::Error::other(format!("larger than the limit of {max} bytes for a facts file"))));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| read(std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text")))?;
     from_json_str(&path.display().to_string(), &text)
+}
+
+/// The line and column (1-based) of byte `at` of `text`.
+fn position(text: &str, at: usize) -> (usize, usize) {
+    let before = &text[..at];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (before.matches('\n').count() + 1, before[line_start..].chars().count() + 1)
 }
 
 /// serde_json appends " at line L column C"; the error carries them already.
@@ -121,6 +160,37 @@ mod tests {
         let e = from_json_str::<Device>("d.json", &text).unwrap_err().to_string();
         assert!(e.starts_with("d.json: line "), "{e}");
         assert!(e.contains(", column ") && e.contains(": field `power.battery_percent`: invalid type"), "{e}");
+    }
+
+    #[test]
+    fn only_one_object_is_a_document() {
+        let text = serde_json::to_string_pretty(&example()).unwrap();
+        // Something after the object: a stray line, a second object (whose
+        // values would otherwise be ignored).
+        for extra in ["this is not json", "{\"id\": \"other\"}"] {
+            let e = from_json_str::<Device>("d.json", &format!("{text}\n{extra}\n")).unwrap_err().to_string();
+            assert!(e.starts_with("d.json: line ") && e.ends_with("trailing characters"), "{e}");
+        }
+        // The fields of an array, by position.
+        let values: Vec<serde_json::Value> = example().as_object().unwrap().values().cloned().collect();
+        let array = serde_json::to_string(&values).unwrap();
+        let e = from_json_str::<Device>("d.json", &format!("\n  {array}")).unwrap_err().to_string();
+        assert_eq!(e, "d.json: line 2, column 3: expected a JSON object `{…}`");
+        let e = from_json_value::<Device>("d", serde_json::Value::Array(values)).unwrap_err().to_string();
+        assert_eq!(e, "d: expected a JSON object `{…}`");
+    }
+
+    #[test]
+    fn a_file_is_read_up_to_its_limit() {
+        let dir = std::env::temp_dir().join(format!("rampart-facts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let big = dir.join("big.json");
+        std::fs::write(&big, vec![b' '; crate::MAX_FILE_BYTES as usize + 1]).unwrap();
+        let e = from_json_file::<Device>(&big).unwrap_err().to_string();
+        assert!(e.ends_with("cannot read: larger than the limit of 16777216 bytes for a facts file"), "{e}");
+        let e = from_json_file::<Device>(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(e.contains("larger than the limit"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

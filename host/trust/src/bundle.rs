@@ -246,8 +246,14 @@ impl From<FormatError> for VerifyError {
 /// straight into the caller's buffer when its own is empty and the read is
 /// at least its capacity. (With a buffer as large as a chunk, every payload
 /// byte would be copied once more, through the buffer.)
+/// A directory is refused here, as a file that cannot be read: it is not a
+/// bundle that failed a check.
 pub fn open_file(path: &std::path::Path) -> std::io::Result<std::io::BufReader<std::fs::File>> {
-    Ok(std::io::BufReader::with_capacity(READ_BUFFER_BYTES, std::fs::File::open(path)?))
+    let file = std::fs::File::open(path)?;
+    if file.metadata()?.is_dir() {
+        return Err(std::io::Error::from(std::io::ErrorKind::IsADirectory));
+    }
+    Ok(std::io::BufReader::with_capacity(READ_BUFFER_BYTES, file))
 }
 
 const READ_BUFFER_BYTES: usize = 64 << 10;

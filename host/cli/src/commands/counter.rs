@@ -37,6 +37,7 @@ impl CounterCommand {
             }
             CounterCommand::Show(a) => {
                 let value = open(&a.store)?.read().map_err(|e| coded(BAD_INPUT, e))?;
+                crate::quiet_on_closed_output();
                 if a.json {
                     println!("{}", json!({ "counter": value }));
                 } else {

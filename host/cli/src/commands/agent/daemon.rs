@@ -7,6 +7,12 @@
 //! lower CPU and I/O priority, one job at a time: verification and writes
 //! never block the runtime, and two steps never interleave.
 //!
+//! Clients of the control socket are read on tasks of their own, each
+//! within a time limit; while an install runs, another request is told the
+//! agent is busy. Before each job the worker reads the bootloader
+//! environment again, and the trust store and the policy when either
+//! changed on disk.
+//!
 //! After each start the daemon finishes what the journal says is in
 //! progress: on a trial boot it runs the probes, re-checks the booted
 //! slot against the signed image and asks the health gate until it answers
@@ -14,7 +20,9 @@
 //! is rolled back). A deferred install is kept in `<state_dir>/deferred.json`
 //! and retried at the time the policy gave, across restarts.
 
-use super::{AGENT_FAILED, BAD_INPUT, ConfigArg, Loaded, load, outcome_json, with_agent};
+use super::{
+    AGENT_FAILED, BAD_INPUT, ConfigArg, Loaded, load_config, lock_state, outcome_json, read_config, with_agent,
+};
 use crate::exit::{Coded, coded};
 use rampart_agent::health;
 use rampart_agent::install::{Observation, Outcome};
@@ -33,7 +41,10 @@ use tokio::sync::oneshot;
 /// Listens on `<state_dir>/agent.sock` for `rampart agent install`. When a
 /// trial boot or a rollback needs a reboot it runs `reboot_command` and
 /// exits; the next boot starts it again. SIGTERM or SIGINT stop it after
-/// the step in progress.
+/// the step in progress; SIGHUP changes nothing. One agent acts on a device
+/// at a time (`<state_dir>/agent.lock`). Before each step it reads the
+/// bootloader environment again, and the trust store and the policy when
+/// the store or the policy's signature changed on disk.
 #[derive(clap::Args)]
 pub struct RunArgs {
     #[command(flatten)]
@@ -98,6 +109,17 @@ enum Start {
     Done(Outcome),
 }
 
+impl Job {
+    /// Answer the job with `f` without running it.
+    fn fail(self, f: Failure) {
+        match self {
+            Job::Start(r) => drop(r.send(Err(f))),
+            Job::Integrity(_, r) => drop(r.send(Err(f))),
+            Job::Gate(_, r) | Job::Abandon(_, r) | Job::Install(_, r) => drop(r.send(Err(f))),
+        }
+    }
+}
+
 /// The worker's end: owns everything the agent borrows.
 fn worker(mut l: Loaded, jobs: std::sync::mpsc::Receiver<Job>) {
     rampart_agent::priority::trim_heap();
@@ -106,6 +128,10 @@ fn worker(mut l: Loaded, jobs: std::sync::mpsc::Receiver<Job>) {
     }
     while let Ok(job) = jobs.recv() {
         let now = Timestamp::now();
+        if let Err(e) = l.prepare() {
+            job.fail(Failure::from(e));
+            continue;
+        }
         match job {
             Job::Start(reply) => {
                 let r = with_agent(&mut l, |a| {
@@ -145,36 +171,49 @@ struct Worker {
     jobs: std::sync::mpsc::Sender<Job>,
 }
 
+fn gone() -> Failure {
+    Failure { code: AGENT_FAILED, message: "the agent's worker thread stopped".into() }
+}
+
 impl Worker {
     async fn call<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> Result<T, Failure> {
+        self.submit(job).await.map_err(|_| gone())?
+    }
+
+    /// Hand `job` to the worker; its answer arrives on the receiver.
+    fn submit<T>(&self, job: impl FnOnce(Reply<T>) -> Job) -> oneshot::Receiver<Result<T, Failure>> {
         let (tx, rx) = oneshot::channel();
-        let gone = || Failure { code: AGENT_FAILED, message: "the agent's worker thread stopped".into() };
-        self.jobs.send(job(tx)).map_err(|_| gone())?;
-        rx.await.map_err(|_| gone())?
+        // A worker that is gone drops `tx` with the job: the receiver then
+        // reports it.
+        let _ = self.jobs.send(job(tx));
+        rx
     }
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    // One agent per device: held until the process ends.
+    let config = read_config(&args.config.config)?;
+    let _lock = lock_state(&config.state_dir)?;
     // The worker loads everything itself: the bootloader environment, the
     // counter and the policy stay on the thread that uses them.
-    let path = args.config.config;
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let (tx, rx) = std::sync::mpsc::channel();
-    let handle = std::thread::Builder::new().name("rampart-install".into()).spawn(move || match load(&path) {
-        Ok(l) => {
-            let _ = ready_tx.send(Ok(Daemon {
-                reboot: l.config.reboot_command.clone(),
-                probes: l.config.health.probes.clone(),
-                window: Duration::from_secs(l.config.health.window_secs),
-                uptime: l.sources().uptime,
-                state_dir: l.config.state_dir.clone(),
-            }));
-            worker(l, rx)
-        }
-        Err(e) => {
-            let _ = ready_tx.send(Err(Failure::from(e)));
-        }
-    })?;
+    let handle =
+        std::thread::Builder::new().name("rampart-install".into()).spawn(move || match load_config(config) {
+            Ok(l) => {
+                let _ = ready_tx.send(Ok(Daemon {
+                    reboot: l.config.reboot_command.clone(),
+                    probes: l.config.health.probes.clone(),
+                    window: Duration::from_secs(l.config.health.window_secs),
+                    uptime: l.sources().uptime,
+                    state_dir: l.config.state_dir.clone(),
+                }));
+                worker(l, rx)
+            }
+            Err(e) => {
+                let _ = ready_tx.send(Err(Failure::from(e)));
+            }
+        })?;
     let daemon = ready_rx.recv().map_err(|_| anyhow::anyhow!("the agent's worker thread stopped"))?.map_err(fail)?;
     std::fs::create_dir_all(&daemon.state_dir)
         .map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", daemon.state_dir.display())))?;
@@ -205,9 +244,17 @@ impl Daemon {
         let _ = std::fs::remove_file(&sock_path);
         let listener = tokio::net::UnixListener::bind(&sock_path)
             .map_err(|e| coded(AGENT_FAILED, anyhow::anyhow!("{}: {e}", sock_path.display())))?;
+        let _socket = SocketFile(sock_path.clone());
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&sock_path, std::fs::Permissions::from_mode(0o600))?;
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        use tokio::signal::unix::{SignalKind, signal};
+        let (mut term, mut int, mut hup) =
+            (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?, signal(SignalKind::hangup())?);
+        // Clients are read on tasks of their own, each within a time limit:
+        // a client that connects and says nothing holds up no one.
+        let (request_tx, mut requests) = tokio::sync::mpsc::channel(16);
+        let acceptor = tokio::spawn(accept(listener, request_tx));
+        let _acceptor = AbortOnDrop(acceptor);
         tracing::info!(socket = %sock_path.display(), "agent running");
 
         // 1. What this boot has to finish.
@@ -219,25 +266,33 @@ impl Daemon {
                 loop {
                     tokio::select! {
                         r = &mut observing => break r?,
-                        accepted = listener.accept() => {
-                            if let Ok((stream, _)) = accepted {
-                                let message = "a trial boot is being observed: install again once it is committed or rolled back";
-                                reply(stream, &json!({ "error": message, "exit": AGENT_FAILED })).await;
-                            }
+                        Some((_, write)) = requests.recv() => {
+                            let message = "a trial boot is being observed: install again once it is committed or rolled back";
+                            tokio::spawn(answer_with(write, json!({ "error": message, "exit": AGENT_FAILED })));
                         }
+                        // The step in progress runs to its end on the worker.
                         _ = term.recv() => return Ok(ExitCode::SUCCESS),
-                        _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
+                        _ = int.recv() => return Ok(ExitCode::SUCCESS),
+                        _ = hup.recv() => tracing::info!("SIGHUP: nothing to do (each step reads its files again)"),
                     }
                 }
             }
         };
         if let Next::Reboot = next {
+            drop(_socket);
             return self.reboot().await;
         }
 
-        // 2. Serve install requests and the deferred retry.
+        // 2. Serve install requests and the deferred retry, one install at
+        //    a time; a signal stops the agent once the install in progress
+        //    has answered.
+        let mut running: Option<Running> = None;
+        let mut stopping = false;
         loop {
-            let deferred = self.deferred();
+            if stopping && running.is_none() {
+                return Ok(ExitCode::SUCCESS);
+            }
+            let deferred = if running.is_none() && !stopping { self.deferred() } else { None };
             let sleep = async {
                 match &deferred {
                     Some(d) => {
@@ -247,50 +302,59 @@ impl Daemon {
                     None => std::future::pending().await,
                 }
             };
-            let next = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => self.answer(&worker, stream).await,
-                    Err(e) => { tracing::warn!("control socket: {e}"); Next::Serve }
+            let done = async {
+                match running.as_mut() {
+                    Some(r) => (&mut r.answer).await.unwrap_or_else(|_| Err(gone())),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = done => {
+                    let Running { bundle, client, .. } = running.take().expect("only a running install finishes");
+                    let next = self.settle(&bundle, &r, client.is_none());
+                    if let Some(write) = client {
+                        let v = match &r {
+                            Ok(o) => outcome_json(o),
+                            Err(f) => json!({ "error": f.message, "exit": f.code }),
+                        };
+                        answer_with(write, v).await;
+                    }
+                    if let (Next::Reboot, false) = (next, stopping) {
+                        drop(_socket);
+                        return self.reboot().await;
+                    }
+                }
+                Some((request, write)) = requests.recv() => match request {
+                    Err(message) => drop(tokio::spawn(answer_with(write, json!({ "error": message, "exit": BAD_INPUT })))),
+                    Ok(Request { install }) => match &running {
+                        Some(r) => {
+                            let message = format!(
+                                "the agent is installing {}: ask again when it is done",
+                                r.bundle.display()
+                            );
+                            tokio::spawn(answer_with(write, json!({ "error": message, "exit": AGENT_FAILED })));
+                        }
+                        None if stopping => {
+                            let message = "the agent is stopping";
+                            tokio::spawn(answer_with(write, json!({ "error": message, "exit": AGENT_FAILED })));
+                        }
+                        None => {
+                            let answer = worker.submit(|r| Job::Install(install.clone(), r));
+                            running = Some(Running { bundle: install, client: Some(write), answer });
+                        }
+                    },
                 },
                 () = sleep => {
                     let d = deferred.expect("the timer runs only for a deferral");
                     tracing::info!(bundle = %d.bundle.display(), "retrying the deferred install");
-                    let r = worker.call(|r| Job::Install(d.bundle.clone(), r)).await;
-                    self.settle(&d.bundle, &r, true)
+                    let answer = worker.submit(|r| Job::Install(d.bundle.clone(), r));
+                    running = Some(Running { bundle: d.bundle, client: None, answer });
                 }
-                _ = term.recv() => return Ok(ExitCode::SUCCESS),
-                _ = tokio::signal::ctrl_c() => return Ok(ExitCode::SUCCESS),
-            };
-            if let Next::Reboot = next {
-                let _ = std::fs::remove_file(&sock_path);
-                return self.reboot().await;
+                _ = term.recv() => stopping = true,
+                _ = int.recv() => stopping = true,
+                _ = hup.recv() => tracing::info!("SIGHUP: nothing to do (each step reads its files again)"),
             }
         }
-    }
-
-    /// One client: a request line in, the outcome (or the error) out.
-    async fn answer(&self, worker: &Worker, stream: tokio::net::UnixStream) -> Next {
-        let (read, mut write) = stream.into_split();
-        let mut line = String::new();
-        let mut reader = tokio::io::BufReader::new(tokio::io::AsyncReadExt::take(read, MAX_REQUEST as u64));
-        let request = match reader.read_line(&mut line).await {
-            Ok(_) => serde_json::from_str::<Request>(&line).map_err(|e| format!("bad request: {e}")),
-            Err(e) => Err(format!("reading the request: {e}")),
-        };
-        let (reply, next) = match request {
-            Err(message) => (json!({ "error": message, "exit": BAD_INPUT }), Next::Serve),
-            Ok(req) => {
-                let r = worker.call(|r| Job::Install(req.install.clone(), r)).await;
-                let next = self.settle(&req.install, &r, false);
-                let v = match r {
-                    Ok(o) => outcome_json(&o),
-                    Err(f) => json!({ "error": f.message, "exit": f.code }),
-                };
-                (v, next)
-            }
-        };
-        answer_with(&mut write, &reply).await;
-        next
     }
 
     /// Book-keeping after an install attempt: a deferral is recorded for its
@@ -408,17 +472,68 @@ impl Daemon {
     }
 }
 
-/// Answer a client whatever it asked (its request is read, within a
-/// second, so that it is not cut off while sending).
-async fn reply(stream: tokio::net::UnixStream, v: &serde_json::Value) {
-    let (read, mut write) = stream.into_split();
-    let mut reader = tokio::io::BufReader::new(tokio::io::AsyncReadExt::take(read, MAX_REQUEST as u64));
-    let mut line = String::new();
-    let _ = tokio::time::timeout(Duration::from_secs(1), reader.read_line(&mut line)).await;
-    answer_with(&mut write, v).await;
+/// Longest a client may take to send its request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An install on the worker, and who asked for it (`None`: the deferred
+/// retry).
+struct Running {
+    bundle: PathBuf,
+    client: Option<tokio::net::unix::OwnedWriteHalf>,
+    answer: oneshot::Receiver<Result<Outcome, Failure>>,
 }
 
-async fn answer_with(write: &mut tokio::net::unix::OwnedWriteHalf, v: &serde_json::Value) {
+type Incoming = (Result<Request, String>, tokio::net::unix::OwnedWriteHalf);
+
+/// Accept clients for as long as the agent runs; each is read on a task of
+/// its own.
+async fn accept(listener: tokio::net::UnixListener, requests: tokio::sync::mpsc::Sender<Incoming>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => drop(tokio::spawn(read_request(stream, requests.clone()))),
+            Err(e) => {
+                tracing::warn!("control socket: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// One request line, within [`REQUEST_TIMEOUT`]; a client that sends none
+/// in time is answered and dropped here.
+async fn read_request(stream: tokio::net::UnixStream, requests: tokio::sync::mpsc::Sender<Incoming>) {
+    let (read, write) = stream.into_split();
+    let mut reader = tokio::io::BufReader::new(tokio::io::AsyncReadExt::take(read, MAX_REQUEST as u64));
+    let mut line = String::new();
+    let request = match tokio::time::timeout(REQUEST_TIMEOUT, reader.read_line(&mut line)).await {
+        Ok(Ok(_)) => serde_json::from_str::<Request>(&line).map_err(|e| format!("bad request: {e}")),
+        Ok(Err(e)) => Err(format!("reading the request: {e}")),
+        Err(_) => {
+            let message = format!("no request within {} s", REQUEST_TIMEOUT.as_secs());
+            return answer_with(write, json!({ "error": message, "exit": BAD_INPUT })).await;
+        }
+    };
+    let _ = requests.send((request, write)).await;
+}
+
+/// The control socket, removed when the agent stops.
+struct SocketFile(PathBuf);
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn answer_with(mut write: tokio::net::unix::OwnedWriteHalf, v: serde_json::Value) {
     let mut text = v.to_string();
     text.push('\n');
     if let Err(e) = write.write_all(text.as_bytes()).await {

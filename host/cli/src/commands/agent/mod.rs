@@ -264,14 +264,69 @@ struct Loaded {
     booted: SlotName,
     trust: rampart_trust::trust::TrustStore,
     policy: rampart_engine::Policy,
+    engine: rampart_engine::Engine,
+    /// The trust store's and the policy signature's bytes as last loaded:
+    /// when either changes on disk, both are loaded again.
+    signed_by: (Vec<u8>, Vec<u8>),
     env: Box<dyn BootEnv>,
     counter: Box<dyn rampart_trust::counter::CounterStore>,
     device: Device,
 }
 
-fn load(path: &Path) -> anyhow::Result<Loaded> {
-    let config = read_config(path)?;
+/// The lock file in the state directory: one agent acts on a device at a
+/// time (the daemon for its life, a foreground step for its own).
+const LOCK: &str = "agent.lock";
+
+/// Take the state directory's lock, or say who holds it (exit 6). The lock
+/// is released when the file is closed, also when the process dies.
+fn lock_state(state_dir: &Path) -> anyhow::Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    let failed = |e: std::io::Error| coded(AGENT_FAILED, anyhow::anyhow!("{}: {e}", state_dir.display()));
+    private_dir(state_dir).map_err(failed)?;
+    let path = state_dir.join(LOCK);
+    let failed = |e: std::io::Error| coded(AGENT_FAILED, anyhow::anyhow!("{}: {e}", path.display()));
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(failed)?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0).and_then(|()| file.rewind()).map_err(failed)?;
+            writeln!(file, "{}", std::process::id()).map_err(failed)?;
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            Err(coded(
+                AGENT_FAILED,
+                anyhow::anyhow!(
+                    "{}: another agent (pid {}) is acting on this device: hand bundles to the running \
+                     agent (`rampart agent install` without --once), or stop it first",
+                    path.display(),
+                    pid.trim()
+                ),
+            ))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(failed(e)),
+    }
+}
+
+/// The bytes of the trust store and of the policy's signature (empty when
+/// unreadable: loading then fails and says why).
+fn signed_by(config: &Config) -> (Vec<u8>, Vec<u8>) {
+    let sig = super::policy::signature_path(&config.policy);
+    (std::fs::read(&config.trust).unwrap_or_default(), std::fs::read(sig).unwrap_or_default())
+}
+
+fn load_config(config: Config) -> anyhow::Result<Loaded> {
     let booted = booted(&config.cmdline)?;
+    let signed = signed_by(&config);
     let trust = super::keyargs::read_trust(&config.trust)?;
     // The gateway loads only a policy signed under its trust store.
     // Compiled policy code is cached in the state directory (private to the
@@ -295,7 +350,7 @@ fn load(path: &Path) -> anyhow::Result<Loaded> {
     if let Some(r) = records.get(booted).filter(|r| r.state == rampart_agent::install::SlotState::Good) {
         device.firmware = r.version.clone();
     }
-    let mut l = Loaded { config, booted, trust, policy, env, counter, device };
+    let mut l = Loaded { config, booted, trust, policy, engine, signed_by: signed, env, counter, device };
     l.refresh_facts()?;
     Ok(l)
 }
@@ -310,6 +365,26 @@ impl Loaded {
             route: s.route.clone().unwrap_or(defaults.route),
             uptime: s.uptime.clone().unwrap_or(defaults.uptime),
         }
+    }
+
+    /// Before each step of a long-running agent: the bootloader environment
+    /// read again (a `grub-reboot` or `fw_setenv` since the last step is
+    /// seen, not overwritten), and the trust store and the policy loaded
+    /// again when the store or the policy's signature changed on disk: a
+    /// key revoked by `rampart trust apply` stops counting at the next
+    /// step. A store or policy that no longer loads fails the step.
+    fn prepare(&mut self) -> anyhow::Result<()> {
+        self.env.reload().map_err(|e| coded(AGENT_FAILED, e))?;
+        let signed = signed_by(&self.config);
+        if signed != self.signed_by {
+            let trust = super::keyargs::read_trust(&self.config.trust)?;
+            let sig = super::policy::signature_path(&self.config.policy);
+            self.policy = super::policy::load_signed(&self.engine, &self.config.policy, &sig, &trust)?;
+            self.trust = trust;
+            self.signed_by = signed;
+            tracing::info!(trust = %self.config.trust.display(), "trust store or policy signature changed: loaded again");
+        }
+        Ok(())
     }
 
     /// Read power, uplink and uptime again (the configured facts stay).
@@ -450,7 +525,9 @@ fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
         let v = daemon::hand_over(&config.state_dir, &args.bundle)?;
         return print_value(&v, args.json);
     }
-    let mut l = load(&args.config.config)?;
+    let config = read_config(&args.config.config)?;
+    let _lock = lock_state(&config.state_dir)?;
+    let mut l = load_config(config)?;
     let now = now(&args.now)?;
     let nice = l.config.install.nice;
     for problem in rampart_agent::priority::lower_this_thread(nice) {
@@ -473,6 +550,7 @@ pub struct AfterBootArgs {
     /// The health report (JSON, as `rampart policy eval --health`).
     #[arg(long, value_name = "HEALTH.json")]
     health: PathBuf,
+    /// Ask the health gate at this time (RFC 3339) instead of now.
     #[arg(long, value_name = "RFC3339")]
     now: Option<String>,
     /// Print one JSON object instead of text.
@@ -481,7 +559,9 @@ pub struct AfterBootArgs {
 }
 
 fn after_boot(args: AfterBootArgs) -> anyhow::Result<ExitCode> {
-    let mut l = load(&args.config.config)?;
+    let config = read_config(&args.config.config)?;
+    let _lock = lock_state(&config.state_dir)?;
+    let mut l = load_config(config)?;
     let now = now(&args.now)?;
     let mut health: HealthReport = super::policy::read_facts(&args.health)?;
     let outcome = with_agent(&mut l, |a| {
@@ -517,14 +597,23 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let (_, state) =
         Journal::<InstallState>::open(&config.state_dir).context("journal").map_err(|e| coded(AGENT_FAILED, e))?;
     let state = state.unwrap_or(InstallState::Idle);
-    let records = rampart_agent::install::SlotRecords::read(&config.state_dir);
+    // The records are the agent's notes, not what the device boots: damaged,
+    // they are shown as unknown and named, and the rest is still shown.
+    let (records, damaged) = match rampart_agent::install::SlotRecords::try_read(&config.state_dir) {
+        Ok(r) => (r, None),
+        Err(e) => (Default::default(), Some(e)),
+    };
     let slot = |s: SlotName| {
         let r = records.get(s);
+        let state = match (&damaged, r) {
+            (Some(_), _) => json!("unknown"),
+            (None, r) => r.map_or(json!("factory"), |r| json!(r.state)),
+        };
         json!({
             "booted": s == booted,
             "release": r.map(|r| r.release.clone()),
             "version": r.map(|r| r.version.to_string()),
-            "state": r.map_or(json!("factory"), |r| json!(r.state)),
+            "state": state,
         })
     };
     let v = json!({
@@ -535,7 +624,9 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         "upgrade_available": ab.upgrade_available,
         "counter": counter,
         "install": state,
+        "slot_records_damaged": damaged,
     });
+    crate::quiet_on_closed_output();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
@@ -551,6 +642,9 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         println!("trial:      {}", ab.trial().map_or("none".to_string(), |s| format!("slot {s}")));
         println!("counter:    {counter}");
         println!("install:    {}", serde_json::to_string(&v["install"])?);
+        if let Some(e) = &damaged {
+            println!("warning:    the slot records are damaged ({e}); slot states unknown");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
