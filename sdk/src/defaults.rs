@@ -29,8 +29,10 @@ pub fn health_gate(report: &HealthReport) -> HealthDecision {
     HealthDecision::Commit
 }
 
-/// Abort when more than 20 % of at least 20 attempts failed or rolled back,
-/// pause above 5 %; otherwise continue. Counts are summed over all waves.
+/// Abort when more than 20 % of the installs of a wave with at least 20
+/// attempts failed or rolled back, pause above 5 %; otherwise continue.
+/// Each wave is counted on its own (not summed over waves): the one with the
+/// highest failure rate decides.
 pub fn rollout_gate(rollout: &Rollout) -> RolloutDecision {
     rollout_gate_with(rollout, 20, 5, 20)
 }

@@ -3,7 +3,8 @@
 //! the staged-rollout policy in each language passes the Rust policy's
 //! fixture file and answers exactly as the Rust one over 10,000 synthetic
 //! devices; each language's endless loop and memory bomb fail closed; every
-//! template scaffolds and builds.
+//! template scaffolds and builds, and its health and rollout gates answer as
+//! the Rust template's (the SDK's conservative defaults).
 
 mod common;
 
@@ -204,6 +205,22 @@ fn a_c_loop_and_memory_bomb_fail_closed() {
 fn every_template_scaffolds_builds_and_answers() {
     let d = Dir::new();
     let ex = root().join("examples");
+    // A slot up 5 s with a failed critical service; rollouts where a wave
+    // failed 10 % (pause) and 50 % (abort) of its installs.
+    let read =
+        |file: &str| -> Value { serde_json::from_str(&std::fs::read_to_string(ex.join(file)).unwrap()).unwrap() };
+    let mut health = read("health.json");
+    health["since_boot_secs"] = Value::from(5);
+    health["failed_services"] = serde_json::json!([{ "name": "modbus-gateway", "critical": true }]);
+    std::fs::write(d.path("unhealthy.json"), health.to_string()).unwrap();
+    let mut rollout = read("rollout.json");
+    rollout["waves"][1] =
+        serde_json::json!({ "wave": 1, "attempted": 40, "succeeded": 36, "failed": 3, "rolled_back": 1 });
+    std::fs::write(d.path("pausing.json"), rollout.to_string()).unwrap();
+    rollout["waves"][1] =
+        serde_json::json!({ "wave": 1, "attempted": 480, "succeeded": 240, "failed": 200, "rolled_back": 40 });
+    std::fs::write(d.path("failing.json"), rollout.to_string()).unwrap();
+    let mut gates: Vec<(&str, Value)> = Vec::new();
     for lang in ["c", "python", "js", "rust"] {
         let name = format!("first-{lang}");
         d.ok(&["policy", "new", &name, "--lang", lang, "--sdk", root().join("sdk").to_str().unwrap()]);
@@ -244,6 +261,54 @@ fn every_template_scaffolds_builds_and_answers() {
         );
         assert_eq!(answer["decision"], "defer", "{lang}: {answer}");
         assert_eq!(answer["reasons"][0]["code"], "battery-low", "{lang}: {answer}");
+        // Its health and rollout gates are the SDK's conservative defaults: a
+        // failed critical service rolls back, even 5 s after boot, and the
+        // rollout gate answers as the Rust template's (compared below).
+        let answer = d.json(
+            0,
+            &[
+                "policy",
+                "eval",
+                component.to_str().unwrap(),
+                "--device",
+                ex.join("device.json").to_str().unwrap(),
+                "--release",
+                ex.join("release.json").to_str().unwrap(),
+                "--health",
+                "unhealthy.json",
+                "--json",
+            ],
+        );
+        assert_eq!(answer["decision"], "rollback", "{lang}: {answer}");
+        assert_eq!(answer["reasons"][0]["code"], "critical-service-failed", "{lang}: {answer}");
+        let gate: Vec<Value> = ["pausing.json", "failing.json"]
+            .into_iter()
+            .map(|file| {
+                let v = d.json(
+                    0,
+                    &[
+                        "policy",
+                        "eval",
+                        component.to_str().unwrap(),
+                        "--release",
+                        ex.join("release.json").to_str().unwrap(),
+                        "--rollout",
+                        file,
+                        "--rollout-gate",
+                        "--json",
+                    ],
+                );
+                serde_json::json!([v["decision"], v["reasons"]])
+            })
+            .collect();
+        gates.push((lang, Value::from(gate)));
+    }
+    // Every template answers the rollout gate as the Rust one.
+    let (_, rust) = gates.iter().find(|(lang, _)| *lang == "rust").unwrap();
+    assert_eq!(rust[0][0], "pause", "{rust}");
+    assert_eq!(rust[1][0], "abort", "{rust}");
+    for (lang, gate) in &gates {
+        assert_eq!(gate, rust, "{lang}");
     }
 }
 

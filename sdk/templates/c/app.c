@@ -8,6 +8,9 @@
 // strings in an answer must be malloc'ed (policy_string_dup), the bindings
 // free them after the host has read the answer.
 
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +19,21 @@
 static void reason(rampart_policy_types_reason_t *r, const char *code, const char *message) {
   policy_string_dup(&r->code, code);
   policy_string_dup(&r->message, message);
+}
+
+// A reason whose message is formatted as by printf, allocated whole (never cut).
+static void reasonf(rampart_policy_types_reason_t *r, const char *code, const char *format, ...) {
+  va_list args, again;
+  va_start(args, format);
+  va_copy(again, args);
+  int len = vsnprintf(NULL, 0, format, args);
+  char *message = len < 0 ? NULL : malloc((size_t)len + 1);
+  if (!message) abort();
+  vsnprintf(message, (size_t)len + 1, format, again);
+  va_end(again);
+  va_end(args);
+  policy_string_dup(&r->code, code);
+  r->message = (policy_string_t){(uint8_t *)message, (size_t)len};
 }
 
 static void decide(const rampart_policy_types_rollout_t *rollout, const rampart_policy_types_release_t *release,
@@ -140,26 +158,101 @@ void exports_rampart_policy_questions_eligibility_batch(rampart_policy_types_rol
   rampart_policy_types_device_batch_free(batch);
 }
 
+// The health gate and the rollout gate below are the SDK's conservative
+// defaults (`defaults::health_gate` and `defaults::rollout_gate` of
+// rampart-sdk, which a Rust policy gets when it does not write its own),
+// written out for you to adapt: the same thresholds, answers and reason codes.
+
+// Seconds of healthy uptime after which the health gate commits.
+#define HEALTHY_UPTIME_SECS UINT64_C(600)
+
+// After a trial boot: roll back on any failed integrity check, any unexpected
+// reboot, any failed critical service or critical probe; wait until
+// HEALTHY_UPTIME_SECS of uptime; then commit.
+static void health_gate(const rampart_policy_types_health_report_t *report,
+                        rampart_policy_types_health_decision_t *ret) {
+  ret->tag = RAMPART_POLICY_TYPES_HEALTH_DECISION_ROLLBACK;
+  if (report->failed_integrity_checks > 0) {
+    reason(&ret->val.rollback, "integrity-check-failed", "the booted slot failed an integrity check");
+    return;
+  }
+  if (report->unexpected_reboots > 0) {
+    reason(&ret->val.rollback, "unexpected-reboot", "the device rebooted unexpectedly after the update");
+    return;
+  }
+  for (size_t i = 0; i < report->failed_services.len; i++) {
+    const rampart_policy_types_failed_service_t *s = &report->failed_services.ptr[i];
+    if (s->critical) {
+      reasonf(&ret->val.rollback, "critical-service-failed", "critical service %.*s failed", (int)s->name.len,
+              (const char *)s->name.ptr);
+      return;
+    }
+  }
+  for (size_t i = 0; i < report->probes.len; i++) {
+    const rampart_policy_types_probe_result_t *p = &report->probes.ptr[i];
+    if (p->critical && !p->passed) {
+      reasonf(&ret->val.rollback, "critical-probe-failed", "critical probe %.*s failed", (int)p->name.len,
+              (const char *)p->name.ptr);
+      return;
+    }
+  }
+  if (report->since_boot_secs < HEALTHY_UPTIME_SECS) {
+    ret->tag = RAMPART_POLICY_TYPES_HEALTH_DECISION_WAIT;
+    ret->val.wait.secs = (uint32_t)(HEALTHY_UPTIME_SECS - report->since_boot_secs);  // ask again then
+    reason(&ret->val.wait.reason, "observing", "waiting for healthy uptime");
+    return;
+  }
+  ret->tag = RAMPART_POLICY_TYPES_HEALTH_DECISION_COMMIT;
+}
+
 void exports_rampart_policy_questions_health_gate(rampart_policy_types_rollout_t *rollout,
                                                   rampart_policy_types_release_t *release,
                                                   rampart_policy_types_device_t *device,
                                                   rampart_policy_types_health_report_t *report,
                                                   rampart_policy_types_health_decision_t *ret) {
-  ret->tag = RAMPART_POLICY_TYPES_HEALTH_DECISION_COMMIT;
-  if (report->failed_integrity_checks > 0 || report->unexpected_reboots > 0) {
-    ret->tag = RAMPART_POLICY_TYPES_HEALTH_DECISION_ROLLBACK;
-    reason(&ret->val.rollback, "unhealthy", "integrity failure or unexpected reboot");
-  }
+  health_gate(report, ret);
   rampart_policy_types_rollout_free(rollout);
   rampart_policy_types_release_free(release);
   rampart_policy_types_device_free(device);
   rampart_policy_types_health_report_free(report);
 }
 
+// Failure rate (failed + rolled back, of attempted) that pauses or aborts the
+// rollout, counted per wave, only for waves of at least MIN_ATTEMPTS installs.
+static const uint64_t MIN_ATTEMPTS = 20, PAUSE_PCT = 5, ABORT_PCT = 20;
+
+// The worst wave decides (the highest failure rate, the first of equal ones):
+// abort above ABORT_PCT, pause above PAUSE_PCT, otherwise continue.
+static void rollout_gate(const rampart_policy_types_rollout_t *rollout, rampart_policy_types_rollout_decision_t *ret) {
+  const rampart_policy_types_wave_stats_t *worst = NULL;
+  uint64_t worst_bad = 0;
+  for (size_t i = 0; i < rollout->waves.len; i++) {
+    const rampart_policy_types_wave_stats_t *w = &rollout->waves.ptr[i];
+    if (w->attempted < MIN_ATTEMPTS) continue;
+    uint64_t bad = w->failed + w->rolled_back;
+    if (!worst || bad * worst->attempted > worst_bad * w->attempted) {  // bad/attempted, without division
+      worst = w;
+      worst_bad = bad;
+    }
+  }
+  ret->tag = RAMPART_POLICY_TYPES_ROLLOUT_DECISION_CONTINUE;
+  if (worst && worst_bad * 100 > ABORT_PCT * worst->attempted) {
+    ret->tag = RAMPART_POLICY_TYPES_ROLLOUT_DECISION_ABORT;
+    reasonf(&ret->val.abort, "failure-rate-critical",
+            "wave %" PRIu32 ": %" PRIu64 " of %" PRIu64 " installs failed (> %" PRIu64 " %%)", worst->wave, worst_bad,
+            worst->attempted, ABORT_PCT);
+  } else if (worst && worst_bad * 100 > PAUSE_PCT * worst->attempted) {
+    ret->tag = RAMPART_POLICY_TYPES_ROLLOUT_DECISION_PAUSE;
+    reasonf(&ret->val.pause, "failure-rate-high",
+            "wave %" PRIu32 ": %" PRIu64 " of %" PRIu64 " installs failed (> %" PRIu64 " %%)", worst->wave, worst_bad,
+            worst->attempted, PAUSE_PCT);
+  }
+}
+
 void exports_rampart_policy_questions_rollout_gate(rampart_policy_types_rollout_t *rollout,
                                                    rampart_policy_types_release_t *release,
                                                    rampart_policy_types_rollout_decision_t *ret) {
-  ret->tag = RAMPART_POLICY_TYPES_ROLLOUT_DECISION_CONTINUE;
+  rollout_gate(rollout, ret);
   rampart_policy_types_rollout_free(rollout);
   rampart_policy_types_release_free(release);
 }

@@ -65,6 +65,66 @@ function answersOf(decisions) {
   return { reasons, answers };
 }
 
+// The health gate and the rollout gate below are the SDK's conservative
+// defaults (`defaults::health_gate` and `defaults::rollout_gate` of
+// rampart-sdk, which a Rust policy gets when it does not write its own),
+// written out for you to adapt: the same thresholds, answers and reason codes.
+
+// Seconds of healthy uptime after which the health gate commits.
+const HEALTHY_UPTIME_SECS = 600n;
+
+// After a trial boot: roll back on any failed integrity check, any unexpected
+// reboot, any failed critical service or critical probe; wait until
+// HEALTHY_UPTIME_SECS of uptime; then commit.
+function healthGate(report) {
+  const rollback = (code, message) => ({ tag: "rollback", val: { code, message } });
+  if (report.failedIntegrityChecks > 0) {
+    return rollback("integrity-check-failed", "the booted slot failed an integrity check");
+  }
+  if (report.unexpectedReboots > 0) {
+    return rollback("unexpected-reboot", "the device rebooted unexpectedly after the update");
+  }
+  const service = report.failedServices.find((s) => s.critical);
+  if (service) return rollback("critical-service-failed", `critical service ${service.name} failed`);
+  const probe = report.probes.find((p) => p.critical && !p.passed);
+  if (probe) return rollback("critical-probe-failed", `critical probe ${probe.name} failed`);
+  if (report.sinceBootSecs < HEALTHY_UPTIME_SECS) {
+    const secs = Number(HEALTHY_UPTIME_SECS - report.sinceBootSecs); // ask again then (a u32: a Number)
+    return { tag: "wait", val: { secs, reason: { code: "observing", message: "waiting for healthy uptime" } } };
+  }
+  return { tag: "commit" };
+}
+
+// Failure rate (failed + rolled back, of attempted) that pauses or aborts the
+// rollout, counted per wave, only for waves of at least MIN_ATTEMPTS installs.
+const MIN_ATTEMPTS = 20n;
+const PAUSE_PCT = 5n;
+const ABORT_PCT = 20n;
+
+// The worst wave decides (the highest failure rate, the first of equal ones):
+// abort above ABORT_PCT, pause above PAUSE_PCT, otherwise continue.
+function rolloutGate(rollout) {
+  let worst = null;
+  for (const w of rollout.waves) {
+    if (w.attempted < MIN_ATTEMPTS) continue;
+    const bad = w.failed + w.rolledBack;
+    // bad / attempted above worst's, compared without division
+    if (worst === null || bad * worst.attempted > worst.bad * w.attempted) {
+      worst = { wave: w.wave, bad, attempted: w.attempted };
+    }
+  }
+  if (worst === null) return { tag: "continue" };
+  const { wave, bad, attempted } = worst;
+  const message = (pct) => `wave ${wave}: ${bad} of ${attempted} installs failed (> ${pct} %)`;
+  if (bad * 100n > ABORT_PCT * attempted) {
+    return { tag: "abort", val: { code: "failure-rate-critical", message: message(ABORT_PCT) } };
+  }
+  if (bad * 100n > PAUSE_PCT * attempted) {
+    return { tag: "pause", val: { code: "failure-rate-high", message: message(PAUSE_PCT) } };
+  }
+  return { tag: "continue" };
+}
+
 export const questions = {
   eligibility(rollout, release, device) {
     return decide(rollout, release, device);
@@ -74,12 +134,9 @@ export const questions = {
     return answersOf(devicesOf(devices).map((device) => decide(rollout, release, device)));
   },
   healthGate(rollout, release, device, report) {
-    if (report.failedIntegrityChecks > 0 || report.unexpectedReboots > 0) {
-      return { tag: "rollback", val: { code: "unhealthy", message: "integrity failure or unexpected reboot" } };
-    }
-    return { tag: "commit" };
+    return healthGate(report);
   },
   rolloutGate(rollout, release) {
-    return { tag: "continue" };
+    return rolloutGate(rollout);
   },
 };

@@ -27,6 +27,7 @@ from wit_world.imports.types import (
     HealthDecision,
     HealthDecision_Commit,
     HealthDecision_Rollback,
+    HealthDecision_Wait,
     HealthReport,
     Label,
     Location,
@@ -34,9 +35,12 @@ from wit_world.imports.types import (
     Release,
     Rollout,
     RolloutDecision,
+    RolloutDecision_Abort,
     RolloutDecision_Continue,
+    RolloutDecision_Pause,
     Semver,
     Span,
+    Waiting,
 )
 
 HOUR = 3600
@@ -112,6 +116,67 @@ def answers_of(decisions: Iterable[EligibilityDecision]) -> BatchAnswers:
     return BatchAnswers(reasons, answers)
 
 
+# The health gate and the rollout gate below are the SDK's conservative
+# defaults (`defaults::health_gate` and `defaults::rollout_gate` of
+# rampart-sdk, which a Rust policy gets when it does not write its own),
+# written out for you to adapt: the same thresholds, answers and reason codes.
+
+HEALTHY_UPTIME_SECS = 600
+"""Seconds of healthy uptime after which the health gate commits."""
+
+
+def health_gate(report: HealthReport) -> HealthDecision:
+    """After a trial boot: roll back on any failed integrity check, any
+    unexpected reboot, any failed critical service or critical probe; wait
+    until HEALTHY_UPTIME_SECS of uptime; then commit."""
+    if report.failed_integrity_checks > 0:
+        return HealthDecision_Rollback(Reason("integrity-check-failed", "the booted slot failed an integrity check"))
+    if report.unexpected_reboots > 0:
+        return HealthDecision_Rollback(Reason("unexpected-reboot", "the device rebooted unexpectedly after the update"))
+    for service in report.failed_services:
+        if service.critical:
+            message = f"critical service {service.name} failed"
+            return HealthDecision_Rollback(Reason("critical-service-failed", message))
+    for probe in report.probes:
+        if probe.critical and not probe.passed:
+            message = f"critical probe {probe.name} failed"
+            return HealthDecision_Rollback(Reason("critical-probe-failed", message))
+    if report.since_boot_secs < HEALTHY_UPTIME_SECS:
+        secs = HEALTHY_UPTIME_SECS - report.since_boot_secs  # ask again then
+        return HealthDecision_Wait(Waiting(secs, Reason("observing", "waiting for healthy uptime")))
+    return HealthDecision_Commit()
+
+
+# Failure rate (failed + rolled back, of attempted) that pauses or aborts the
+# rollout, counted per wave, only for waves of at least MIN_ATTEMPTS installs.
+MIN_ATTEMPTS = 20
+PAUSE_PCT = 5
+ABORT_PCT = 20
+
+
+def rollout_gate(rollout: Rollout) -> RolloutDecision:
+    """The worst wave decides (the highest failure rate, the first of equal
+    ones): abort above ABORT_PCT, pause above PAUSE_PCT, otherwise continue."""
+    worst = None  # (wave, bad, attempted)
+    for w in rollout.waves:
+        if w.attempted < MIN_ATTEMPTS:
+            continue
+        bad = w.failed + w.rolled_back
+        # bad / attempted above the worst's, compared without division
+        if worst is None or bad * worst[2] > worst[1] * w.attempted:
+            worst = (w.wave, bad, w.attempted)
+    if worst is None:
+        return RolloutDecision_Continue()
+    wave, bad, attempted = worst
+    if bad * 100 > ABORT_PCT * attempted:
+        message = f"wave {wave}: {bad} of {attempted} installs failed (> {ABORT_PCT} %)"
+        return RolloutDecision_Abort(Reason("failure-rate-critical", message))
+    if bad * 100 > PAUSE_PCT * attempted:
+        message = f"wave {wave}: {bad} of {attempted} installs failed (> {PAUSE_PCT} %)"
+        return RolloutDecision_Pause(Reason("failure-rate-high", message))
+    return RolloutDecision_Continue()
+
+
 class Questions(exports.Questions):
     def eligibility(self, rollout: Rollout, release: Release, device: Device) -> EligibilityDecision:
         return decide(rollout, release, device)
@@ -121,9 +186,7 @@ class Questions(exports.Questions):
         return answers_of(decide(rollout, release, device) for device in devices_of(devices))
 
     def health_gate(self, rollout: Rollout, release: Release, device: Device, report: HealthReport) -> HealthDecision:
-        if report.failed_integrity_checks or report.unexpected_reboots:
-            return HealthDecision_Rollback(Reason("unhealthy", "integrity failure or unexpected reboot"))
-        return HealthDecision_Commit()
+        return health_gate(report)
 
     def rollout_gate(self, rollout: Rollout, release: Release) -> RolloutDecision:
-        return RolloutDecision_Continue()
+        return rollout_gate(rollout)
