@@ -397,3 +397,28 @@ fn help_examples_keep_their_lines() {
     let list = stdout(&rampart(&["policy", "--help"]));
     assert!(list.contains("\n  sign     Sign a policy component with a detached signature\n"), "{list}");
 }
+
+#[test]
+fn policy_test_names_the_defaults_and_the_cases_file_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = dir.path().join("cases.yaml");
+    let text =
+        "defaults: { now: \"2026-11-24T02:30:00Z\", release: nosuch.json }\ncases:\n  - { name: a, expect: allow }\n";
+    std::fs::write(&cases, text).unwrap();
+    let o = rampart(&["policy", "test", rampart_tests::MINIMAL, cases.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let want = format!(
+        "error: {}: defaults: release: {}: cannot read",
+        cases.display(),
+        dir.path().join("nosuch.json").display()
+    );
+    assert!(stderr(&o).starts_with(&want), "{}", stderr(&o));
+    let txt = dir.path().join("cases.txt");
+    std::fs::write(&txt, text).unwrap();
+    let o = rampart(&["policy", "test", rampart_tests::MINIMAL, txt.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o).trim(),
+        format!("error: {}: a cases file is read by its extension: .json, .yaml or .yml", txt.display())
+    );
+}

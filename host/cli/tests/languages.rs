@@ -346,3 +346,21 @@ fn build_errors_name_the_cause() {
     assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("--lang"), "{}", err(&o));
 }
+
+/// A build whose component imports what the host does not grant fails
+/// (exit 3), and the component is not left where a deploy would pick it up.
+#[test]
+fn a_build_the_host_would_refuse_leaves_no_component() {
+    let d = Dir::new();
+    d.ok(&["policy", "new", "net", "--lang", "rust", "--sdk", root().join("sdk").to_str().unwrap()]);
+    let lib = d.path("net/src/lib.rs");
+    let source = std::fs::read_to_string(&lib).unwrap();
+    let connect = "-> Eligibility {\n        let _ = std::net::TcpStream::connect(\"10.0.0.1:80\");\n";
+    let patched = source.replacen("-> Eligibility {\n", connect, 1);
+    assert_ne!(patched, source, "the template's eligibility function moved");
+    std::fs::write(&lib, patched).unwrap();
+    let o = d.run(&["policy", "build", "net"]);
+    assert_eq!(o.status.code(), Some(3), "{}", err(&o));
+    assert!(err(&o).contains("wasi:sockets") && err(&o).contains("so it was removed"), "{}", err(&o));
+    assert!(!d.path("net/target/net.wasm").exists());
+}

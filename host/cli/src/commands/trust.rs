@@ -77,6 +77,21 @@ fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
         ));
     }
     let keys = args.keys.iter().map(|p| read_public(p)).collect::<anyhow::Result<Vec<_>>>()?;
+    // The same key twice (under two file names, say) would count once
+    // toward every threshold: refused, naming both.
+    for (i, k) in keys.iter().enumerate() {
+        if let Some(j) = keys[..i].iter().position(|o| o.id() == k.id()) {
+            return Err(coded(
+                BAD_INPUT,
+                anyhow::anyhow!(
+                    "{}: key {} is also given as {}: each key once",
+                    args.keys[i].display(),
+                    k.id(),
+                    args.keys[j].display()
+                ),
+            ));
+        }
+    }
     let store = TrustStore::new(&keys, args.threshold, args.root_threshold.unwrap_or(args.threshold))
         .map_err(|e| coded(BAD_INPUT, e))?;
     write_out(&args.out, store.to_toml().as_bytes())?;

@@ -189,11 +189,36 @@ struct ConfigArg {
     config: PathBuf,
 }
 
+/// The configuration from its TOML text; an error names the line and
+/// column and the key (`line 14, column 8: slots.A.size: invalid type …`).
+fn parse_config(text: &str) -> Result<Config, String> {
+    let de = toml::Deserializer::parse(text).map_err(|e| located(text, &e))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        let at = located(text, &inner);
+        if key == "." { at } else { format!("{key}: {at}") }
+    })
+}
+
+/// A TOML error as one line, placed by line and column when it has a span.
+fn located(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end();
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message.to_string(),
+    }
+}
+
 fn read_config(path: &Path) -> anyhow::Result<Config> {
     let text =
         std::fs::read_to_string(path).map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", path.display())))?;
-    let config: Config =
-        toml::from_str(&text).map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {}", path.display(), e.message())))?;
+    let config: Config = parse_config(&text).map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", path.display())))?;
     let bad = |what: String| coded(BAD_INPUT, anyhow::anyhow!("{}: {what}", path.display()));
     if config.reboot_command.is_empty() {
         return Err(bad("reboot_command is empty".into()));

@@ -55,7 +55,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let engine = rampart_engine::Engine::new()?;
     let info = engine.inspect_file(&built.component).map_err(crate::exit::load_failed)?;
     let origin = built.component.display().to_string();
-    info.check_loadable(&origin).map_err(|e| coded(LOAD_REFUSED, e))?;
+    if let Err(e) = info.check_loadable(&origin) {
+        // A component the host refuses is not left where a deploy would
+        // pick it up.
+        let removed = match std::fs::remove_file(&built.component) {
+            Ok(()) => "so it was removed".to_string(),
+            Err(r) => format!("and could not be removed: {r}"),
+        };
+        return Err(coded(LOAD_REFUSED, anyhow::anyhow!("{e} ({origin} would be refused at load, {removed})")));
+    }
     if args.json {
         let mut v = serde_json::to_value(&built)?;
         v["digest"] = json!(info.digest.to_string());

@@ -102,6 +102,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let msg = format!("{}: case `{}` is named twice: a report names each case", args.cases.display(), twice.name);
         return Err(coded(BAD_INPUT, anyhow!(msg)));
     }
+    // A file the defaults name is named as theirs, not blamed on the first
+    // case that uses it.
+    let d = &file.defaults;
+    for (what, value) in
+        [("rollout", &d.rollout), ("release", &d.release), ("device", &d.device), ("health", &d.health)]
+    {
+        if let Some(v @ Value::String(_)) = value {
+            resolve(Some(v), None, &base)
+                .with_context(|| format!("{origin}: defaults: {what}"))
+                .map_err(|e| coded(BAD_INPUT, e))?;
+        }
+    }
     // Every case is read and checked before the first runs: a bad case file
     // fails whole, not after half a report.
     let cases = file
@@ -149,7 +161,14 @@ fn read_cases(path: &Path) -> anyhow::Result<CaseFile> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("{}: cannot read", path.display()))
         .map_err(|e| coded(BAD_INPUT, e))?;
-    let yaml = matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
+    let yaml = match path.extension().and_then(|e| e.to_str()) {
+        Some("yaml" | "yml") => true,
+        Some("json") => false,
+        _ => {
+            let msg = format!("{}: a cases file is read by its extension: .json, .yaml or .yml", path.display());
+            return Err(coded(BAD_INPUT, anyhow!(msg)));
+        }
+    };
     let parsed: Result<CaseFile, String> = if yaml {
         serde_yaml::from_str(&text).map_err(|e| e.to_string())
     } else {
