@@ -320,12 +320,25 @@ fn build_errors_name_the_cause() {
     assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("no policy found") && err(&o).contains("app.py"), "{}", err(&o));
 
-    // A compile error: exit 7 with the compiler's message.
+    // A compile error: exit 7 with the compiler's message, and no hint to
+    // install a toolchain that is there.
     d.ok(&["policy", "new", "broken", "--lang", "c"]);
     std::fs::write(d.path("broken/app.c"), "int broken( {\n").unwrap();
     let o = d.run(&["policy", "build", "broken"]);
     assert_eq!(o.status.code(), Some(7), "{}", err(&o));
-    assert!(err(&o).contains("app.c"), "{}", err(&o));
+    assert!(err(&o).contains("app.c:1:13: error: "), "{}", err(&o));
+    assert!(!err(&o).contains("hint:"), "{}", err(&o));
+    // Python and JavaScript syntax errors name their line.
+    d.ok(&["policy", "new", "broken-py", "--lang", "python"]);
+    std::fs::write(d.path("broken-py/app.py"), "def broken(:\n").unwrap();
+    let o = d.run(&["policy", "build", "broken-py"]);
+    assert_eq!(o.status.code(), Some(7), "{}", err(&o));
+    assert!(err(&o).contains("SyntaxError: invalid syntax (app.py, line 1)"), "{}", err(&o));
+    d.ok(&["policy", "new", "broken-js", "--lang", "js"]);
+    std::fs::write(d.path("broken-js/app.js"), "function broken( {\n").unwrap();
+    let o = d.run(&["policy", "build", "broken-js"]);
+    assert_eq!(o.status.code(), Some(7), "{}", err(&o));
+    assert!(err(&o).contains("app.js:2 SyntaxError: "), "{}", err(&o));
 
     // A missing toolchain says how to install it.
     d.ok(&["policy", "new", "snake", "--lang", "python"]);

@@ -1,5 +1,6 @@
 //! `build`: a policy directory in, a component out.
 
+use crate::output::{self, JS_PARSE_FAILED, Printed};
 use crate::tools::{find, on_path, run, toolchains_dir, version};
 use crate::{Lang, ToolchainError, WIT, WORLD, io};
 use std::path::{Path, PathBuf};
@@ -84,7 +85,7 @@ fn rust(dir: &Path, out: &Path) -> Result<String, ToolchainError> {
         }
     })?;
     let rustc = on_path("rustc").unwrap_or_else(|| PathBuf::from("rustc"));
-    let sysroot = run(Command::new(&rustc).args(["--print", "sysroot"]), "")?;
+    let sysroot = run(Command::new(&rustc).args(["--print", "sysroot"]), output::all)?;
     if !Path::new(sysroot.trim()).join("lib/rustlib").join(RUST_TARGET).is_dir() {
         return Err(ToolchainError::MissingToolchain {
             lang: Lang::Rust,
@@ -93,15 +94,18 @@ fn rust(dir: &Path, out: &Path) -> Result<String, ToolchainError> {
         });
     }
     let manifest = dir.join("Cargo.toml");
+    // JSON on standard output: the artifact built, and on failure rustc's
+    // diagnostics, rendered, among many artifact messages; quiet: no
+    // progress lines on standard error, only cargo's own errors.
     let stdout = run(
         Command::new(&cargo)
-            .args(["build", "--release", "--target", RUST_TARGET, "--message-format=json-render-diagnostics"])
+            .args(["build", "--release", "--quiet", "--target", RUST_TARGET, "--message-format=json"])
             // Debug info is of no use inside the sandbox: smaller components.
             .args(["--config", "profile.release.debug=false", "--config", "profile.release.strip=\"debuginfo\""])
             .arg("--manifest-path")
             .arg(&manifest)
             .current_dir(dir),
-        "",
+        output::cargo,
     )?;
     // The cdylib artifact of this package (not of its dependencies).
     let mut wasm = None;
@@ -145,8 +149,10 @@ fn python(dir: &Path, wit: &Path, out: &Path) -> Result<String, ToolchainError> 
             .arg("app")
             .arg("-o")
             .arg(out)
+            // An error is reported without a backtrace of componentize-py.
+            .env("RUST_LIB_BACKTRACE", "0")
             .current_dir(dir),
-        "",
+        output::componentize_py,
     )?;
     Ok(version(&tool, "--version"))
 }
@@ -179,9 +185,32 @@ fn javascript(dir: &Path, wit: &Path, out: &Path) -> Result<String, ToolchainErr
             // only the policy's log.
             .args(["-d", "stdio", "random", "clocks", "http", "fetch-event"])
             .current_dir(dir),
-        "",
+        |printed| {
+            let mut lines = output::componentize_js(printed);
+            if lines.iter().any(|l| l.contains(JS_PARSE_FAILED)) {
+                lines.extend(js_syntax_error(&dir.join("app.js")));
+            }
+            lines
+        },
     )?;
     Ok(format!("componentize-js {}", version(&tool, "--version")))
+}
+
+/// The syntax error in `app.js` as Node's parser reports it (file, line,
+/// message): componentize-js reports only that there is one. Checked as a
+/// module, as componentize-js reads it. Nothing when there is no `node` or
+/// it finds no syntax error.
+fn js_syntax_error(app: &Path) -> Vec<String> {
+    let check = || {
+        let output = Command::new(on_path("node")?)
+            .args(["--check", "--input-type=module"])
+            .stdin(std::fs::File::open(app).ok()?)
+            .output()
+            .ok()?;
+        let name = app.file_name()?.to_string_lossy();
+        Some(output::node_check(&Printed::of(&output), &name))
+    };
+    check().unwrap_or_default()
 }
 
 const C_INSTALL: &str = "on Debian 12: `apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32`; \
@@ -217,10 +246,14 @@ fn c(dir: &Path, work: &Path, out: &Path) -> Result<(String, bool), ToolchainErr
     for (name, bytes) in c_bindings()? {
         std::fs::write(bindings.join(&name), bytes).map_err(io(bindings.join(&name)))?;
     }
+    // Named relative to the policy's directory, where clang runs: its
+    // diagnostics then name `app.c`, and tell an error in the policy's
+    // source from one in the toolchain's files (output::clang).
     let mut sources: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io(dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "c") && p.is_file())
+        .filter_map(|p| p.file_name().map(PathBuf::from))
         .collect();
     sources.sort();
     let module = work.join("module.wasm");
@@ -231,7 +264,7 @@ fn c(dir: &Path, work: &Path, out: &Path) -> Result<(String, bool), ToolchainErr
     }
     cmd.arg("-I").arg(&bindings).arg("-o").arg(&module).arg(bindings.join("policy.c")).args(&sources);
     cmd.arg(bindings.join("policy_component_type.o")).current_dir(dir);
-    run(&mut cmd, C_INSTALL)?;
+    run(&mut cmd, |printed| output::clang(printed, C_INSTALL))?;
     let bytes = std::fs::read(&module).map_err(io(&module))?;
     let (component, adapted) = componentize(&module, &bytes)?;
     std::fs::write(out, component).map_err(io(out))?;

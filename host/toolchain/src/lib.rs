@@ -11,6 +11,7 @@
 
 mod build;
 mod lang;
+mod output;
 mod scaffold;
 mod tools;
 

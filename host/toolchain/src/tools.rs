@@ -1,6 +1,7 @@
 //! Finding a language's tools and running them.
 
 use crate::ToolchainError;
+use crate::output::{Printed, bounded};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -36,27 +37,21 @@ pub(crate) fn find(name: &str, candidates: impl IntoIterator<Item = PathBuf>) ->
     candidates.into_iter().find(|p| is_executable(p)).or_else(|| on_path(name))
 }
 
-/// Runs `cmd` to completion; its standard output on success, else the
-/// tail of everything it printed.
-pub(crate) fn run(cmd: &mut Command, hint: &str) -> Result<String, ToolchainError> {
+/// Runs `cmd` to completion; its standard output on success, else
+/// `ToolFailed` with the lines `explain` picks out of what it printed
+/// (see [`crate::output`]), bounded.
+pub(crate) fn run(cmd: &mut Command, explain: impl FnOnce(&Printed) -> Vec<String>) -> Result<String, ToolchainError> {
     let tool = cmd.get_program().to_string_lossy().into_owned();
     let output = cmd.output().map_err(|e| ToolchainError::ToolFailed {
         tool: tool.clone(),
         status: "could not start".into(),
         output: e.to_string(),
     })?;
+    let printed = Printed::of(&output);
     if output.status.success() {
-        return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
+        return Ok(printed.stdout);
     }
-    let mut text = String::from_utf8_lossy(&output.stderr).into_owned();
-    text.push_str(&String::from_utf8_lossy(&output.stdout));
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let mut tail = lines[lines.len().saturating_sub(40)..].join("\n");
-    if !hint.is_empty() {
-        tail.push_str("\nhint: ");
-        tail.push_str(hint);
-    }
-    Err(ToolchainError::ToolFailed { tool, status: output.status.to_string(), output: tail })
+    Err(ToolchainError::ToolFailed { tool, status: output.status.to_string(), output: bounded(explain(&printed)) })
 }
 
 /// The first line `program ARG` prints (its version), or "unknown".
