@@ -9,7 +9,7 @@
 //! | 4 | the policy produced no decision (trap, out of fuel, timeout, out of memory, invalid output) |
 //! | 5 | refused by a trust check: a bundle, a trust-store update or a signature did not verify (the message names the check) |
 //! | 6 | the agent could not complete a step (slot I/O, bootloader environment, counter, journal); the journal is consistent |
-//! | 7 | a policy could not be built: its toolchain is missing (the message says how to install it) or failed (its output follows) |
+//! | 7 | a policy could not be built: its toolchain is missing (the message says how to install it) or failed (its diagnostics follow, on their own lines) |
 
 use std::process::ExitCode;
 
@@ -84,7 +84,12 @@ fn causes<'a>(chain: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>
 /// Print `e` as one line on stderr and return its exit code.
 pub fn report(e: &anyhow::Error) -> ExitCode {
     let code = e.downcast_ref::<Coded>().map_or(BAD_INPUT, |c| c.code);
-    eprintln!("error: {}", one_line(e));
+    if code == BUILD_FAILED {
+        // A compiler's diagnostics keep their lines (carets under columns).
+        eprintln!("error: {}", causes(e.chain()));
+    } else {
+        eprintln!("error: {}", one_line(e));
+    }
     ExitCode::from(code)
 }
 

@@ -152,6 +152,15 @@ fn a_trial_attempts_the_bootloader_cannot_count_is_refused_before_any_write() {
     d.create("fw.rbundle", "8", &["k1.pem", "k2.pem"], &[]);
     d.ok(&["policy", "sign", "policy.wasm", "--key", "k1.pem", "--key", "k2.pem"]);
     let config = std::fs::read_to_string(d.path("agent.toml")).unwrap();
+    // A value of the wrong type is placed by line, column and key.
+    std::fs::write(d.path("agent.toml"), config.replace("size = 4194304", "size = \"big\"")).unwrap();
+    let o = d.run(&["agent", "install", "fw.rbundle", "--once", "--config", "agent.toml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    let line = config.lines().position(|l| l.starts_with("size =")).unwrap() + 1;
+    assert_eq!(
+        err(&o).trim(),
+        format!("error: agent.toml: slots.A.size: line {line}, column 8: invalid type: string \"big\", expected u64")
+    );
     for n in ["0", "12"] {
         std::fs::write(d.path("agent.toml"), format!("trial_attempts = {n}\n{config}")).unwrap();
         let o = d.run(&["agent", "install", "fw.rbundle", "--once", "--config", "agent.toml"]);

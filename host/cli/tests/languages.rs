@@ -338,7 +338,7 @@ fn build_errors_name_the_cause() {
     std::fs::write(d.path("broken-js/app.js"), "function broken( {\n").unwrap();
     let o = d.run(&["policy", "build", "broken-js"]);
     assert_eq!(o.status.code(), Some(7), "{}", err(&o));
-    assert!(err(&o).contains("app.js:2 SyntaxError: "), "{}", err(&o));
+    assert!(err(&o).contains("app.js:2\nSyntaxError: "), "{}", err(&o));
 
     // A missing toolchain says how to install it.
     d.ok(&["policy", "new", "snake", "--lang", "python"]);
@@ -368,6 +368,15 @@ fn a_build_the_host_would_refuse_leaves_no_component() {
     d.ok(&["policy", "new", "net", "--lang", "rust", "--sdk", root().join("sdk").to_str().unwrap()]);
     let lib = d.path("net/src/lib.rs");
     let source = std::fs::read_to_string(&lib).unwrap();
+    // A compile error first: rustc's own diagnostic, on its own lines.
+    std::fs::write(&lib, format!("{source}\nfn broken( {{\n")).unwrap();
+    let o = d.run(&["policy", "build", "net"]);
+    assert_eq!(o.status.code(), Some(7), "{}", err(&o));
+    assert!(
+        err(&o).contains("unclosed delimiter") && err(&o).contains("--> src/lib.rs:") && err(&o).lines().count() > 2,
+        "{}",
+        err(&o)
+    );
     let connect = "-> Eligibility {\n        let _ = std::net::TcpStream::connect(\"10.0.0.1:80\");\n";
     let patched = source.replacen("-> Eligibility {\n", connect, 1);
     assert_ne!(patched, source, "the template's eligibility function moved");

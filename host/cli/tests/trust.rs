@@ -167,6 +167,16 @@ fn bad_input_is_named() {
     let o = d.run(&["trust", "init", "--out", "trust.toml", "--key", "k1.pub.pem"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("already exists"), "{}", err(&o));
+    // One key under two names counts once: refused.
+    std::fs::copy(d.path("k1.pub.pem"), d.path("same.pub.pem")).unwrap();
+    let o = d.run(&["trust", "init", "--out", "t2.toml", "--key", "k1.pub.pem", "--key", "same.pub.pem"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        err(&o).contains("same.pub.pem: key ") && err(&o).ends_with("is also given as k1.pub.pem: each key once\n"),
+        "{}",
+        err(&o)
+    );
+    assert!(!d.path("t2.toml").exists());
     std::fs::write(d.path("broken.toml"), "version = 1\n[thresholds]\nrelease = 1\n").unwrap();
     let o = d.run(&["bundle", "verify", "x", "--trust", "broken.toml"]);
     assert_eq!(o.status.code(), Some(2));

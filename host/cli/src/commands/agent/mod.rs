@@ -218,7 +218,8 @@ fn located(text: &str, e: &toml::de::Error) -> String {
 fn read_config(path: &Path) -> anyhow::Result<Config> {
     let text =
         std::fs::read_to_string(path).map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", path.display())))?;
-    let config: Config = parse_config(&text).map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", path.display())))?;
+    let config: Config =
+        parse_config(&text).map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", path.display())))?;
     let bad = |what: String| coded(BAD_INPUT, anyhow::anyhow!("{}: {what}", path.display()));
     if config.reboot_command.is_empty() {
         return Err(bad("reboot_command is empty".into()));
