@@ -13,7 +13,8 @@ pub mod software;
 
 use p256::ecdsa::VerifyingKey;
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
-use p256::pkcs8::{DecodePublicKey, EncodePublicKey, LineEnding};
+use p256::pkcs8::AssociatedOid;
+use p256::pkcs8::{DecodePublicKey, EncodePublicKey, LineEnding, ObjectIdentifier};
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::path::Path;
@@ -84,6 +85,47 @@ pub struct PublicKey {
     id: KeyId,
 }
 
+/// What is wrong with `text` as a PEM `label` block holding a P-256 key, in
+/// words, when it can be told: empty, not PEM, another block, or a key of
+/// another algorithm or curve (`algorithm` reads them from the DER).
+pub(crate) fn pem_problem(
+    text: &str,
+    label: &str,
+    algorithm: impl Fn(&[u8]) -> Option<(ObjectIdentifier, Option<ObjectIdentifier>)>,
+) -> Option<String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Some(format!("the file is empty, not a PEM `{label}` block"));
+    }
+    let Some(begin) = text.lines().find_map(|l| l.trim().strip_prefix("-----BEGIN ")) else {
+        return Some(format!("not PEM: no `-----BEGIN {label}-----` line"));
+    };
+    let found = begin.trim_end_matches('-');
+    if found != label {
+        return Some(format!("holds a `{found}` block where a `{label}` block is expected"));
+    }
+    let (_, der) = p256::pkcs8::der::Document::from_pem(text).ok()?;
+    let (oid, parameters) = algorithm(der.as_bytes())?;
+    const EC: &str = "1.2.840.10045.2.1";
+    if oid.to_string() != EC {
+        let s = oid.to_string();
+        let name = match s.as_str() {
+            "1.3.101.112" => "Ed25519",
+            "1.3.101.113" => "Ed448",
+            "1.2.840.113549.1.1.1" => "RSA",
+            _ => "unknown",
+        };
+        return Some(format!("an {name} key (algorithm OID {s}); Rampart keys are ECDSA P-256"));
+    }
+    match parameters {
+        Some(curve) if curve != p256::NistP256::OID => {
+            let der = p256::pkcs8::der::Encode::to_der(&curve).ok()?;
+            Some(format!("an ECDSA key on curve {}; Rampart keys are on P-256", pkcs11::curve_name(&der)))
+        }
+        _ => None,
+    }
+}
+
 impl PublicKey {
     pub fn from_verifying_key(key: VerifyingKey) -> Self {
         let der = key.to_public_key_der().expect("a P-256 key always encodes");
@@ -93,9 +135,13 @@ impl PublicKey {
 
     /// Parse a PEM `PUBLIC KEY` (SubjectPublicKeyInfo) block.
     pub fn from_pem(pem: &str) -> Result<Self, String> {
-        VerifyingKey::from_public_key_pem(pem.trim())
-            .map(Self::from_verifying_key)
-            .map_err(|e| format!("not a P-256 public key in PEM form ({e})"))
+        VerifyingKey::from_public_key_pem(pem.trim()).map(Self::from_verifying_key).map_err(|e| {
+            pem_problem(pem, "PUBLIC KEY", |der| {
+                let info = p256::pkcs8::spki::SubjectPublicKeyInfoRef::try_from(der).ok()?;
+                Some((info.algorithm.oid, info.algorithm.parameters_oid().ok()))
+            })
+            .unwrap_or_else(|| format!("not a P-256 public key in PEM form ({e})"))
+        })
     }
 
     /// Parse an uncompressed SEC1 point (`04 ‖ x ‖ y`).
@@ -161,5 +207,39 @@ pub fn open_signer(spec: &str, pin: &PinSource) -> Result<Box<dyn Signer>, KeyEr
         Ok(Box::new(pkcs11::Pkcs11Signer::open(&pkcs11::Pkcs11Uri::parse(spec)?, pin)?))
     } else {
         Ok(Box::new(software::SoftwareKey::read_pem_file(Path::new(spec))?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_that_is_not_a_p256_pem_key_is_told_for_what_it_is() {
+        let private = software::SoftwareKey::generate();
+        let dir = tempfile::tempdir().unwrap();
+        let (key, public) = (dir.path().join("k.pem"), dir.path().join("k.pub.pem"));
+        private.write_pem_files(&key, &public).unwrap();
+        let private_pem = std::fs::read_to_string(&key).unwrap();
+        // RFC 8410, section 10.1: an Ed25519 public key.
+        let ed25519 = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n";
+        // An OpenSSL P-384 public key.
+        let p384 = "-----BEGIN PUBLIC KEY-----\nMHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEYuuC0V4XGRNOVcwpf8MS0qe7Q0N+NylQ\n60qMAvEwJMxh9vgTGDoi7ctgk9Dk3oyQCXk4KAX4zIk4uRrZUCf3EnyAK0pi0K3h\neCSwnA3ISXMi6MsK6myWvMW1Swq5XrLg\n-----END PUBLIC KEY-----\n";
+        for (text, want) in [
+            ("", "the file is empty, not a PEM `PUBLIC KEY` block"),
+            ("\n  \n", "the file is empty, not a PEM `PUBLIC KEY` block"),
+            ("hello", "not PEM: no `-----BEGIN PUBLIC KEY-----` line"),
+            (private_pem.as_str(), "holds a `PRIVATE KEY` block where a `PUBLIC KEY` block is expected"),
+            (ed25519, "an Ed25519 key (algorithm OID 1.3.101.112); Rampart keys are ECDSA P-256"),
+            (p384, "an ECDSA key on curve secp384r1 (P-384); Rampart keys are on P-256"),
+        ] {
+            assert_eq!(PublicKey::from_pem(text).unwrap_err(), want, "{text:?}");
+        }
+        let public_pem = private.public_key().to_pem();
+        assert_eq!(
+            software::SoftwareKey::from_pem(&public_pem).err().unwrap(),
+            "holds a `PUBLIC KEY` block where a `PRIVATE KEY` block is expected"
+        );
+        assert_eq!(PublicKey::from_pem(&public_pem).unwrap().id(), private.public_key().id());
     }
 }

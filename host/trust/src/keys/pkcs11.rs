@@ -618,7 +618,7 @@ fn find_ec_key(
 }
 
 /// Human name of the curve in a `CKA_EC_PARAMS` value.
-fn curve_name(params: &[u8]) -> String {
+pub(crate) fn curve_name(params: &[u8]) -> String {
     const CURVES: &[(&[u8], &str)] = &[
         (&P256_EC_PARAMS, "prime256v1 (P-256)"),
         (&[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22], "secp384r1 (P-384)"),

@@ -26,9 +26,13 @@ impl SoftwareKey {
     }
 
     pub fn from_pem(pem: &str) -> Result<Self, String> {
-        SigningKey::from_pkcs8_pem(pem.trim())
-            .map(Self::from_signing_key)
-            .map_err(|e| format!("not a P-256 private key in PKCS#8 PEM form ({e})"))
+        SigningKey::from_pkcs8_pem(pem.trim()).map(Self::from_signing_key).map_err(|e| {
+            super::pem_problem(pem, "PRIVATE KEY", |der| {
+                let info = p256::pkcs8::PrivateKeyInfo::try_from(der).ok()?;
+                Some((info.algorithm.oid, info.algorithm.parameters_oid().ok()))
+            })
+            .unwrap_or_else(|| format!("not a P-256 private key in PKCS#8 PEM form ({e})"))
+        })
     }
 
     /// Read a PKCS#8 PEM private key; errors name the file.
