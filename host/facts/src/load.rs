@@ -73,11 +73,15 @@ pub fn from_json_str<T: DeserializeOwned + Validate>(origin: &str, text: &str) -
     if let Ok(value) = serde_json::from_str::<T>(text) {
         return finish(origin, value, Some(text));
     }
-    let syntax = |field: String, inner: serde_json::Error| FactsError::Syntax {
-        origin: origin.to_string(),
-        position: Some((inner.line(), inner.column())),
-        field,
-        cause: strip_position(&inner.to_string()),
+    let syntax = |field: String, inner: serde_json::Error| {
+        let (line, column) = (inner.line(), inner.column());
+        let cause = strip_position(&inner.to_string());
+        FactsError::Syntax {
+            origin: origin.to_string(),
+            position: Some((line, column)),
+            field,
+            cause: integer_out_of_range(text, line, column, &cause).unwrap_or(cause),
+        }
     };
     let de = &mut serde_json::Deserializer::from_str(text);
     let value: T =
@@ -125,6 +129,24 @@ pub fn from_json_file<T: DeserializeOwned + Validate>(path: &Path) -> Result<T, 
     let text = String::from_utf8(bytes)
         .map_err(|_| read(std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text")))?;
     from_json_str(&path.display().to_string(), &text)
+}
+
+/// serde_json reads an integer too large for 64 bits as a float, and the
+/// error then says `invalid type: floating point …, expected u64`: said
+/// instead as the integer written, out of range.
+fn integer_out_of_range(text: &str, line: usize, column: usize, cause: &str) -> Option<String> {
+    let expected = cause.strip_prefix("invalid type: floating point ")?.split_once(", expected ")?.1;
+    // The number around the column the error points into.
+    let chars: Vec<char> = text.lines().nth(line.checked_sub(1)?)?.chars().collect();
+    let in_number =
+        |i: usize| chars.get(i).is_some_and(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'));
+    let at = [column.saturating_sub(1), column.saturating_sub(2), column].into_iter().find(|&i| in_number(i))?;
+    let start = (0..=at).rev().take_while(|&i| in_number(i)).last()?;
+    let end = (at..chars.len()).take_while(|&i| in_number(i)).last()?;
+    let token: String = chars[start..=end].iter().collect();
+    let digits = token.strip_prefix('-').unwrap_or(&token);
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| format!("{token} is out of range: expected {expected}"))
 }
 
 /// The line and column (1-based) of byte `at` of `text`.
@@ -178,6 +200,21 @@ mod tests {
         assert_eq!(e, "d.json: line 2, column 3: expected a JSON object `{…}`");
         let e = from_json_value::<Device>("d", serde_json::Value::Array(values)).unwrap_err().to_string();
         assert_eq!(e, "d: expected a JSON object `{…}`");
+    }
+
+    #[test]
+    fn an_integer_beyond_64_bits_is_said_as_written() {
+        let mut v = example();
+        v["security_counter"] = serde_json::Value::from(0);
+        let text = serde_json::to_string_pretty(&v)
+            .unwrap()
+            .replace("\"security_counter\": 0", "\"security_counter\": 18446744073709551616");
+        let e = from_json_str::<Device>("d.json", &text).unwrap_err().to_string();
+        assert!(e.ends_with("field `security_counter`: 18446744073709551616 is out of range: expected u64"), "{e}");
+        // A float where an integer belongs is still a float.
+        let text = text.replace("18446744073709551616", "1.5");
+        let e = from_json_str::<Device>("d.json", &text).unwrap_err().to_string();
+        assert!(e.contains("invalid type: floating point `1.5`, expected u64"), "{e}");
     }
 
     #[test]
