@@ -106,9 +106,13 @@ pub struct SlotRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SlotState {
-    /// Being written, or the install stopped before the trial was armed:
-    /// the slot is out of `BOOT_ORDER` and the bootloader never boots it.
+    /// Being written: the slot is out of `BOOT_ORDER` and the bootloader
+    /// never boots it.
     Writing,
+    /// The install stopped before the trial was armed (a failed write or
+    /// read-back, a failed arm, a crash): the slot holds no image to boot and
+    /// stays out of `BOOT_ORDER` until an install arms it.
+    Incomplete,
     /// Verified and armed for a trial boot.
     Trial,
     /// Committed: the health gate passed.
@@ -396,9 +400,14 @@ impl<'a> Agent<'a> {
             };
             self.emit(now, kind, Some(&release), Some(target), vec![], Some(e.to_string()));
             self.record(InstallState::Idle)?;
+            SlotRecords::set(&self.state_dir, target, &release, SlotState::Incomplete);
             return Err(e.into());
         }
-        if let Err(e) = ab::arm_trial(self.parts.env, target, attempts) {
+        // Read again first: a change made while the slot was written (a
+        // `grub-reboot`, another variable) is kept, not refused as a
+        // conflict after the whole write.
+        let armed = self.parts.env.reload().and_then(|()| ab::arm_trial(self.parts.env, target, attempts));
+        if let Err(e) = armed {
             // The journal says `Writing` until it is known whether the trial
             // was armed: a failed commit may still have reached storage.
             // Known unarmed, the install is over and the next may start;
@@ -406,6 +415,7 @@ impl<'a> Agent<'a> {
             let env = &mut *self.parts.env;
             if env.reload().is_ok() && AbState::read(env).is_ok_and(|s| s.trial() != Some(target)) {
                 self.record(InstallState::Idle)?;
+                SlotRecords::set(&self.state_dir, target, &release, SlotState::Incomplete);
             }
             self.emit(now, "install-failed", Some(&release), Some(target), vec![], Some(e.to_string()));
             return Err(e.into());
@@ -428,7 +438,11 @@ impl<'a> Agent<'a> {
                     (release, slot_of(target))
                 } else {
                     // Cut during the write: nothing was armed.
+                    let target = slot_of(target);
+                    let detail = "cut off before the trial was armed (found after a restart)".to_string();
+                    self.emit(now, "install-failed", Some(&release), Some(target), vec![], Some(detail));
                     self.record(InstallState::Idle)?;
+                    SlotRecords::set(&self.state_dir, target, &release, SlotState::Incomplete);
                     return Ok(Outcome::Idle);
                 }
             }

@@ -35,6 +35,8 @@ struct Device {
     max_step: Option<u64>,
     /// Slot B's size as configured.
     b_size: u64,
+    /// The install's bandwidth cap, bytes per second.
+    install_rate: Option<u64>,
 }
 
 /// A file counter that reports a largest step, as a TPM counter does.
@@ -68,7 +70,16 @@ impl Device {
         let key = SoftwareKey::generate();
         let trust = TrustStore::new(&[key.public_key().clone()], 1, 1).unwrap();
         let policy = engine().load_file(Path::new(policy)).unwrap();
-        let d = Device { dir, key, trust, policy, device_id: device_id.into(), max_step: None, b_size: SLOT };
+        let d = Device {
+            dir,
+            key,
+            trust,
+            policy,
+            device_id: device_id.into(),
+            max_step: None,
+            b_size: SLOT,
+            install_rate: None,
+        };
         // The factory state: slot A good and booted.
         let mut env = d.env();
         rampart_bootenv::ab::mark_good(&mut env, SlotName::A).unwrap();
@@ -144,7 +155,7 @@ impl Device {
             trial_attempts: 3,
             on_policy_failure: fail_closed::health_gate,
             limits: Limits::default(),
-            install_rate: None,
+            install_rate: self.install_rate,
         };
         let mut agent = Agent::open(parts, &self.path("state")).unwrap();
         f(&mut agent)
@@ -288,7 +299,7 @@ fn downgrades_and_tampered_bundles_are_refused_before_anything_is_armed() {
     // A runs out of attempts.
     assert!(d.slot("slot-b").iter().any(|&x| x != 0xbb), "the first chunks were written");
     assert_eq!((env.order.clone(), env.b_left), (vec![SlotName::A], 0));
-    assert_eq!(slot_state(&d, SlotName::B).as_deref(), Some("writing"));
+    assert_eq!(slot_state(&d, SlotName::B).as_deref(), Some("incomplete"));
     let mut e = d.env();
     e.set("BOOT_A_LEFT", "1").unwrap();
     e.commit().unwrap();
@@ -462,4 +473,24 @@ fn a_release_further_ahead_than_the_counter_can_step_is_refused_before_writing()
     assert_eq!(d.agent(SlotName::A, |a| a.state().clone()), InstallState::Idle);
     let near = d.bundle(7);
     assert_eq!(d.agent(SlotName::A, |a| a.install(&near, NOW).unwrap()), Outcome::RebootForTrial(SlotName::B));
+}
+
+#[test]
+fn a_change_to_the_environment_while_the_slot_is_written_is_kept() {
+    let mut d = Device::new(rampart_tests::MINIMAL, "gw-9");
+    let b = d.bundle(8);
+    // 200,000 bytes written and read back at 400 kB/s: about a second.
+    d.install_rate = Some(400_000);
+    let grubenv = d.path("grubenv");
+    let editor = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let mut env = GrubEnv::open(&grubenv).unwrap();
+        env.set("saved_entry", "1").unwrap();
+        env.commit().unwrap();
+    });
+    assert_eq!(d.agent(SlotName::A, |a| a.install(&b, NOW).unwrap()), Outcome::RebootForTrial(SlotName::B));
+    editor.join().unwrap();
+    let env = d.env();
+    assert_eq!(env.get("saved_entry"), Some("1"));
+    assert_eq!(AbState::read(&env).unwrap().trial(), Some(SlotName::B));
 }

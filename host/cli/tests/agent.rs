@@ -664,6 +664,24 @@ fn the_observation_window_closes_on_a_policy_that_keeps_waiting() {
 }
 
 #[test]
+fn a_trust_store_broken_during_a_trial_rolls_the_trial_back() {
+    // Uptime 595 s: the default gate waits 5 s more.
+    let d = daemon_device(rampart_tests::MINIMAL, "gw-0043", "\n[health]\nwindow_secs = 1200\n");
+    std::fs::write(d.path("sys/uptime"), "595.0 1.0\n").unwrap();
+    install_and_reboot(&d);
+    assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::B);
+    let mut agent = start_daemon(&d);
+    agent.wait_for("health gate: wait");
+    std::fs::write(d.path("trust.toml"), "garbage\n").unwrap();
+    // The next question finds no trust store to load the policy under: the
+    // trial is given up and the old slot armed, not left unresolved.
+    assert!(agent.exits().success());
+    assert_eq!(events(&d), ["install-start", "trial-armed", "trial-boot", "rollback:policy-unavailable"]);
+    assert_eq!(reboots(&d), 2);
+    assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::A);
+}
+
+#[test]
 fn the_daemon_refuses_what_must_not_install_and_retries_a_deferral_on_time() {
     let d = daemon_device(rampart_tests::HOSTILE, "now", "");
     let mut agent = start_daemon(&d);
@@ -910,6 +928,15 @@ fn one_daemon_per_device_that_no_client_holds_up_and_that_reads_its_files_at_eac
     let mut agent = start_daemon(&d);
     agent.wait_for("agent running");
     let _idle = std::os::unix::net::UnixStream::connect(d.path("state/agent.sock")).unwrap();
+    // A request longer than the limit is told so.
+    {
+        use std::io::Write;
+        let mut big = std::os::unix::net::UnixStream::connect(d.path("state/agent.sock")).unwrap();
+        let _ = big.write_all(&vec![b'x'; 70_000]);
+        let mut answer = String::new();
+        let _ = big.read_to_string(&mut answer);
+        assert!(answer.contains("bad request: longer than 65536 bytes"), "{answer}");
+    }
     // A client that says nothing for 5 s is told so.
     let mut slow = std::os::unix::net::UnixStream::connect(d.path("state/agent.sock")).unwrap();
     let mut answer = String::new();
@@ -993,4 +1020,26 @@ fn status_names_damaged_slot_records_and_a_closed_output_is_no_panic() {
         assert_ne!(o.status.code(), Some(101), "{args:?}: {}", err(&o));
         assert!(!err(&o).contains("panicked"), "{args:?}: {}", err(&o));
     }
+}
+
+#[test]
+fn a_client_is_told_who_holds_the_device_and_when_the_agent_hung_up() {
+    let d = agent_device();
+    d.create("fw.rbundle", "8", &["k1.pem", "k2.pem"], &[]);
+    let install = ["agent", "install", "fw.rbundle", "--config", "agent.toml"];
+    // A step in the foreground holds the lock (here: this test).
+    std::fs::create_dir_all(d.path("state")).unwrap();
+    let lock = std::fs::File::create(d.path("state/agent.lock")).unwrap();
+    lock.lock().unwrap();
+    let o = d.run(&install);
+    assert_eq!(o.status.code(), Some(6), "{}", err(&o));
+    assert!(err(&o).contains("another agent (pid") && err(&o).contains("wait for the step"), "{}", err(&o));
+    drop(lock);
+    // Something listens on the socket and hangs up without answering.
+    let listener = std::os::unix::net::UnixListener::bind(d.path("state/agent.sock")).unwrap();
+    let server = std::thread::spawn(move || drop(listener.accept().unwrap()));
+    let o = d.run(&install);
+    server.join().unwrap();
+    assert_eq!(o.status.code(), Some(6), "{}", err(&o));
+    assert!(err(&o).contains("the agent closed the connection without answering"), "{}", err(&o));
 }

@@ -128,10 +128,25 @@ fn worker(mut l: Loaded, jobs: std::sync::mpsc::Receiver<Job>) {
     }
     while let Ok(job) = jobs.recv() {
         let now = Timestamp::now();
-        if let Err(e) = l.prepare() {
-            job.fail(Failure::from(e));
-            continue;
-        }
+        let job = match (l.prepare(), job) {
+            (Ok(()), job) => job,
+            // A trial cannot wait for a trust store or policy that no longer
+            // loads: it is given up (fail closed), with the policy loaded
+            // before, which only names itself in the events.
+            (Err(e), Job::Gate(_, reply)) => {
+                let message = format!("the trust store or the policy no longer loads: {}", crate::exit::one_line(&e));
+                let reason = Reason { code: "policy-unavailable".into(), message };
+                let r = with_agent(&mut l, |a| a.abandon_trial(now, reason));
+                let _ = reply.send(r.map_err(Failure::from));
+                continue;
+            }
+            // Re-reading the slot needs neither.
+            (Err(_), job @ Job::Integrity(..)) => job,
+            (Err(e), job) => {
+                job.fail(Failure::from(e));
+                continue;
+            }
+        };
         match job {
             Job::Start(reply) => {
                 let r = with_agent(&mut l, |a| {
@@ -506,6 +521,9 @@ async fn read_request(stream: tokio::net::UnixStream, requests: tokio::sync::mps
     let mut reader = tokio::io::BufReader::new(tokio::io::AsyncReadExt::take(read, MAX_REQUEST as u64));
     let mut line = String::new();
     let request = match tokio::time::timeout(REQUEST_TIMEOUT, reader.read_line(&mut line)).await {
+        Ok(Ok(n)) if n >= MAX_REQUEST && !line.ends_with('\n') => {
+            Err(format!("bad request: longer than {MAX_REQUEST} bytes"))
+        }
         Ok(Ok(_)) => serde_json::from_str::<Request>(&line).map_err(|e| format!("bad request: {e}")),
         Ok(Err(e)) => Err(format!("reading the request: {e}")),
         Err(_) => {
@@ -559,6 +577,10 @@ pub fn hand_over(state_dir: &Path, bundle: &Path) -> anyhow::Result<serde_json::
         std::path::absolute(bundle).map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", bundle.display())))?;
     let sock = state_dir.join(SOCKET);
     let mut stream = std::os::unix::net::UnixStream::connect(&sock).map_err(|e| {
+        // No daemon listens; a foreground step may still hold the lock.
+        if let Err(held) = lock_state(state_dir) {
+            return held;
+        }
         coded(
             AGENT_FAILED,
             anyhow::anyhow!(
@@ -572,9 +594,17 @@ pub fn hand_over(state_dir: &Path, bundle: &Path) -> anyhow::Result<serde_json::
     // A busy agent answers without reading: its answer still counts.
     let sent = stream.write_all(line.as_bytes());
     let mut answer = String::new();
-    std::io::BufReader::new(stream).read_line(&mut answer)?;
+    let read = std::io::BufReader::new(stream).read_line(&mut answer);
     if answer.is_empty() {
-        sent?;
+        let sending = match (sent, read) {
+            (Err(e), _) => format!(" ({e} while sending the request)"),
+            (_, Err(e)) => format!(" ({e} while reading the answer)"),
+            _ => String::new(),
+        };
+        return Err(coded(
+            AGENT_FAILED,
+            anyhow::anyhow!("the agent closed the connection without answering{sending}: did it stop? see its log"),
+        ));
     }
     let v: serde_json::Value = serde_json::from_str(&answer)
         .map_err(|e| coded(AGENT_FAILED, anyhow::anyhow!("the agent's answer is not JSON ({e}): {answer:?}")))?;

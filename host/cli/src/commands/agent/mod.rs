@@ -332,8 +332,9 @@ fn lock_state(state_dir: &Path) -> anyhow::Result<std::fs::File> {
             Err(coded(
                 AGENT_FAILED,
                 anyhow::anyhow!(
-                    "{}: another agent (pid {}) is acting on this device: hand bundles to the running \
-                     agent (`rampart agent install` without --once), or stop it first",
+                    "{}: another agent (pid {}) is acting on this device: hand bundles to a running \
+                     `rampart agent run` (`rampart agent install` without --once), or wait for the step \
+                     in the foreground to end",
                     path.display(),
                     pid.trim()
                 ),
