@@ -174,6 +174,42 @@ fn slot_of(c: char) -> SlotName {
     if c == 'A' { SlotName::A } else { SlotName::B }
 }
 
+/// Give up the trial running now without a policy, for an agent that cannot
+/// load its trust store or policy at start (a trial cannot wait for them):
+/// when the journal has an install armed (or being armed) for the booted
+/// slot and the environment still has it on trial, fall back from it, in
+/// the records, the events (policy `unavailable`) and the journal, as a
+/// rollback would. `Ok(true)` when it did: reboot into the old slot.
+pub fn give_up_trial_without_policy(
+    env: &mut dyn BootEnv,
+    state_dir: &Path,
+    booted: SlotName,
+    now: Timestamp,
+    reason: Reason,
+) -> Result<bool, AgentError> {
+    let (mut journal, state) = Journal::<InstallState>::open(state_dir)?;
+    let (release, target) = match state {
+        Some(InstallState::Armed { release, target, .. } | InstallState::Writing { release, target, .. }) => {
+            (release, slot_of(target))
+        }
+        _ => return Ok(false),
+    };
+    if booted != target || AbState::read(env)?.trial() != Some(target) {
+        return Ok(false);
+    }
+    ab::fall_back(env, target)?;
+    SlotRecords::set(state_dir, target, &release, SlotState::Failed);
+    let mut event = Event::new(now, "rollback", "unavailable".into(), Some(&release));
+    event.slot = Some(target.to_string());
+    event.reasons = vec![reason.clone()];
+    let events = EventLog::in_dir(state_dir);
+    if let Err(err) = events.append(&event) {
+        tracing::warn!(path = %events.path().display(), error = %err, "could not record event rollback");
+    }
+    journal.write(&InstallState::RolledBack { release, slot: slot_char(target), reason })?;
+    Ok(true)
+}
+
 /// What a call achieved.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {

@@ -682,6 +682,30 @@ fn a_trust_store_broken_during_a_trial_rolls_the_trial_back() {
 }
 
 #[test]
+fn a_daemon_that_cannot_load_its_policy_at_start_gives_the_trial_up() {
+    let d = daemon_device(rampart_tests::MINIMAL, "gw-0044", "");
+    install_and_reboot(&d);
+    assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::B);
+    // The policy's signature is gone when the trial slot starts the agent.
+    std::fs::remove_file(d.path("policy.wasm.sig")).unwrap();
+    let agent = start_daemon(&d);
+    assert!(agent.exits().success());
+    assert_eq!(events(&d), ["install-start", "trial-armed", "rollback:agent-cannot-start"]);
+    assert_eq!(reboots(&d), 2);
+    assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::A);
+    let v = d.json(0, &["agent", "status", "--config", "agent.toml", "--json"]);
+    assert_eq!(
+        (v["install"]["state"].as_str(), v["slots"]["B"]["state"].as_str()),
+        (Some("rolled-back"), Some("failed")),
+        "{v}"
+    );
+    // Not on a trial: the failure to load is the daemon's exit, as before.
+    let o = d.run(&["agent", "run", "--config", "agent.toml"]);
+    assert_eq!(o.status.code(), Some(3), "{}", err(&o));
+    assert!(err(&o).contains("unsigned policy refused"), "{}", err(&o));
+}
+
+#[test]
 fn the_daemon_refuses_what_must_not_install_and_retries_a_deferral_on_time() {
     let d = daemon_device(rampart_tests::HOSTILE, "now", "");
     let mut agent = start_daemon(&d);

@@ -229,7 +229,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 let _ = ready_tx.send(Err(Failure::from(e)));
             }
         })?;
-    let daemon = ready_rx.recv().map_err(|_| anyhow::anyhow!("the agent's worker thread stopped"))?.map_err(fail)?;
+    let ready = ready_rx.recv().map_err(|_| anyhow::anyhow!("the agent's worker thread stopped"))?;
+    let daemon = match ready {
+        Ok(daemon) => daemon,
+        Err(f) => return give_up_trial(&args.config.config, f),
+    };
     std::fs::create_dir_all(&daemon.state_dir)
         .map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", daemon.state_dir.display())))?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -237,6 +241,50 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     drop(rt);
     let _ = handle.join();
     result
+}
+
+/// The agent could not load (`failure`: its trust store, policy, facts…).
+/// A trial running now cannot wait for it: it is given up without the
+/// policy and the reboot command runs (exit 0); otherwise the failure is
+/// the daemon's exit.
+fn give_up_trial(config: &Path, failure: Failure) -> anyhow::Result<ExitCode> {
+    let config = read_config(config)?;
+    let given_up = (|| -> anyhow::Result<bool> {
+        let mut env = super::open_env(&config.bootloader)?;
+        let booted = super::booted(&config.cmdline)?;
+        let reason = Reason {
+            code: "agent-cannot-start".into(),
+            message: format!("the agent could not start to judge the trial: {}", failure.message),
+        };
+        Ok(rampart_agent::install::give_up_trial_without_policy(
+            env.as_mut(),
+            &config.state_dir,
+            booted,
+            Timestamp::now(),
+            reason,
+        )?)
+    })();
+    match given_up {
+        Ok(true) => {
+            tracing::error!("{}: trial given up (rollback), rebooting into the old slot", failure.message);
+            let status = std::process::Command::new(&config.reboot_command[0])
+                .args(&config.reboot_command[1..])
+                .status()
+                .map_err(|e| coded(AGENT_FAILED, anyhow::anyhow!("reboot command {:?}: {e}", config.reboot_command)))?;
+            if !status.success() {
+                return Err(coded(
+                    AGENT_FAILED,
+                    anyhow::anyhow!("reboot command {:?}: {status}", config.reboot_command),
+                ));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(false) => Err(fail(failure)),
+        Err(e) => {
+            tracing::error!("giving up the trial without the policy: {}", crate::exit::one_line(&e));
+            Err(fail(failure))
+        }
+    }
 }
 
 struct Daemon {
