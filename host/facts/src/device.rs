@@ -11,14 +11,19 @@ pub struct Device {
     /// Stable device identifier. The cohort seed is derived from it.
     #[schemars(with = "String", length(min = 1, max = 256))]
     pub id: DeviceId,
+    #[serde(deserialize_with = "crate::object::one")]
     pub hardware: Hardware,
     /// Firmware currently running.
     pub firmware: Version,
     /// Anti-rollback counter currently stored on the device.
     pub security_counter: u64,
+    #[serde(deserialize_with = "crate::object::one")]
     pub location: Location,
+    #[serde(deserialize_with = "crate::object::one")]
     pub credential: Credential,
+    #[serde(deserialize_with = "crate::object::one")]
     pub power: Power,
+    #[serde(deserialize_with = "crate::object::one")]
     pub link: Link,
     /// Offset of local time from UTC in minutes (-1080..=1080).
     #[serde(default)]
@@ -27,7 +32,7 @@ pub struct Device {
     /// Seconds since boot.
     #[serde(default)]
     pub uptime_secs: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::object::one")]
     pub updates: UpdateHistory,
     /// Free-form labels. Policies see them sorted by key.
     #[serde(default)]
@@ -171,7 +176,7 @@ pub struct Location {
     #[schemars(regex(pattern = r"^[A-Z]{2}$"))]
     pub country: String,
     /// Last known position.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::object::optional")]
     pub geo: Option<GeoPoint>,
 }
 

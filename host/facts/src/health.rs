@@ -35,12 +35,12 @@ pub struct HealthReport {
     pub unexpected_reboots: u32,
     #[serde(default)]
     pub failed_integrity_checks: u32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::object::list")]
     pub failed_services: Vec<FailedService>,
     /// Named measurements; policies see them sorted by name.
     #[serde(default)]
     pub metrics: BTreeMap<String, f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::object::list")]
     pub probes: Vec<ProbeResult>,
 }
 

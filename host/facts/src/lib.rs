@@ -12,6 +12,7 @@ mod device;
 mod health;
 mod load;
 mod locate;
+mod object;
 mod release;
 mod rollout;
 mod scalar;

@@ -203,6 +203,29 @@ mod tests {
     }
 
     #[test]
+    fn a_nested_struct_is_read_from_an_object_only() {
+        let mut v = example();
+        v["hardware"] = serde_json::json!(["gw-4000", "B"]);
+        let e = from_json_str::<Device>("d.json", &v.to_string()).unwrap_err().to_string();
+        assert!(e.ends_with("field `hardware`: invalid type: sequence, expected a JSON object"), "{e}");
+        let mut v = example();
+        v["location"]["geo"] = serde_json::json!([48.1, 11.5]);
+        let e = from_json_str::<Device>("d.json", &v.to_string()).unwrap_err().to_string();
+        assert!(e.ends_with("field `location.geo`: invalid type: sequence, expected a JSON object"), "{e}");
+        let e = from_json_value::<Device>("d", v).unwrap_err().to_string();
+        assert!(e.ends_with("field `location.geo`: invalid type: sequence, expected a JSON object"), "{e}");
+        // Objects, null and absence still read as before.
+        let mut v = example();
+        v["location"]["geo"] = serde_json::Value::Null;
+        assert!(from_json_str::<Device>("d.json", &v.to_string()).unwrap().location.geo.is_none());
+        v["location"].as_object_mut().unwrap().remove("geo");
+        assert!(from_json_str::<Device>("d.json", &v.to_string()).unwrap().location.geo.is_none());
+        let health = r#"{"since_boot_secs": 1, "boots_since_install": 1, "failed_services": [["svc", true]]}"#;
+        let e = from_json_str::<crate::HealthReport>("h.json", health).unwrap_err().to_string();
+        assert!(e.contains("field `failed_services[0]`: invalid type: sequence, expected a JSON object"), "{e}");
+    }
+
+    #[test]
     fn an_integer_beyond_64_bits_is_said_as_written() {
         let mut v = example();
         v["security_counter"] = serde_json::Value::from(0);

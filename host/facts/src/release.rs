@@ -47,7 +47,7 @@ pub struct Release {
     #[schemars(length(max = 10000), inner(length(min = 1, max = 256)))]
     pub compatible_hardware: Vec<String>,
     /// Software bill of materials.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::object::list")]
     pub sbom: Vec<SbomComponent>,
     pub released_at: Timestamp,
 }

@@ -29,7 +29,7 @@ pub struct Rollout {
     /// supplies it (`--now`, or the host clock).
     #[serde(default)]
     pub now: Option<Timestamp>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::object::list")]
     pub waves: Vec<WaveStats>,
 }
 
