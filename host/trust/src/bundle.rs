@@ -246,6 +246,7 @@ impl From<FormatError> for VerifyError {
 /// straight into the caller's buffer when its own is empty and the read is
 /// at least its capacity. (With a buffer as large as a chunk, every payload
 /// byte would be copied once more, through the buffer.)
+///
 /// A directory is refused here, as a file that cannot be read: it is not a
 /// bundle that failed a check.
 pub fn open_file(path: &std::path::Path) -> std::io::Result<std::io::BufReader<std::fs::File>> {

@@ -189,8 +189,8 @@ struct ConfigArg {
     config: PathBuf,
 }
 
-/// The configuration from its TOML text; an error names the line and
-/// column and the key (`line 14, column 8: slots.A.size: invalid type …`).
+/// The configuration from its TOML text; an error names the key and its
+/// line and column (`slots.A.size: line 14, column 8: invalid type …`).
 fn parse_config(text: &str) -> Result<Config, String> {
     let de = toml::Deserializer::parse(text).map_err(|e| located(text, &e))?;
     serde_path_to_error::deserialize(de).map_err(|e| {
