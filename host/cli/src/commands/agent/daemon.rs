@@ -21,7 +21,8 @@
 //! and retried at the time the policy gave, across restarts.
 
 use super::{
-    AGENT_FAILED, BAD_INPUT, ConfigArg, Loaded, load_config, lock_state, outcome_json, read_config, with_agent,
+    AGENT_FAILED, BAD_INPUT, ConfigArg, Loaded, load_config, lock_holder, lock_state, outcome_json, read_config,
+    with_agent,
 };
 use crate::exit::{Coded, coded};
 use rampart_agent::health;
@@ -626,7 +627,7 @@ pub fn hand_over(state_dir: &Path, bundle: &Path) -> anyhow::Result<serde_json::
     let sock = state_dir.join(SOCKET);
     let mut stream = std::os::unix::net::UnixStream::connect(&sock).map_err(|e| {
         // No daemon listens; a foreground step may still hold the lock.
-        if let Err(held) = lock_state(state_dir) {
+        if let Some(held) = lock_holder(state_dir) {
             return held;
         }
         coded(

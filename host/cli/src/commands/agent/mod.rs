@@ -306,7 +306,7 @@ const LOCK: &str = "agent.lock";
 /// Take the state directory's lock, or say who holds it (exit 6). The lock
 /// is released when the file is closed, also when the process dies.
 fn lock_state(state_dir: &Path) -> anyhow::Result<std::fs::File> {
-    use std::io::{Read, Seek, Write};
+    use std::io::{Seek, Write};
     use std::os::unix::fs::OpenOptionsExt;
     let failed = |e: std::io::Error| coded(AGENT_FAILED, anyhow::anyhow!("{}: {e}", state_dir.display()));
     private_dir(state_dir).map_err(failed)?;
@@ -326,22 +326,37 @@ fn lock_state(state_dir: &Path) -> anyhow::Result<std::fs::File> {
             writeln!(file, "{}", std::process::id()).map_err(failed)?;
             Ok(file)
         }
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let mut pid = String::new();
-            let _ = file.read_to_string(&mut pid);
-            Err(coded(
-                AGENT_FAILED,
-                anyhow::anyhow!(
-                    "{}: another agent (pid {}) is acting on this device: hand bundles to a running \
-                     `rampart agent run` (`rampart agent install` without --once), or wait for the step \
-                     in the foreground to end",
-                    path.display(),
-                    pid.trim()
-                ),
-            ))
-        }
+        Err(std::fs::TryLockError::WouldBlock) => Err(held(&path, &mut file)),
         Err(std::fs::TryLockError::Error(e)) => Err(failed(e)),
     }
+}
+
+/// Who holds the state directory's lock, if anyone, found without taking
+/// it, creating anything or writing: for a client, which acts on nothing.
+fn lock_holder(state_dir: &Path) -> Option<anyhow::Error> {
+    let path = state_dir.join(LOCK);
+    let mut file = std::fs::File::open(&path).ok()?;
+    match file.try_lock_shared() {
+        Err(std::fs::TryLockError::WouldBlock) => Some(held(&path, &mut file)),
+        _ => None,
+    }
+}
+
+/// The lock at `path` is held: by whom (the pid it holds), and what to do.
+fn held(path: &Path, file: &mut std::fs::File) -> anyhow::Error {
+    use std::io::Read;
+    let mut pid = String::new();
+    let _ = file.read_to_string(&mut pid);
+    coded(
+        AGENT_FAILED,
+        anyhow::anyhow!(
+            "{}: another agent (pid {}) is acting on this device: hand bundles to a running \
+             `rampart agent run` (`rampart agent install` without --once), or wait for the step \
+             in the foreground to end",
+            path.display(),
+            pid.trim()
+        ),
+    )
 }
 
 /// The bytes of the trust store and of the policy's signature (empty when
