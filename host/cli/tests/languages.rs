@@ -227,77 +227,34 @@ fn every_template_scaffolds_builds_and_answers() {
         let v = d.json(0, &["policy", "build", &name, "--json"]);
         let component = d.path(&name).join("target").join(format!("{name}.wasm"));
         assert_eq!(v["component"], component.canonicalize().unwrap().to_str().unwrap(), "{v}");
-        let answer = d.json(
-            0,
-            &[
-                "policy",
-                "eval",
-                component.to_str().unwrap(),
-                "--device",
-                ex.join("device.json").to_str().unwrap(),
-                "--release",
-                ex.join("release.json").to_str().unwrap(),
-                "--json",
-            ],
-        );
+        // `policy eval COMPONENT --release release.json … --json`.
+        let release = ex.join("release.json");
+        let device = ex.join("device.json");
+        let eval = |args: &[&str]| {
+            let mut all = vec!["policy", "eval", component.to_str().unwrap(), "--release", release.to_str().unwrap()];
+            all.extend_from_slice(args);
+            all.push("--json");
+            d.json(0, &all)
+        };
+        let answer = eval(&["--device", device.to_str().unwrap()]);
         assert_eq!(answer["decision"], "allow", "{lang}: {answer}");
         // A drained battery defers, as the template says.
-        let mut device: Value =
-            serde_json::from_str(&std::fs::read_to_string(ex.join("device.json")).unwrap()).unwrap();
-        device["power"] = serde_json::json!({ "battery_percent": 10, "on_mains": false });
-        std::fs::write(d.path("drained.json"), device.to_string()).unwrap();
-        let answer = d.json(
-            0,
-            &[
-                "policy",
-                "eval",
-                component.to_str().unwrap(),
-                "--device",
-                "drained.json",
-                "--release",
-                ex.join("release.json").to_str().unwrap(),
-                "--json",
-            ],
-        );
+        let mut drained: Value = serde_json::from_str(&std::fs::read_to_string(&device).unwrap()).unwrap();
+        drained["power"] = serde_json::json!({ "battery_percent": 10, "on_mains": false });
+        std::fs::write(d.path("drained.json"), drained.to_string()).unwrap();
+        let answer = eval(&["--device", "drained.json"]);
         assert_eq!(answer["decision"], "defer", "{lang}: {answer}");
         assert_eq!(answer["reasons"][0]["code"], "battery-low", "{lang}: {answer}");
         // Its health and rollout gates are the SDK's conservative defaults: a
         // failed critical service rolls back, even 5 s after boot, and the
         // rollout gate answers as the Rust template's (compared below).
-        let answer = d.json(
-            0,
-            &[
-                "policy",
-                "eval",
-                component.to_str().unwrap(),
-                "--device",
-                ex.join("device.json").to_str().unwrap(),
-                "--release",
-                ex.join("release.json").to_str().unwrap(),
-                "--health",
-                "unhealthy.json",
-                "--json",
-            ],
-        );
+        let answer = eval(&["--device", device.to_str().unwrap(), "--health", "unhealthy.json"]);
         assert_eq!(answer["decision"], "rollback", "{lang}: {answer}");
         assert_eq!(answer["reasons"][0]["code"], "critical-service-failed", "{lang}: {answer}");
         let gate: Vec<Value> = ["pausing.json", "failing.json"]
             .into_iter()
             .map(|file| {
-                let v = d.json(
-                    0,
-                    &[
-                        "policy",
-                        "eval",
-                        component.to_str().unwrap(),
-                        "--release",
-                        ex.join("release.json").to_str().unwrap(),
-                        "--rollout",
-                        file,
-                        "--rollout-gate",
-                        "--json",
-                    ],
-                );
+                let v = eval(&["--rollout", file, "--rollout-gate"]);
                 serde_json::json!([v["decision"], v["reasons"]])
             })
             .collect();
