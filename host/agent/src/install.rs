@@ -42,10 +42,32 @@ use std::sync::Arc;
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum InstallState {
     Idle,
-    Writing { release: Release, target: char, image: Image, attempts: u8 },
-    Armed { release: Release, target: char, image: Image, attempts: u8 },
-    Committed { release: Release, slot: char },
-    RolledBack { release: Release, slot: char, reason: Reason },
+    Writing {
+        release: Release,
+        target: char,
+        image: Image,
+        attempts: u8,
+    },
+    Armed {
+        release: Release,
+        target: char,
+        image: Image,
+        attempts: u8,
+        /// The boot of the trial (counted as in [`Observation`]) whose
+        /// `trial-boot` event is recorded: an agent restarted within the
+        /// same boot records none again. 0 before the first.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        observed_boots: u32,
+    },
+    Committed {
+        release: Release,
+        slot: char,
+    },
+    RolledBack {
+        release: Release,
+        slot: char,
+        reason: Reason,
+    },
 }
 
 /// The signed image a slot must hold: its length and SHA-256 (hex), as the
@@ -168,6 +190,10 @@ impl SlotRecords {
 
 fn slot_char(s: SlotName) -> char {
     if s == SlotName::A { 'A' } else { 'B' }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 fn slot_of(c: char) -> SlotName {
@@ -456,7 +482,7 @@ impl<'a> Agent<'a> {
             self.emit(now, "install-failed", Some(&release), Some(target), vec![], Some(e.to_string()));
             return Err(e.into());
         }
-        self.record(InstallState::Armed { release: release.clone(), target: t, image, attempts })?;
+        self.record(InstallState::Armed { release: release.clone(), target: t, image, attempts, observed_boots: 0 })?;
         SlotRecords::set(&self.state_dir, target, &release, SlotState::Trial);
         self.emit(now, "trial-armed", Some(&release), Some(target), vec![], None);
         Ok(Outcome::RebootForTrial(target))
@@ -470,7 +496,9 @@ impl<'a> Agent<'a> {
             InstallState::Writing { release, target, image, attempts } => {
                 if env_state.trial() == Some(slot_of(target)) {
                     // Armed, then the power went before the journal said so.
-                    self.record(InstallState::Armed { release: release.clone(), target, image, attempts })?;
+                    let armed =
+                        InstallState::Armed { release: release.clone(), target, image, attempts, observed_boots: 0 };
+                    self.record(armed)?;
                     (release, slot_of(target))
                 } else {
                     // Cut during the write: nothing was armed.
@@ -532,29 +560,48 @@ impl<'a> Agent<'a> {
 
     /// The trial boot running now, if any: the journal has an armed install
     /// whose slot is the booted one and the bootloader environment still
-    /// says `upgrade_available`. Call once per boot: it records a `trial-boot` event, and when
-    /// the trial slot was booted more than once, an `unexpected-reboot`.
+    /// says `upgrade_available`. The first call in a boot records a
+    /// `trial-boot` event, and when the trial slot was booted more than
+    /// once, an `unexpected-reboot`; later calls in the same boot record
+    /// nothing.
     pub fn observe(&mut self, now: Timestamp) -> Result<Option<Observation>, AgentError> {
-        let (release, target, image, attempts) = match &self.state {
-            InstallState::Armed { release, target, image, attempts }
-            | InstallState::Writing { release, target, image, attempts } => {
-                (release.clone(), slot_of(*target), image.clone(), *attempts)
+        let (release, target, image, attempts, observed) = match &self.state {
+            InstallState::Armed { release, target, image, attempts, observed_boots } => {
+                (release.clone(), *target, image.clone(), *attempts, *observed_boots)
+            }
+            InstallState::Writing { release, target, image, attempts } => {
+                (release.clone(), *target, image.clone(), *attempts, 0)
             }
             _ => return Ok(None),
         };
+        let slot = slot_of(target);
         let env_state = AbState::read(self.parts.env)?;
         // The same test as `after_boot` asking the health gate: whenever it
         // would ask, the daemon has observed first.
-        if self.parts.booted != target || !env_state.upgrade_available {
+        if self.parts.booted != slot || !env_state.upgrade_available {
             return Ok(None);
         }
-        let boots = u32::from(attempts.saturating_sub(env_state.left(target))).max(1);
-        self.emit(now, "trial-boot", Some(&release), Some(target), vec![], Some(format!("boot {boots} of the trial")));
-        if boots > 1 {
-            let detail = format!("slot {target} booted {boots} times since it was armed");
-            self.emit(now, "unexpected-reboot", Some(&release), Some(target), vec![], Some(detail));
+        let boots = u32::from(attempts.saturating_sub(env_state.left(slot))).max(1);
+        // The bootloader counts each boot down, so a boot already observed
+        // (the agent restarted, `after-boot` asked again) is known by its
+        // number and recorded once.
+        if boots > observed {
+            let detail = format!("boot {boots} of the trial");
+            self.emit(now, "trial-boot", Some(&release), Some(slot), vec![], Some(detail));
+            if boots > 1 {
+                let detail = format!("slot {slot} booted {boots} times since it was armed");
+                self.emit(now, "unexpected-reboot", Some(&release), Some(slot), vec![], Some(detail));
+            }
+            if env_state.trial() == Some(slot) {
+                let (release, image, observed_boots) = (release.clone(), image.clone(), boots);
+                // Only the events' count depends on it: a journal that
+                // cannot be written now fails the next step that needs it.
+                if let Err(e) = self.record(InstallState::Armed { release, target, image, attempts, observed_boots }) {
+                    tracing::warn!(error = %e, "could not record the trial boot observed");
+                }
+            }
         }
-        Ok(Some(Observation { release, slot: target, image, boots_since_install: boots }))
+        Ok(Some(Observation { release, slot, image, boots_since_install: boots }))
     }
 
     /// Re-read the booted trial slot and compare it with the signed image:

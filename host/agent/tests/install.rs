@@ -277,6 +277,31 @@ fn a_trial_slot_that_never_comes_up_falls_back_and_is_recorded() {
 }
 
 #[test]
+fn each_boot_of_a_trial_is_recorded_once_however_often_the_agent_starts() {
+    let d = Device::new(rampart_tests::MINIMAL, "gw-3b");
+    let b = d.bundle(8);
+    d.agent(SlotName::A, |a| a.install(&b, NOW).unwrap());
+    let observe = || d.agent(SlotName::B, |a| a.observe(NOW).unwrap().unwrap().boots_since_install);
+    let names = || d.events().into_iter().map(|(e, _)| e).collect::<Vec<_>>();
+    assert_eq!(d.power_on(), SlotName::B);
+    // The agent restarted twice within the first boot.
+    assert_eq!((observe(), observe(), observe()), (1, 1, 1));
+    assert_eq!(names(), ["install-start", "trial-armed", "trial-boot"]);
+    // A second boot is new, and unexpected; its restart is not.
+    assert_eq!(d.power_on(), SlotName::B);
+    assert_eq!((observe(), observe()), (2, 2));
+    assert_eq!(names(), ["install-start", "trial-armed", "trial-boot", "trial-boot", "unexpected-reboot"]);
+    // What the health gate is told does not depend on the events.
+    let out = d.agent(SlotName::B, |a| {
+        let obs = a.observe(NOW).unwrap().unwrap();
+        let mut report = healthy(5);
+        obs.add_to(&mut report, 0);
+        a.after_boot(NOW, &report).unwrap()
+    });
+    assert!(matches!(&out, Outcome::RolledBack { reason, .. } if reason.code == "unexpected-reboot"), "{out:?}");
+}
+
+#[test]
 fn downgrades_and_tampered_bundles_are_refused_before_anything_is_armed() {
     let d = Device::new(rampart_tests::MINIMAL, "gw-4");
     let old = d.bundle(4);
@@ -436,7 +461,7 @@ fn restarts_between_the_steps_resume_from_the_journal_and_the_environment() {
     let b = d.bundle(8);
     d.agent(SlotName::A, |a| a.install(&b, NOW).unwrap());
     let armed = d.agent(SlotName::A, |a| a.state().clone());
-    let InstallState::Armed { release, target, image, attempts } = armed.clone() else { panic!("{armed:?}") };
+    let InstallState::Armed { release, target, image, attempts, .. } = armed.clone() else { panic!("{armed:?}") };
     let rewind = |state: &InstallState| {
         let (mut j, _) = Journal::<InstallState>::open(&d.path("state")).unwrap();
         j.write(state).unwrap();
