@@ -223,17 +223,64 @@ pub fn give_up_trial_without_policy(
     if booted != target || AbState::read(env)?.trial() != Some(target) {
         return Ok(false);
     }
-    ab::fall_back(env, target)?;
-    SlotRecords::set(state_dir, target, &release, SlotState::Failed);
-    let mut event = Event::new(now, "rollback", "unavailable".into(), Some(&release));
-    event.slot = Some(target.to_string());
-    event.reasons = vec![reason.clone()];
     let events = EventLog::in_dir(state_dir);
-    if let Err(err) = events.append(&event) {
-        tracing::warn!(path = %events.path().display(), error = %err, "could not record event rollback");
-    }
-    journal.write(&InstallState::RolledBack { release, slot: slot_char(target), reason })?;
+    let step = RollBack { env, state_dir, events: &events, policy: "unavailable" };
+    step.run(&mut journal, now, release, target, reason, "rollback")?;
     Ok(true)
+}
+
+/// The steps every rollback takes, in order: the failed slot out of the
+/// bootloader's order (the other one armed), its record, the event, the
+/// journal.
+struct RollBack<'e> {
+    env: &'e mut dyn BootEnv,
+    state_dir: &'e Path,
+    events: &'e EventLog,
+    /// The policy's digest for the event, or `unavailable`.
+    policy: &'e str,
+}
+
+impl RollBack<'_> {
+    /// The state journaled.
+    fn run(
+        self,
+        journal: &mut Journal<InstallState>,
+        now: Timestamp,
+        release: Release,
+        failed: SlotName,
+        reason: Reason,
+        event: &'static str,
+    ) -> Result<InstallState, AgentError> {
+        ab::fall_back(self.env, failed)?;
+        SlotRecords::set(self.state_dir, failed, &release, SlotState::Failed);
+        emit(self.events, now, self.policy, event, Some(&release), Some(failed), vec![reason.clone()], None);
+        let state = InstallState::RolledBack { release, slot: slot_char(failed), reason };
+        journal.write(&state)?;
+        Ok(state)
+    }
+}
+
+/// Append a telemetry event. A full or failing disk must not stop an
+/// install or a rollback half way, so a failure here is logged, not
+/// returned.
+#[allow(clippy::too_many_arguments)]
+fn emit(
+    events: &EventLog,
+    now: Timestamp,
+    policy: &str,
+    event: &'static str,
+    release: Option<&Release>,
+    slot: Option<SlotName>,
+    reasons: Vec<Reason>,
+    detail: Option<String>,
+) {
+    let mut e = Event::new(now, event, policy.to_string(), release);
+    e.slot = slot.map(|s| s.to_string());
+    e.reasons = reasons;
+    e.detail = detail;
+    if let Err(err) = events.append(&e) {
+        tracing::warn!(path = %events.path().display(), error = %err, "could not record event {event}");
+    }
 }
 
 /// What a call achieved.
@@ -320,9 +367,7 @@ impl<'a> Agent<'a> {
         &self.state
     }
 
-    /// Append a telemetry event. A full or failing disk must not stop an
-    /// install or a rollback half way, so a failure here is logged, not
-    /// returned.
+    /// Append a telemetry event ([`emit`]) naming the policy.
     fn emit(
         &self,
         now: Timestamp,
@@ -332,13 +377,7 @@ impl<'a> Agent<'a> {
         reasons: Vec<Reason>,
         detail: Option<String>,
     ) {
-        let mut e = Event::new(now, event, self.parts.policy.digest().to_string(), release);
-        e.slot = slot.map(|s| s.to_string());
-        e.reasons = reasons;
-        e.detail = detail;
-        if let Err(err) = self.events.append(&e) {
-            tracing::warn!(path = %self.events.path().display(), error = %err, "could not record event {event}");
-        }
+        emit(&self.events, now, &self.parts.policy.digest().to_string(), event, release, slot, reasons, detail);
     }
 
     fn record(&mut self, state: InstallState) -> Result<(), AgentError> {
@@ -691,10 +730,9 @@ impl<'a> Agent<'a> {
         reboot: bool,
         event: &'static str,
     ) -> Result<Outcome, AgentError> {
-        ab::fall_back(self.parts.env, failed)?;
-        SlotRecords::set(&self.state_dir, failed, &release, SlotState::Failed);
-        self.emit(now, event, Some(&release), Some(failed), vec![reason.clone()], None);
-        self.record(InstallState::RolledBack { release, slot: slot_char(failed), reason: reason.clone() })?;
+        let policy = self.parts.policy.digest().to_string();
+        let step = RollBack { env: self.parts.env, state_dir: &self.state_dir, events: &self.events, policy: &policy };
+        self.state = step.run(&mut self.journal, now, release, failed, reason.clone(), event)?;
         Ok(Outcome::RolledBack { slot: failed.other(), reason, reboot })
     }
 }

@@ -184,6 +184,31 @@ fn bad_input_is_named() {
 }
 
 #[test]
+fn no_output_is_written_over_a_signing_key_or_its_pin_file() {
+    let d = Dir::new().with_keys();
+    d.ok(&["trust", "add-key", "--trust", "trust.toml", "--key", "k3.pub.pem", "--role", "policy", "--out", "n.toml"]);
+    std::fs::write(d.path("pin.txt"), "1234\n").unwrap();
+    let policy = rampart_tests::MINIMAL;
+    let bundle = ["bundle", "create", "--image", "image", "--version", "1.0.0", "--security-counter", "1"];
+    let bundle = [&bundle[..], &["--channel", "feature", "--hardware", "gw-4000", "--sbom", "sbom.json"]].concat();
+    let before: Vec<Vec<u8>> =
+        ["k1.pem", "k2.pem", "pin.txt"].iter().map(|f| std::fs::read(d.path(f)).unwrap()).collect();
+    for (args, clash) in [
+        (vec!["trust", "sign-update", "n.toml", "--key", "k1.pem", "--key", "k2.pem", "--out", "k2.pem"], "--key"),
+        (vec!["policy", "sign", policy, "--key", "k1.pem", "--out", "./k1.pem"], "--key"),
+        ([&bundle[..], &["--key", "k1.pem", "--out", "k1.pem"]].concat(), "--key"),
+        ([&bundle[..], &["--key", "k1.pem", "--pin-source", "pin.txt", "--out", "pin.txt"]].concat(), "--pin-source"),
+    ] {
+        let o = d.run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", err(&o));
+        assert!(err(&o).contains(&format!("--out would overwrite {clash}: give it another file")), "{}", err(&o));
+    }
+    let after: Vec<Vec<u8>> =
+        ["k1.pem", "k2.pem", "pin.txt"].iter().map(|f| std::fs::read(d.path(f)).unwrap()).collect();
+    assert!(before == after, "a key or the PIN file changed");
+}
+
+#[test]
 fn keys_rotate_by_signed_update_and_old_stores_do_not_replay() {
     let d = Dir::new().with_keys();
     d.ok(&["key", "generate", "--out", "k4.pem"]);

@@ -152,7 +152,9 @@ fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
         payload,
         chunk_size: args.chunk_kib.checked_mul(1024).ok_or_else(|| bad(anyhow::anyhow!("--chunk-kib is too large")))?,
     };
-    crate::outfile::distinct(&[("--out", &args.out)], &[("--image", &args.image), ("--sbom", &args.sbom)])?;
+    let mut inputs = vec![("--image", args.image.as_path()), ("--sbom", &args.sbom)];
+    inputs.extend(args.sign.files());
+    crate::outfile::distinct(&[("--out", &args.out)], &inputs)?;
     let limits = Limits::default();
     // What the flags state is checked before the image is read, each
     // problem named by its flag.

@@ -22,6 +22,14 @@ pub struct SignArgs {
 }
 
 impl SignArgs {
+    /// The files these flags read (key files and the PIN file), for
+    /// [`crate::outfile::distinct`]: an output written over one would
+    /// destroy a key.
+    pub fn files(&self) -> Vec<(&'static str, &Path)> {
+        let keys = self.keys.iter().filter(|k| !k.starts_with("pkcs11:")).map(|k| ("--key", Path::new(k)));
+        keys.chain(self.pin_source.as_deref().map(|p| ("--pin-source", p))).collect()
+    }
+
     /// Open every `--key`; one key given twice (under any name) is refused:
     /// its second signature would count for nothing, and verifiers refuse a
     /// block that holds it.

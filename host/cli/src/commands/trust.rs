@@ -225,7 +225,9 @@ pub struct SignUpdateArgs {
 }
 
 fn sign_update(args: SignUpdateArgs) -> anyhow::Result<ExitCode> {
-    crate::outfile::distinct(&[("--out", &args.out)], &[("NEXT", &args.next)])?;
+    let mut inputs = vec![("NEXT", args.next.as_path())];
+    inputs.extend(args.sign.files());
+    crate::outfile::distinct(&[("--out", &args.out)], &inputs)?;
     let next = read_trust(&args.next)?;
     let signers = args.sign.signers()?;
     let bytes = TrustStore::sign_update(&next, &refs(&signers), &Limits::default()).map_err(|e| coded(BAD_INPUT, e))?;

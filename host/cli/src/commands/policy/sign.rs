@@ -42,7 +42,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let sig =
         rampart_trust::policy::sign(&bytes, &refs(&signers), &Limits::default()).map_err(|e| coded(BAD_INPUT, e))?;
     let out = args.out.unwrap_or_else(|| super::signature_path(&args.policy));
-    crate::outfile::distinct(&[("--out", &out)], &[("POLICY", &args.policy)])?;
+    let mut inputs = vec![("POLICY", args.policy.as_path())];
+    inputs.extend(args.sign.files());
+    crate::outfile::distinct(&[("--out", &out)], &inputs)?;
     write_out(&out, &sig)?;
     println!("wrote {} ({} signature(s))", out.display(), signers.len());
     Ok(ExitCode::SUCCESS)
