@@ -40,6 +40,7 @@ fn main() -> std::process::ExitCode {
         // write. Not for commands that talk to sockets (the agent, a TPM),
         // where a closed peer must be an error, not a silent exit.
         quiet_on_closed_output();
+        remove_temporaries_on_signals();
     }
     match cli.command.run() {
         Ok(code) => code,
@@ -54,6 +55,29 @@ pub fn quiet_on_closed_output() {
     // SAFETY: SIG_DFL is a valid disposition; changing it races with no
     // handler of ours (the agent daemon's signal handling never calls this).
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
+/// On SIGINT, SIGTERM or SIGHUP, remove the temporary files of the
+/// outputs being written ([`rampart_trust::atomic::remove_pending`]), then
+/// die of the signal as before: an interrupted `bundle create` or `dry-run`
+/// leaves its `--out` as it was and nothing beside it. Not for the agent,
+/// whose daemon handles its signals itself.
+fn remove_temporaries_on_signals() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("signals: {e}; an interrupted command may leave a temporary file behind");
+            return;
+        }
+    };
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            rampart_trust::atomic::remove_pending();
+            let _ = signal_hook::low_level::emulate_default_handler(signal);
+            std::process::exit(128 + signal);
+        }
+    });
 }
 
 /// clap's message for a bad command line as one line, as every other error

@@ -209,6 +209,45 @@ fn no_output_is_written_over_a_signing_key_or_its_pin_file() {
 }
 
 #[test]
+fn an_interrupted_bundle_create_keeps_the_old_output_and_leaves_no_temporary_file() {
+    use std::os::unix::process::ExitStatusExt;
+    let d = Dir::new().with_keys();
+    // Large enough that the signals arrive while the output is written.
+    let image: Vec<u8> = (0..48u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    std::fs::write(d.path("big"), image).unwrap();
+    let temporaries = || {
+        std::fs::read_dir(d.tmp.path())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".rampart-"))
+            .count()
+    };
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        std::fs::write(d.path("out.rbundle"), "old").unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rampart"))
+            .args(["bundle", "create", "--image", "big", "--version", "1.0.0", "--security-counter", "1"])
+            .args(["--channel", "feature", "--hardware", "gw-4000", "--sbom", "sbom.json", "--key", "k1.pem"])
+            .args(["--out", "out.rbundle"])
+            .current_dir(d.tmp.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        while temporaries() == 0 {
+            assert!(child.try_wait().unwrap().is_none(), "finished before it could be interrupted");
+            assert!(start.elapsed().as_secs() < 60, "no temporary file appeared");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // SAFETY: a plain kill(2) of our own child.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(signal), "dies of the signal, as before: {status:?}");
+        assert_eq!(std::fs::read_to_string(d.path("out.rbundle")).unwrap(), "old");
+        assert_eq!(temporaries(), 0, "a temporary file was left behind");
+    }
+}
+
+#[test]
 fn keys_rotate_by_signed_update_and_old_stores_do_not_replay() {
     let d = Dir::new().with_keys();
     d.ok(&["key", "generate", "--out", "k4.pem"]);

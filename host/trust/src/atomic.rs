@@ -7,6 +7,39 @@ use std::fs::{File, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// The temporary files of the writes in progress, for [`remove_pending`].
+static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// A temporary file listed in [`PENDING`] while it lives.
+struct Pending(PathBuf);
+
+impl Pending {
+    fn register(path: &Path) -> Pending {
+        PENDING.lock().unwrap_or_else(|p| p.into_inner()).push(path.to_path_buf());
+        Pending(path.to_path_buf())
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let mut pending = PENDING.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = pending.iter().position(|p| *p == self.0) {
+            pending.swap_remove(i);
+        }
+    }
+}
+
+/// Remove the temporary files of every write in progress, for a process
+/// about to die of a signal (destructors do not run then): the targets
+/// keep their old content, and no `.rampart-*` file is left beside them.
+/// The writes in progress fail afterwards, if the process goes on.
+pub fn remove_pending() {
+    for path in PENDING.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        let _ = std::fs::remove_file(path);
+    }
+}
 
 /// Replace `path` with what `write` writes to it, so that a crash or power
 /// cut at any instant leaves the old content or the new one: a temporary
@@ -18,7 +51,8 @@ use std::path::{Path, PathBuf};
 ///   exactly (no umask).
 /// * When `write` fails, its error is returned inside `Ok`, the target is
 ///   left as it was, and the temporary file is removed; so it is on every
-///   error of the file itself (the outer `Err`).
+///   error of the file itself (the outer `Err`), and by [`remove_pending`]
+///   for a process killed by a signal.
 pub fn replace_with<T, E>(
     path: &Path,
     new_mode: u32,
@@ -28,6 +62,7 @@ pub fn replace_with<T, E>(
     let mode = std::fs::metadata(&target).map_or(new_mode, |m| m.permissions().mode() & 0o7777);
     let dir = parent(&target);
     let mut tmp = tempfile::Builder::new().prefix(".rampart-").tempfile_in(&dir).map_err(without_temp_path)?;
+    let _pending = Pending::register(tmp.path());
     // Exact bits, whatever the umask did to the temporary file.
     tmp.as_file().set_permissions(Permissions::from_mode(mode))?;
     let value = match write(tmp.as_file_mut()) {
@@ -107,6 +142,24 @@ mod tests {
         assert_eq!(plain.kind(), io::ErrorKind::NotADirectory);
         let e = write(&file.join("x"), b"").unwrap_err();
         assert!(!e.to_string().contains("rampart-"), "{e}");
+    }
+
+    #[test]
+    fn a_write_cut_by_a_signal_leaves_the_old_file_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        std::fs::write(&path, "old").unwrap();
+        let r = replace_with(&path, 0o644, |f| {
+            f.write_all(b"half")?;
+            assert_eq!(names(dir.path()).len(), 2, "the temporary file is there");
+            // What the command line's signal handler does before dying.
+            remove_pending();
+            Ok::<_, io::Error>(())
+        });
+        assert!(r.is_err(), "a write whose temporary file went cannot succeed");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
+        assert_eq!(names(dir.path()), ["out"]);
+        assert!(PENDING.lock().unwrap().iter().all(|p| !p.starts_with(dir.path())), "unlisted once done");
     }
 
     #[test]
