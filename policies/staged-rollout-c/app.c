@@ -78,24 +78,23 @@ static void set_reason(reason_t *reason, const char *code, const char *format, .
 
 static int cmp_u64(uint64_t a, uint64_t b) { return (a > b) - (a < b); }
 
-// A numeric pre-release identifier: ASCII digits that fit in a u64.
-static int numeric(const uint8_t *s, size_t len, uint64_t *value) {
+// A numeric pre-release identifier: ASCII digits, at any length (semver
+// sets no bound).
+static int numeric(const uint8_t *s, size_t len) {
   if (len == 0) return 0;
-  uint64_t v = 0;
   for (size_t i = 0; i < len; i++) {
     if (s[i] < '0' || s[i] > '9') return 0;
-    if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (uint64_t)(s[i] - '0'), &v)) return 0;
   }
-  *value = v;
   return 1;
 }
 
 static int compare_ids(const uint8_t *x, size_t xl, const uint8_t *y, size_t yl) {
-  uint64_t nx, ny;
-  int xn = numeric(x, xl, &nx), yn = numeric(y, yl, &ny);
-  if (xn && yn) return cmp_u64(nx, ny);
-  if (xn) return -1;
-  if (yn) return 1;
+  int xn = numeric(x, xl), yn = numeric(y, yl);
+  // Numbers: more digits is larger (the host refuses leading zeros), then
+  // digit by digit, as for text of equal length.
+  if (xn && yn && xl != yl) return cmp_u64(xl, yl);
+  if (xn && !yn) return -1;
+  if (yn && !xn) return 1;
   int c = memcmp(x, y, xl < yl ? xl : yl);
   if (c) return c < 0 ? -1 : 1;
   return cmp_u64(xl, yl);

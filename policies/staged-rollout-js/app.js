@@ -50,10 +50,9 @@ const deny = (code, message) => ({ tag: "deny", val: reason(code, message) });
 const defer = (until, code, message) => ({ tag: "defer", val: { until, reason: reason(code, message) } });
 const ALLOW = { tag: "allow" };
 
+// A numeric pre-release identifier, at any length (semver sets no bound).
 function numeric(id) {
-  if (!/^[0-9]+$/.test(id)) return null;
-  const v = BigInt(id);
-  return v < 1n << 64n ? v : null;
+  return /^[0-9]+$/.test(id) ? BigInt(id) : null;
 }
 
 function bytes(s) {

@@ -89,10 +89,9 @@ def defer(until: int, code: str, message: str) -> EligibilityDecision:
 
 
 def numeric(identifier: str) -> Optional[int]:
+    """A numeric pre-release identifier, at any length (semver sets no bound)."""
     if identifier and all("0" <= c <= "9" for c in identifier):
-        value = int(identifier)
-        if value < (1 << 64):
-            return value
+        return int(identifier)
     return None
 
 

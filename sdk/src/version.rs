@@ -31,11 +31,13 @@ fn compare_pre(a: &str, b: &str) -> Ordering {
             (None, Some(_)) => return Ordering::Less,
             (Some(_), None) => return Ordering::Greater,
             (Some(x), Some(y)) => {
-                let ord = match (x.parse::<u64>(), y.parse::<u64>()) {
-                    (Ok(x), Ok(y)) => x.cmp(&y),
-                    (Ok(_), Err(_)) => Ordering::Less,
-                    (Err(_), Ok(_)) => Ordering::Greater,
-                    (Err(_), Err(_)) => x.cmp(y),
+                let ord = match (numeric(x), numeric(y)) {
+                    // Any length: more digits is larger (the host refuses
+                    // leading zeros), then digit by digit.
+                    (true, true) => x.len().cmp(&y.len()).then_with(|| x.cmp(y)),
+                    (true, false) => Ordering::Less,
+                    (false, true) => Ordering::Greater,
+                    (false, false) => x.cmp(y),
                 };
                 if ord != Ordering::Equal {
                     return ord;
@@ -43,6 +45,11 @@ fn compare_pre(a: &str, b: &str) -> Ordering {
             }
         }
     }
+}
+
+/// A numeric pre-release identifier: digits only.
+fn numeric(id: &str) -> bool {
+    !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// True when `v` lies in `[min, max)`.
@@ -91,5 +98,16 @@ mod tests {
         assert!(in_range(&v("1.5.0"), &v("1.0.0"), &v("2.0.0")));
         assert!(!in_range(&v("2.0.0"), &v("1.0.0"), &v("2.0.0")));
         assert!(is_upgrade(&v("1.9.9"), &v("1.10.0")));
+    }
+
+    #[test]
+    fn numeric_identifiers_compare_as_numbers_at_any_length() {
+        let (small, large) = (v("4.2.0-rc.99999999999999999999"), v("4.2.0-rc.100000000000000000000"));
+        assert_eq!(compare(&small, &large), Ordering::Less);
+        assert!(!is_upgrade(&large, &small), "a downgrade");
+        assert_eq!(compare(&v("1.0.0-18446744073709551616"), &v("1.0.0-18446744073709551615")), Ordering::Greater);
+        // Still numeric before alphanumeric, whatever the length.
+        assert_eq!(compare(&v("1.0.0-100000000000000000000"), &v("1.0.0-a")), Ordering::Less);
+        assert_eq!(compare(&v("1.0.0-1a"), &v("1.0.0-2")), Ordering::Greater);
     }
 }
