@@ -209,7 +209,9 @@ pub fn deny(code: impl Into<Text>, message: impl Into<Text>) -> Eligibility {
     Eligibility::Deny(reason(code, message))
 }
 
-/// `Eligibility::Defer` until `until`, with a reason.
+/// `Eligibility::Defer` until `until`, with a reason. `until` must lie
+/// between the question's `now` and 9999-12-31T23:59:59Z: the host refuses
+/// any other as invalid output (the device is then held).
 pub fn defer(until: Timestamp, code: impl Into<Text>, message: impl Into<Text>) -> Eligibility {
     Eligibility::Defer(Deferral { until, reason: reason(code, message) })
 }
@@ -219,7 +221,9 @@ pub fn rollback(code: impl Into<Text>, message: impl Into<Text>) -> HealthDecisi
     HealthDecision::Rollback(reason(code, message))
 }
 
-/// `HealthDecision::Wait` for `secs` seconds, with a reason.
+/// `HealthDecision::Wait` for `secs` seconds, with a reason. `secs` must
+/// be at least 1: the host refuses a wait of 0 seconds as invalid output
+/// (the trial is then rolled back).
 pub fn wait(secs: u32, code: impl Into<Text>, message: impl Into<Text>) -> HealthDecision {
     HealthDecision::Wait(Waiting { secs, reason: reason(code, message) })
 }

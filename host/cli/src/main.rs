@@ -25,6 +25,7 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    one_line_on_failed_output();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
@@ -55,6 +56,20 @@ pub fn quiet_on_closed_output() {
     // SAFETY: SIG_DFL is a valid disposition; changing it races with no
     // handler of ours (the agent daemon's signal handling never calls this).
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
+/// A failed write to standard output (a full disk behind `> file`) is told
+/// in one line with exit code 2, as a failed `--out` is, instead of
+/// `println!`'s panic with a backtrace.
+fn one_line_on_failed_output() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if let Some(cause) = info.payload_as_str().and_then(|m| m.strip_prefix("failed printing to stdout: ")) {
+            eprintln!("error: standard output: {cause}");
+            std::process::exit(exit::BAD_INPUT.into());
+        }
+        default(info)
+    }));
 }
 
 /// On SIGINT, SIGTERM or SIGHUP, remove the temporary files of the
@@ -112,6 +127,25 @@ mod tests {
         assert!(bad_now.starts_with("error: invalid value 'soon' for '--now <RFC3339>': "), "{bad_now}");
         assert!(bad_now.ends_with("e.g. 2026-11-23T20:00:00Z (see --help)"), "{bad_now}");
         assert!(one(&["rampart", "policy", "evl"]).starts_with("error: unrecognized subcommand 'evl' tip: "));
+        // Limits of 0 would make every answer fail, or fail at random.
+        let eval = ["rampart", "policy", "eval", "p.wasm", "--release", "r.json"];
+        for (flag, range) in
+            [("--fuel", "1..=1000000000000"), ("--timeout-ms", "1..=3600000"), ("--memory-mib", "1..=4096")]
+        {
+            assert_eq!(
+                one(&[&eval[..], &[flag, "0"]].concat()),
+                format!(
+                    "error: invalid value '0' for '{flag} <{}>': 0 is not in {range} (see --help)",
+                    if flag == "--fuel" {
+                        "UNITS"
+                    } else if flag == "--timeout-ms" {
+                        "MS"
+                    } else {
+                        "MIB"
+                    }
+                )
+            );
+        }
     }
 
     #[test]

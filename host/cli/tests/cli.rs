@@ -1,7 +1,7 @@
 //! The `rampart` command as a user runs it: exit codes, output formats and
 //! the reference policies' fixture files.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -67,6 +67,21 @@ fn eval_answers_eligibility_as_json() {
     assert!(v["fuel"].as_u64().unwrap() > 0);
     assert!(v["policy"].as_str().unwrap().starts_with("sha256:"));
     assert!(v["reasons"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn a_failed_write_to_standard_output_is_one_line_with_exit_2() {
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(["policy", "eval", rampart_tests::STAGED_ROLLOUT])
+        .args(EXAMPLE)
+        .arg("--json")
+        .current_dir(root())
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "error: standard output: No space left on device (os error 28)\n");
 }
 
 #[test]
@@ -222,6 +237,70 @@ fn policy_test_rejects_unknown_decisions() {
     let o = rampart(&["policy", "test", rampart_tests::MINIMAL, cases.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("`alow` is not a decision"), "{}", stderr(&o));
+}
+
+#[test]
+fn policy_test_refuses_cases_that_cannot_be_met_or_test_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = root().join("examples");
+    let head = format!(
+        "defaults:\n  now: \"2026-11-24T02:30:00Z\"\n  device: {}\n  release: {}\n  health: {}\ncases:\n",
+        examples.join("device.json").display(),
+        examples.join("release.json").display(),
+        examples.join("health.json").display()
+    );
+    let refused = |name: &str, body: &str, why: &str| {
+        let cases = dir.path().join(name);
+        std::fs::write(&cases, format!("{head}{body}")).unwrap();
+        let o = rampart(&["policy", "test", rampart_tests::STAGED_ROLLOUT, cases.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{body}: {}", stderr(&o));
+        assert_eq!(stderr(&o).trim(), format!("error: {}: {why}", cases.display()), "{body}");
+        assert_eq!(stdout(&o), "", "no case ran");
+    };
+    refused("empty.yaml", "", "no cases: a test of nothing would always pass");
+    refused(
+        "e.yaml",
+        "  - { name: a, expect: allow, until: \"2026-11-25T00:00:00Z\" }\n",
+        "case `a`: until: only a `defer` has one, and this case expects `allow`",
+    );
+    refused(
+        "r.yaml",
+        "  - { name: a, expect: commit, reasons: [healthy] }\n",
+        "case `a`: reasons: `commit` carries no reason",
+    );
+    refused(
+        "s.yaml",
+        "  - { name: a, expect: rollback, secs: 5 }\n",
+        "case `a`: secs: only a `wait` has them, and this case expects `rollback`",
+    );
+    refused("n.yaml", "  - { name: \" \", expect: allow }\n", "a case has an empty `name`: a report names each case");
+
+    // A wait's seconds are checked, and --json gives the answer in parts.
+    let cases = dir.path().join("wait.yaml");
+    let early = "  - { name: early, health: { since_boot_secs: 60 }, expect: wait, secs: 540 }\n";
+    std::fs::write(&cases, format!("{head}{early}{}", early.replace("early", "off").replace("540", "5"))).unwrap();
+    let o = rampart(&["policy", "test", rampart_tests::STAGED_ROLLOUT, cases.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stdout(&o).contains("case off ... FAILED\n    expected a wait of 5 s, got 540 s\n"), "{}", stdout(&o));
+    let o = rampart(&["policy", "test", rampart_tests::STAGED_ROLLOUT, cases.to_str().unwrap(), "--json"]);
+    let v = json(&o);
+    let early = &v["cases"][0];
+    assert_eq!(
+        (&early["decision"], &early["secs"], early["passed"].as_bool()),
+        (&json!("wait"), &json!(540), Some(true))
+    );
+    assert_eq!(early["reasons"].as_array().map(Vec::len), Some(1), "{early}");
+
+    // A JSON cases file names the case of an unknown key, as YAML does.
+    let cases = dir.path().join("c.json");
+    std::fs::write(&cases, "{\"cases\": [\n  {\"name\": \"a\", \"expect\": \"allow\", \"bogus\": 1}]}").unwrap();
+    let o = rampart(&["policy", "test", rampart_tests::STAGED_ROLLOUT, cases.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).starts_with(&format!("error: {}: cases[0].bogus: unknown field `bogus`", cases.display())),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

@@ -167,12 +167,22 @@ pub(crate) fn eligibility(
         wit::EligibilityDecision::Allow => facts::Eligibility::Allow,
         wit::EligibilityDecision::Deny(r) => facts::Eligibility::Deny { reason: reason(r, limits)? },
         wit::EligibilityDecision::Defer(d) => {
-            if d.until < now.0 {
-                return Err(invalid(format!("defer until {} is before now ({now})", facts::Timestamp(d.until))));
-            }
-            facts::Eligibility::Defer { until: facts::Timestamp(d.until), reason: reason(d.reason, limits)? }
+            facts::Eligibility::Defer { until: until(d.until, now)?, reason: reason(d.reason, limits)? }
         }
     })
+}
+
+/// A deferral's time: not before `now`, and no later than the host can
+/// write down ([`facts::Timestamp::MAX`]).
+fn until(until: i64, now: facts::Timestamp) -> Result<facts::Timestamp, Failure> {
+    let t = facts::Timestamp(until);
+    if t < now {
+        return Err(invalid(format!("defer until {t} is before now ({now})")));
+    }
+    if t > facts::Timestamp::MAX {
+        return Err(invalid(format!("defer until {until} s after the epoch is after {}", facts::Timestamp::MAX)));
+    }
+    Ok(t)
 }
 
 /// The answers to a batch of `devices` devices, each reason checked once,
@@ -200,12 +210,8 @@ pub(crate) fn batch_answers(
         let answer = match a {
             wit::BatchAnswer::Allow => Ok(facts::Eligibility::Allow),
             wit::BatchAnswer::Deny(r) => pick(r).map(|reason| facts::Eligibility::Deny { reason }),
-            wit::BatchAnswer::Defer(d) if d.until < now.0 => {
-                Err(invalid(format!("defer until {} is before now ({now})", facts::Timestamp(d.until))))
-            }
-            wit::BatchAnswer::Defer(d) => {
-                pick(d.reason).map(|reason| facts::Eligibility::Defer { until: facts::Timestamp(d.until), reason })
-            }
+            wit::BatchAnswer::Defer(d) => until(d.until, now)
+                .and_then(|until| pick(d.reason).map(|reason| facts::Eligibility::Defer { until, reason })),
         };
         match answer {
             Ok(a) => answers.push(a),

@@ -11,6 +11,9 @@ use time::format_description::well_known::Rfc3339;
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
+    /// The latest time RFC 3339 can write: 9999-12-31T23:59:59Z.
+    pub const MAX: Timestamp = Timestamp(253_402_300_799);
+
     /// Parse an RFC 3339 date-time; fractions of a second are dropped.
     pub fn parse(s: &str) -> Result<Self, String> {
         OffsetDateTime::parse(s, &Rfc3339)

@@ -131,6 +131,18 @@ fn deferral_into_the_past_is_invalid_output() {
 }
 
 #[test]
+fn deferral_past_any_date_the_host_can_write_is_invalid_output() {
+    let (_engine, policy) = hostile();
+    let expected = "defer until 9223372036854775807 s after the epoch is after 9999-12-31T23:59:59Z";
+    match attack(&policy, "defer-forever") {
+        Failure::InvalidOutput { cause } => assert_eq!(cause, expected),
+        other => panic!("wrong failure: {other}"),
+    }
+    let err = policy.eligibility_batch(&rollout(), NOW, &release(), &[device("defer-forever")]).unwrap_err();
+    assert!(matches!(&err.failure, Failure::InvalidOutput { cause } if cause == expected), "{err}");
+}
+
+#[test]
 fn huge_list_from_a_batch_is_invalid_output() {
     let (_engine, policy) = hostile();
     let start = Instant::now();

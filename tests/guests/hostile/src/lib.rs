@@ -104,6 +104,7 @@ impl Policy for Hostile {
             "huge-reason" => deny("huge", "x".repeat(100 << 20)),
             "bad-code" => deny("Not Kebab Case!", "bad code"),
             "defer-past" => defer(0, "past", "deferral into the past"),
+            "defer-forever" => defer(i64::MAX, "forever", "deferral past any date"),
             "log-flood" => {
                 for i in 0..10_000 {
                     log::info("flood", &[("i", &i.to_string())]);

@@ -46,11 +46,16 @@ impl PolicyCommand {
 /// runs a policy.
 #[derive(clap::Args, Debug, Clone)]
 pub struct EngineArgs {
-    /// CPU budget per decision, in fuel units (about one per Wasm instruction).
-    #[arg(long, value_name = "UNITS", default_value_t = Limits::default().fuel)]
+    /// CPU budget per decision, in fuel units (about one per Wasm
+    /// instruction; 1 to 10^12).
+    #[arg(long, value_name = "UNITS", default_value_t = Limits::default().fuel,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000_000_000))]
     fuel: u64,
-    /// Wall-clock deadline per decision, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = Limits::default().deadline.as_millis() as u64)]
+    /// Wall-clock deadline per decision, in milliseconds (1 to 3,600,000). A
+    /// watchdog behind --fuel: a value near a decision's own time makes the
+    /// answer depend on the machine's load.
+    #[arg(long, value_name = "MS", default_value_t = Limits::default().deadline.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     timeout_ms: u64,
     /// Memory limit per policy instance, in MiB (1 to 4096, a 32-bit
     /// memory's whole range).

@@ -18,7 +18,8 @@ use std::process::ExitCode;
 /// release, device, health) and a list of `cases`, each with a `name`, the
 /// inputs it changes and the `expect`ed decision (`allow`, `deny`, `defer`,
 /// `commit`, `rollback`, `wait`, `continue`, `pause`, `abort`; the question
-/// follows from it), optionally the expected reason `reasons` codes.
+/// follows from it), optionally the expected reason `reasons` codes, the
+/// `until` of a `defer` (RFC 3339) and the `secs` of a `wait`.
 ///
 /// A case's inputs are JSON merge patches (RFC 7386) over the defaults, so a
 /// case names only what it changes. An input given as a string is a path to
@@ -80,15 +81,27 @@ struct Case {
     expect: String,
     /// Expected reason codes, in order (omit to not check them).
     reasons: Option<Vec<String>>,
-    /// Expected `until` of a deferral (RFC 3339).
+    /// Expected `until` of a deferral (RFC 3339); only with `expect: defer`.
     until: Option<String>,
+    /// Expected seconds of a `wait`; only with `expect: wait`.
+    secs: Option<u32>,
 }
 
 struct Outcome {
     name: String,
     passed: bool,
-    got: String,
+    got: Got,
     detail: Option<String>,
+}
+
+/// What a case got: the answer (or the one the host acts on when the
+/// policy gave none), described and in parts.
+struct Got {
+    text: String,
+    decision: &'static str,
+    reasons: Vec<String>,
+    until: Option<Timestamp>,
+    secs: Option<u32>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -97,6 +110,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let policy = load_policy(&engine, &args.engine, &args.policy)?;
     let base = args.cases.parent().unwrap_or(Path::new(".")).to_path_buf();
     let origin = args.cases.display().to_string();
+    if file.cases.is_empty() {
+        let msg = format!("{origin}: no cases: a test of nothing would always pass");
+        return Err(coded(BAD_INPUT, anyhow!(msg)));
+    }
     let mut names = std::collections::BTreeSet::new();
     if let Some(twice) = file.cases.iter().find(|c| !names.insert(c.name.as_str())) {
         let msg = format!("{}: case `{}` is named twice: a report names each case", args.cases.display(), twice.name);
@@ -146,7 +163,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.json {
         let cases: Vec<Value> = outcomes
             .iter()
-            .map(|o| json!({"name": o.name, "passed": o.passed, "got": o.got, "detail": o.detail}))
+            .map(|o| {
+                let g = &o.got;
+                json!({
+                    "name": o.name, "passed": o.passed, "got": g.text, "detail": o.detail,
+                    "decision": g.decision, "reasons": g.reasons, "until": g.until, "secs": g.secs,
+                })
+            })
             .collect();
         let out = json!({"policy": policy.digest(), "passed": passed, "failed": failed, "cases": cases});
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -172,9 +195,16 @@ fn read_cases(path: &Path) -> anyhow::Result<CaseFile> {
     let parsed: Result<CaseFile, String> = if yaml {
         serde_yaml::from_str(&text).map_err(|e| e.to_string())
     } else {
-        serde_json::from_str(&text).map_err(|e| e.to_string())
+        // Where in the file, as serde_yaml says it (`cases[0].bogus`).
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text)).map_err(|e| {
+            match e.path().to_string() {
+                p if p == "." => e.inner().to_string(),
+                p => format!("{p}: {}", e.inner()),
+            }
+        })
     };
-    parsed.map_err(|e| coded(BAD_INPUT, anyhow!("{}: {e}", path.display())))
+    let what = "an object with `cases` (and optional `defaults`)";
+    parsed.map_err(|e| coded(BAD_INPUT, anyhow!("{}: {}", path.display(), e.replace("struct CaseFile", what))))
 }
 
 /// The input `name` of a case: the default merged with the case's patch.
@@ -259,6 +289,19 @@ fn prepare<'a>(d: &Inputs, case: &'a Case, base: &Path, origin: &str) -> anyhow:
             )));
         }
     };
+    if name.trim().is_empty() {
+        return Err(coded(BAD_INPUT, anyhow!("{origin}: a case has an empty `name`: a report names each case")));
+    }
+    // Expectations no answer of the expected kind can meet.
+    if case.until.is_some() && case.expect != "defer" {
+        return Err(bad(format!("until: only a `defer` has one, and this case expects `{}`", case.expect)));
+    }
+    if case.secs.is_some() && case.expect != "wait" {
+        return Err(bad(format!("secs: only a `wait` has them, and this case expects `{}`", case.expect)));
+    }
+    if case.reasons.as_ref().is_some_and(|r| !r.is_empty()) && matches!(question_of(&case.expect), Some(false)) {
+        return Err(bad(format!("reasons: `{}` carries no reason", case.expect)));
+    }
     let until = case.until.as_deref().map(Timestamp::parse).transpose().map_err(|e| bad(format!("until: {e}")))?;
     let rollout: Option<Rollout> = input(origin, name, "rollout", d.rollout.as_ref(), case.rollout.as_ref(), base)?;
     let release: Release = input(origin, name, "release", d.release.as_ref(), case.release.as_ref(), base)?
@@ -293,11 +336,21 @@ fn prepare<'a>(d: &Inputs, case: &'a Case, base: &Path, origin: &str) -> anyhow:
     Ok(Prepared { case, question, rollout, now, release, device, health, until })
 }
 
+/// Whether the decision `expect` names carries a reason (`None`: not a
+/// decision).
+fn question_of(expect: &str) -> Option<bool> {
+    match expect {
+        "allow" | "commit" | "continue" => Some(false),
+        "deny" | "defer" | "rollback" | "wait" | "pause" | "abort" => Some(true),
+        _ => None,
+    }
+}
+
 /// Ask a prepared case's question and judge the answer.
 fn ask(policy: &Policy, p: &Prepared) -> Outcome {
     let (rollout, now, release) = (&p.rollout, p.now, &p.release);
     let device = || p.device.as_ref().expect("prepared for this question");
-    let (got, reasons, until) = match p.question {
+    let got = match p.question {
         Question::Eligibility => {
             summarize(policy.eligibility(rollout, now, release, device()), fail_closed::eligibility)
         }
@@ -309,20 +362,26 @@ fn ask(policy: &Policy, p: &Prepared) -> Outcome {
     };
     let case = p.case;
     let mut problems = Vec::new();
-    let got_name = got.split([' ', ':']).next().unwrap_or_default();
-    if got_name != case.expect {
-        problems.push(format!("expected {}, got {got}", case.expect));
+    let text = &got.text;
+    if got.decision != case.expect {
+        problems.push(format!("expected {}, got {text}", case.expect));
     }
     if let Some(expected) = &case.reasons
-        && expected != &reasons
+        && expected != &got.reasons
     {
-        problems.push(format!("expected reasons {expected:?}, got {reasons:?} ({got})"));
+        problems.push(format!("expected reasons {expected:?}, got {:?} ({text})", got.reasons));
     }
     if let Some(want) = p.until
-        && until != Some(want)
+        && got.until != Some(want)
     {
-        let shown = until.map_or("none".to_string(), |t| t.to_string());
+        let shown = got.until.map_or("none".to_string(), |t| t.to_string());
         problems.push(format!("expected until {want}, got {shown}"));
+    }
+    if let Some(want) = case.secs
+        && got.secs != Some(want)
+    {
+        let shown = got.secs.map_or("none".to_string(), |s| format!("{s} s"));
+        problems.push(format!("expected a wait of {want} s, got {shown}"));
     }
     Outcome {
         name: case.name.clone(),
@@ -332,27 +391,26 @@ fn ask(policy: &Policy, p: &Prepared) -> Outcome {
     }
 }
 
-/// (description, reason codes, until) of an answer; a policy that gave
+/// An answer described and in parts; a policy that gave
 /// none is judged by the answer the host acts on instead (`fail_closed`:
 /// deny, rollback or pause, the failure's code its reason), as a gateway
 /// and a dry-run do.
 fn summarize<A: Answer + serde::Serialize>(
     result: Result<rampart_engine::Evaluation<A>, rampart_engine::PolicyError>,
     fail_closed: fn(&rampart_engine::PolicyError) -> A,
-) -> (String, Vec<String>, Option<Timestamp>) {
+) -> Got {
     let (answer, failure) = match result {
         Ok(eval) => (eval.answer, None),
         Err(e) => (fail_closed(&e), Some(e)),
     };
-    let until = serde_json::to_value(&answer)
-        .ok()
-        .and_then(|v| v.get("until").and_then(|u| u.as_str()).map(str::to_string))
-        .and_then(|s| Timestamp::parse(&s).ok());
-    let codes = answer.reason().map(|r| r.code.clone()).into_iter().collect();
-    let got = match failure {
+    let value = serde_json::to_value(&answer).unwrap_or_default();
+    let until = value.get("until").and_then(Value::as_str).and_then(|s| Timestamp::parse(s).ok());
+    let secs = value.get("secs").and_then(Value::as_u64).and_then(|s| u32::try_from(s).ok());
+    let reasons = answer.reason().map(|r| r.code.clone()).into_iter().collect();
+    let text = match failure {
         // The reason's message is the failure itself: say it once.
         Some(e) => format!("{}: {} (fail closed: {e})", answer.name(), e.failure.code()),
         None => describe(&answer),
     };
-    (got, codes, until)
+    Got { text, decision: answer.name(), reasons, until, secs }
 }
