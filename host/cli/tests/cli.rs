@@ -164,6 +164,15 @@ fn failing_policy_exits_4_with_the_cause() {
     let err = stderr(&o);
     assert!(err.contains("ran out of fuel (budget 1000000)"), "{err}");
     assert!(err.contains("sha256:"), "{err}");
+    // With --json, a record of the failure and of the answer acted on.
+    let o = eval_device(rampart_tests::HOSTILE, &dev, &["--fuel", "1000000", "--json"]);
+    assert_eq!(o.status.code(), Some(4));
+    let v = json(&o);
+    assert_eq!((&v["question"], &v["error"]["code"]), (&json!("eligibility"), &json!("policy-out-of-fuel")), "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("budget 1000000"), "{v}");
+    assert_eq!(v["fail_closed"]["decision"], "deny", "{v}");
+    assert_eq!(v["fail_closed"]["reasons"][0]["code"], "policy-out-of-fuel", "{v}");
+    assert!(v["policy"].as_str().unwrap().starts_with("sha256:"), "{v}");
 }
 
 #[test]

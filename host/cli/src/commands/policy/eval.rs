@@ -2,8 +2,8 @@
 
 use super::{EngineArgs, decision_json, describe, load_policy, read_facts};
 use crate::exit::{BAD_INPUT, POLICY_FAILED, coded};
-use rampart_engine::Evaluation;
-use rampart_facts::{Answer, Device, HealthReport, Release, Rollout, Timestamp};
+use rampart_engine::{Evaluation, PolicyError, fail_closed};
+use rampart_facts::{Answer, Device, HealthReport, Question, Release, Rollout, Timestamp};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -16,7 +16,9 @@ use std::process::ExitCode;
 /// Exit status: 0 when the policy answered (whatever it answered), 2 for bad
 /// input (the message names file, line and field), 3 when the policy is
 /// refused at load, 4 when it produced no decision (trap, out of fuel,
-/// timeout, out of memory, invalid output).
+/// timeout, out of memory, invalid output). With --json, a policy that
+/// produced no decision still prints one object: `error` (`code`,
+/// `message`) and `fail_closed`, the answer a gateway acts on instead.
 ///
 /// Example:
 ///   rampart policy eval staged-rollout.wasm --device examples/device.json \
@@ -27,7 +29,8 @@ use std::process::ExitCode;
 pub struct Args {
     /// The policy component (.wasm).
     policy: PathBuf,
-    /// Device facts (JSON). Required except with --rollout-gate.
+    /// Device facts (JSON). Required for eligibility and the health gate;
+    /// not given with --rollout-gate.
     #[arg(long, value_name = "FILE")]
     device: Option<PathBuf>,
     /// Release facts (JSON).
@@ -67,20 +70,44 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let engine = args.engine.engine()?;
     let policy = load_policy(&engine, &args.engine, &args.policy)?;
-    let failed = |e| coded(POLICY_FAILED, e);
     if args.rollout_gate {
-        let eval = policy.rollout_gate(&rollout, now, &release).map_err(failed)?;
-        print(&eval, args.json)
+        let eval = policy.rollout_gate(&rollout, now, &release);
+        answered(eval, fail_closed::rollout_gate, Question::RolloutGate, args.json)
     } else if let Some(health) = &args.health {
         let device = device()?;
         let report: HealthReport = read_facts(health)?;
-        let eval = policy.health_gate(&rollout, now, &release, &device, &report).map_err(failed)?;
-        print(&eval, args.json)
+        let eval = policy.health_gate(&rollout, now, &release, &device, &report);
+        answered(eval, fail_closed::health_gate, Question::HealthGate, args.json)
     } else {
         let device = device()?;
-        let eval = policy.eligibility(&rollout, now, &release, &device).map_err(failed)?;
-        print(&eval, args.json)
+        let eval = policy.eligibility(&rollout, now, &release, &device);
+        answered(eval, fail_closed::eligibility, Question::Eligibility, args.json)
     }
+}
+
+/// Print the answer; or, when the policy gave none, fail with exit 4 and,
+/// with `json`, print first what failed and the answer acted on instead.
+fn answered<A: Answer + serde::Serialize>(
+    result: Result<Evaluation<A>, PolicyError>,
+    fail_closed: fn(&PolicyError) -> A,
+    question: Question,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let e = match result {
+        Ok(eval) => return print(&eval, json),
+        Err(e) => e,
+    };
+    if json {
+        let closed = fail_closed(&e);
+        let out = serde_json::json!({
+            "policy": e.policy,
+            "question": question.name(),
+            "error": { "code": e.failure.code(), "message": e.failure.to_string() },
+            "fail_closed": { "decision": closed.name(), "reasons": closed.reason().into_iter().collect::<Vec<_>>() },
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    Err(coded(POLICY_FAILED, e))
 }
 
 fn print<A: Answer + serde::Serialize>(eval: &Evaluation<A>, json: bool) -> anyhow::Result<ExitCode> {
@@ -92,7 +119,7 @@ fn print<A: Answer + serde::Serialize>(eval: &Evaluation<A>, json: bool) -> anyh
     println!("decision: {}", describe(&eval.answer));
     println!("question: {}", a.question.name());
     println!("policy:   {}", a.policy);
-    println!("inputs:   sha256:{}", a.inputs);
+    println!("inputs:   {} (SHA-256)", a.inputs);
     println!("cost:     {} fuel, {} µs", a.fuel, a.elapsed.as_micros());
     if !a.log.is_empty() {
         println!("log:");
