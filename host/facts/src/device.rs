@@ -36,6 +36,11 @@ pub struct Device {
     pub updates: UpdateHistory,
     /// Free-form labels. Policies see them sorted by key.
     #[serde(default)]
+    #[schemars(extend(
+        "maxProperties" = 10_000,
+        "propertyNames" = { "minLength": 1, "maxLength": 256 },
+        "additionalProperties" = { "type": "string", "maxLength": 1024 },
+    ))]
     pub labels: BTreeMap<String, String>,
 }
 
@@ -284,14 +289,18 @@ impl Validate for Device {
         check((-1080..=1080).contains(&self.utc_offset_minutes), "utc_offset_minutes", || {
             format!("{} is outside -1080..=1080", self.utc_offset_minutes)
         })?;
-        check(self.labels.len() <= crate::MAX_LIST_ITEMS, "labels", || "too many labels".into())?;
+        check(self.labels.len() <= crate::MAX_LIST_ITEMS, "labels", || {
+            format!("has {} labels, at most {} allowed", self.labels.len(), crate::MAX_LIST_ITEMS)
+        })?;
         for (k, v) in &self.labels {
             // The field is named only for an error: a fleet has millions of labels.
             let value_ok = v.len() <= crate::MAX_NAME_BYTES * 4;
             if check_name(k, "labels").is_err() || !value_ok {
                 let field = format!("labels.{k}");
                 check_name(k, &field)?;
-                check(value_ok, &field, || "value is too long".into())?;
+                check(value_ok, &field, || {
+                    format!("value is {} bytes, at most {} allowed", v.len(), crate::MAX_NAME_BYTES * 4)
+                })?;
             }
         }
         Ok(())
@@ -345,7 +354,7 @@ mod tests {
         d.validate().unwrap();
         d.labels.insert("site".into(), "x".repeat(crate::MAX_NAME_BYTES * 4 + 1));
         let e = d.validate().unwrap_err();
-        assert_eq!((e.field.as_str(), e.cause.as_str()), ("labels.site", "value is too long"));
+        assert_eq!((e.field.as_str(), e.cause.as_str()), ("labels.site", "value is 1025 bytes, at most 1024 allowed"));
         d.labels.remove("site");
         d.labels.insert("k".repeat(crate::MAX_NAME_BYTES + 1), "v".into());
         let e = d.validate().unwrap_err();

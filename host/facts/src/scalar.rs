@@ -117,6 +117,11 @@ impl<'de> Deserialize<'de> for Version {
     }
 }
 
+/// Semver 2.0.0 without build metadata (semver.org's own expression, its
+/// `+…` part left out); the numbers must also fit 64 bits, which a pattern
+/// cannot say.
+const SEMVER_PATTERN: &str = r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?$";
+
 impl JsonSchema for Version {
     fn schema_name() -> Cow<'static, str> {
         "Version".into()
@@ -124,7 +129,8 @@ impl JsonSchema for Version {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "type": "string",
-            "description": "Semantic version without build metadata, e.g. 4.2.0 or 5.0.0-rc.1"
+            "description": "Semantic version without build metadata, e.g. 4.2.0 or 5.0.0-rc.1",
+            "pattern": SEMVER_PATTERN
         })
     }
 }

@@ -78,6 +78,7 @@ struct Case {
     device: Option<Value>,
     health: Option<Value>,
     /// The expected decision name.
+    #[schemars(extend("enum" = ["allow", "deny", "defer", "commit", "rollback", "wait", "continue", "pause", "abort"]))]
     expect: String,
     /// Expected reason codes, in order (omit to not check them).
     reasons: Option<Vec<String>>,
