@@ -130,8 +130,14 @@ pub fn decode_block(bytes: &[u8], limits: &Limits) -> Result<Vec<SignatureEntry>
 
 /// Check every signature on `document` and that the valid ones meet the
 /// threshold for `role` in each of `stores` (usually one; a trust-store
-/// update must satisfy both the current and the new store). A signature's
-/// key is looked up in the stores in order.
+/// update must satisfy both the current and the new store).
+///
+/// Every signature must be by a key that holds `role` in at least one of
+/// the stores (a key in none is unknown, a key holding `role` in none has
+/// the wrong role), and verify. Each store's threshold counts only the
+/// valid signatures of keys that hold `role` in that store: a key promoted
+/// to `root` by an update counts toward the new store's threshold, not the
+/// old one's.
 pub fn verify(
     domain: Domain,
     document: &[u8],
@@ -147,10 +153,16 @@ pub fn verify(
         }
         let unknown = || SignatureError::UnknownKey { index, key_id: e.key_id.clone() };
         let id = KeyId::parse(&e.key_id).map_err(|_| unknown())?;
-        let key = stores.iter().find_map(|s| s.key(&id)).ok_or_else(unknown)?;
-        if !key.roles.contains(&role) {
-            return Err(SignatureError::WrongRole { index, key_id: e.key_id.clone(), role });
+        // The key as a store that gives it `role` lists it: a key promoted
+        // by an update holds the role in the new store only, yet signs.
+        // Which store's threshold it counts toward is decided below.
+        let listed: Vec<_> = stores.iter().filter_map(|s| s.key(&id)).collect();
+        if listed.is_empty() {
+            return Err(unknown());
         }
+        let Some(key) = listed.into_iter().find(|k| k.roles.contains(&role)) else {
+            return Err(SignatureError::WrongRole { index, key_id: e.key_id.clone(), role });
+        };
         if valid.contains(&id) {
             return Err(SignatureError::Duplicate { index, key_id: e.key_id.clone() });
         }

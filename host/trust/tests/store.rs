@@ -107,6 +107,39 @@ fn removing_root_keys_needs_the_new_root_threshold_too() {
 }
 
 #[test]
+fn a_key_promoted_to_root_co_signs_its_promotion_but_counts_only_in_the_new_store() {
+    let f = Fixture::new(2, 1);
+    let limits = Limits::default();
+    let c = SoftwareKey::generate();
+    let v2 = f.trust.with_key(c.public_key().clone(), [Role::Release].into()).unwrap();
+    // c becomes root, and the new store needs two root signatures.
+    let v3 = v2.with_key(c.public_key().clone(), [Role::Root, Role::Release].into()).unwrap();
+    let v3 = v3.with_threshold(Role::Root, 2).unwrap();
+    let update = TrustStore::sign_update(&v3, &[&f.keys[0], &c], &limits).unwrap();
+    assert_eq!(v2.verify_update(&update, &limits).unwrap(), v3);
+
+    // Signed by c alone: the new store's root, not the old one's, so the
+    // old store's threshold is not met (and the new one's neither).
+    let v3_one = v2.with_key(c.public_key().clone(), [Role::Root, Role::Release].into()).unwrap();
+    let alone = TrustStore::sign_update(&v3_one, &[&c], &limits).unwrap();
+    let err = v2.verify_update(&alone, &limits).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TrustError::Signature(SignatureError::BelowThreshold { valid: 0, required: 1, store_version: 2, .. })
+        ),
+        "{err}"
+    );
+    // A key in neither store, or without root in either, is still refused.
+    let stranger = SoftwareKey::generate();
+    let err = v2.verify_update(&TrustStore::sign_update(&v3, &[&f.keys[0], &stranger], &limits).unwrap(), &limits);
+    assert!(matches!(err, Err(TrustError::Signature(SignatureError::UnknownKey { index: 1, .. }))), "{err:?}");
+    let v3_release = v2.with_threshold(Role::Release, 1).unwrap();
+    let err = v2.verify_update(&TrustStore::sign_update(&v3_release, &[&f.keys[0], &c], &limits).unwrap(), &limits);
+    assert!(matches!(err, Err(TrustError::Signature(SignatureError::WrongRole { index: 1, .. }))), "{err:?}");
+}
+
+#[test]
 fn policies_are_signed_detached_and_checked_against_the_policy_role() {
     let f = Fixture::new(2, 2);
     let limits = Limits::default();
