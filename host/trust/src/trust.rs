@@ -66,6 +66,9 @@ pub enum TrustError {
     Io { path: String, source: std::io::Error },
     #[error("{origin}: {cause}")]
     Invalid { origin: String, cause: String },
+    /// A role's threshold that is 0 or can never be met.
+    #[error("{origin}: `thresholds.{role}` {problem}")]
+    Threshold { origin: String, role: Role, problem: String },
     #[error("trust-store update: {0}")]
     Format(#[from] FormatError),
     #[error("trust-store update: {0}")]
@@ -114,23 +117,45 @@ impl TrustStore {
     }
 
     fn check(&self, origin: &str) -> Result<(), TrustError> {
+        self.check_with(origin, Limits::default().max_signatures)
+    }
+
+    /// [`Self::check`] with blocks of at most `max_signatures` signatures.
+    fn check_with(&self, origin: &str, max_signatures: u16) -> Result<(), TrustError> {
         let invalid = |cause: String| TrustError::Invalid { origin: origin.to_string(), cause };
         if self.version == 0 {
             return Err(invalid("`version` must be 1 or more".into()));
         }
+        // A threshold no signature block can meet would lock the role out
+        // for good: a block carries at most `max_signatures` signatures.
         for role in Role::ALL {
             let t = self.threshold(role);
             let holders = self.keys.values().filter(|k| k.roles.contains(&role)).count();
+            let threshold = |problem: String| TrustError::Threshold { origin: origin.to_string(), role, problem };
             if t == 0 {
-                return Err(invalid(format!("`thresholds.{role}` must be 1 or more")));
+                return Err(threshold("must be 1 or more".into()));
             }
             if usize::from(t) > holders {
-                return Err(invalid(format!(
-                    "`thresholds.{role}` is {t} but only {holders} key(s) hold the `{role}` role: nothing could ever be signed"
+                return Err(threshold(format!(
+                    "is {t} but only {holders} key(s) hold the `{role}` role: nothing could ever be signed"
+                )));
+            }
+            if t > max_signatures {
+                return Err(threshold(format!(
+                    "is {t}, more than the {max_signatures} signatures a document can carry (`max_signatures`): \
+                     nothing could ever be signed"
                 )));
             }
         }
         Ok(())
+    }
+
+    /// The next version number, for the next store.
+    fn next_version(&self) -> Result<u64, TrustError> {
+        self.version.checked_add(1).ok_or_else(|| TrustError::Invalid {
+            origin: "trust store".into(),
+            cause: format!("`version` is {}, the largest there is: no update can follow it", self.version),
+        })
     }
 
     /// The threshold for `role` (0 when the store names none, which `check`
@@ -211,7 +236,7 @@ impl TrustStore {
     /// bumped: the body of the next update.
     pub fn with_key(&self, key: PublicKey, roles: BTreeSet<Role>) -> Result<Self, TrustError> {
         let mut next = self.clone();
-        next.version += 1;
+        next.version = self.next_version()?;
         next.keys.insert(key.id().clone(), TrustedKey { public: key, roles });
         next.check("updated trust store")?;
         Ok(next)
@@ -220,7 +245,7 @@ impl TrustStore {
     /// A copy without the key `id` and the version bumped.
     pub fn without_key(&self, id: &KeyId) -> Result<Self, TrustError> {
         let mut next = self.clone();
-        next.version += 1;
+        next.version = self.next_version()?;
         if next.keys.remove(id).is_none() {
             return Err(TrustError::Invalid { origin: "trust store".into(), cause: format!("no key {id} to remove") });
         }
@@ -231,7 +256,7 @@ impl TrustStore {
     /// A copy with the threshold of `role` set and the version bumped.
     pub fn with_threshold(&self, role: Role, threshold: u16) -> Result<Self, TrustError> {
         let mut next = self.clone();
-        next.version += 1;
+        next.version = self.next_version()?;
         next.thresholds.insert(role, threshold);
         next.check("updated trust store")?;
         Ok(next)
@@ -270,6 +295,7 @@ impl TrustStore {
         let text = std::str::from_utf8(&body)
             .map_err(|_| FormatError::invalid("trust store", "the signed body is not UTF-8"))?;
         let next = TrustStore::from_toml(text, "signed trust store")?;
+        next.check_with("signed trust store", limits.max_signatures)?;
         signature::verify(Domain::TrustStore, &body, &entries, &[self, &next], Role::Root)?;
         if next.version <= self.version {
             return Err(TrustError::Replay { offered: next.version, current: self.version });

@@ -140,6 +140,56 @@ fn a_key_promoted_to_root_co_signs_its_promotion_but_counts_only_in_the_new_stor
 }
 
 #[test]
+fn a_threshold_above_the_signature_limit_is_refused_wherever_the_store_comes_from() {
+    let limits = Limits::default();
+    assert_eq!(limits.max_signatures, 16);
+    let keys: Vec<_> = (0..17).map(|_| SoftwareKey::generate()).collect();
+    let publics: Vec<_> = keys.iter().map(|k| k.public_key().clone()).collect();
+    let want = "`thresholds.release` is 17, more than the 16 signatures a document can carry (`max_signatures`): \
+                nothing could ever be signed";
+    let err = TrustStore::new(&publics, 17, 1).unwrap_err();
+    assert_eq!(err.to_string(), format!("new trust store: {want}"));
+    let store = TrustStore::new(&publics, 16, 1).unwrap();
+    let err = store.with_threshold(Role::Release, 17).unwrap_err();
+    assert_eq!(err.to_string(), format!("updated trust store: {want}"));
+    // Edited by hand: refused on load, and as the body of a signed update
+    // before it could be in force.
+    let edited = store.to_toml().replace("release = 16", "release = 17");
+    let err = TrustStore::from_toml(&edited, "t.toml").unwrap_err();
+    assert_eq!(err.to_string(), format!("t.toml: {want}"));
+    let body = edited.replace("version = 1", "version = 2").into_bytes();
+    let entries =
+        rampart_trust::signature::sign(rampart_trust::signature::Domain::TrustStore, &body, &[&keys[0] as &dyn Signer])
+            .unwrap();
+    let block = rampart_trust::signature::encode_block(&entries, &limits).unwrap();
+    let mut update = b"RMPTRUST\0\x01".to_vec();
+    update.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    update.extend_from_slice(&body);
+    update.extend_from_slice(&(block.len() as u32).to_be_bytes());
+    update.extend_from_slice(&block);
+    let err = store.verify_update(&update, &limits).unwrap_err();
+    assert_eq!(err.to_string(), format!("signed trust store: {want}"));
+    // With tighter limits, the update's own limit decides.
+    let tight = Limits { max_signatures: 8, ..Limits::default() };
+    let ten = TrustStore::sign_update(&store.with_threshold(Role::Release, 10).unwrap(), &[&keys[0]], &limits).unwrap();
+    let err = store.verify_update(&ten, &tight).unwrap_err();
+    assert!(err.to_string().contains("`thresholds.release` is 10, more than the 8 signatures"), "{err}");
+    store.verify_update(&ten, &limits).unwrap();
+}
+
+#[test]
+fn a_store_at_the_last_version_has_no_next_one() {
+    let f = Fixture::new(2, 1);
+    let text = f.trust.to_toml().replace("version = 1\n", &format!("version = {}\n", u64::MAX));
+    let last = TrustStore::from_toml(&text, "t.toml").unwrap();
+    let key = SoftwareKey::generate().public_key().clone();
+    let want = "trust store: `version` is 18446744073709551615, the largest there is: no update can follow it";
+    assert_eq!(last.with_key(key, [Role::Release].into()).unwrap_err().to_string(), want);
+    assert_eq!(last.without_key(f.keys[0].public_key().id()).unwrap_err().to_string(), want);
+    assert_eq!(last.with_threshold(Role::Release, 2).unwrap_err().to_string(), want);
+}
+
+#[test]
 fn policies_are_signed_detached_and_checked_against_the_policy_role() {
     let f = Fixture::new(2, 2);
     let limits = Limits::default();
