@@ -101,7 +101,10 @@ fn bad_input_is_named() {
     let cases: [(&[&str], &str); 5] = [
         (&["--version", "v1", "--hardware", "x", "--sbom", "sbom.json", "--key", "k1.pem"], "--version"),
         (&["--version", "1.0.0", "--hardware", "x", "--sbom", "missing.json", "--key", "k1.pem"], "missing.json"),
-        (&["--version", "1.0.0", "--hardware", "x", "--sbom", "image", "--key", "k1.pem"], "SBOM"),
+        (
+            &["--version", "1.0.0", "--hardware", "x", "--sbom", "image", "--key", "k1.pem"],
+            "--sbom image: not a CycloneDX SBOM: `sbom`: ",
+        ),
         (&["--version", "1.0.0", "--hardware", "x", "--sbom", "sbom.json", "--key", "nokey.pem"], "nokey.pem"),
         (
             &[
@@ -446,4 +449,61 @@ fn key_generate_overwrites_nothing_and_leaves_no_half_key() {
     assert!(!d.path("j.pub.pem").exists());
     d.ok(&["key", "generate", "--out", "new.pem"]);
     assert!(d.path("new.pub.pem").is_file());
+}
+
+#[test]
+fn bundle_create_names_the_flag_at_fault_before_reading_the_image() {
+    let d = Dir::new().with_keys();
+    std::fs::create_dir(d.path("adir")).unwrap();
+    std::fs::write(d.path("empty"), "").unwrap();
+    // Sparse: only their size is ever looked at.
+    std::fs::File::create(d.path("big.img")).unwrap().set_len(65 << 30).unwrap();
+    std::fs::File::create(d.path("gib.img")).unwrap().set_len(1 << 30).unwrap();
+    let base = ["bundle", "create", "--version", "1.0.0", "--security-counter", "1", "--channel", "feature"];
+    let base = [&base[..], &["--hardware", "gw-4000", "--out", "x.rbundle"]].concat();
+    let mut many = vec![];
+    for _ in 0..17 {
+        many.extend(["--key", "k1.pem"]);
+    }
+    for (extra, want) in [
+        (
+            &["--image", "image", "--sbom", "/dev/null", "--key", "k1.pem"][..],
+            "--sbom /dev/null: not a CycloneDX SBOM: `sbom`: EOF while parsing a value at line 1 column 0",
+        ),
+        (
+            &["--image", "adir", "--sbom", "sbom.json", "--key", "k1.pem"],
+            "--image adir: is a directory, not an image file",
+        ),
+        (
+            &["--image", "empty", "--sbom", "sbom.json", "--key", "k1.pem"],
+            "--image empty: the image is empty: a bundle carries an image",
+        ),
+        (
+            &["--image", "image", "--sbom", "sbom.json", "--key", "k1.pem", "--chunk-kib", "3"],
+            "--chunk-kib 3: must be 4 to 16384 (KiB)",
+        ),
+        (
+            &[&["--image", "image", "--sbom", "sbom.json"][..], &many].concat(),
+            "--key is given 17 times, more than the limit of 16 signatures on one document",
+        ),
+        (
+            &["--image", "big.img", "--sbom", "sbom.json", "--key", "k1.pem"],
+            "--image big.img: 69793218560 bytes, more than the limit of 68719476736 bytes a bundle carries",
+        ),
+        (
+            &["--image", "gib.img", "--sbom", "sbom.json", "--key", "k1.pem", "--chunk-kib", "4"],
+            "--chunk-kib 4: 1073741824 bytes of --image gib.img make 262144 chunks, more than the 131067 a manifest holds; give --chunk-kib 9 or more",
+        ),
+        (
+            &["--image", "image", "--sbom", "sbom.json", "--key", "k1.pem", "--expires-in", "1500ms"],
+            "--expires-in `1500ms` has a part below one second: a bundle states its expiry in whole seconds",
+        ),
+    ] {
+        let start = std::time::Instant::now();
+        let o = d.run(&[&base[..], extra].concat());
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", err(&o));
+        assert_eq!(err(&o), format!("error: {want}\n"), "{extra:?}");
+        assert!(start.elapsed().as_secs() < 30, "{extra:?}: the image was read ({:?})", start.elapsed());
+        assert!(!d.path("x.rbundle").exists());
+    }
 }

@@ -71,6 +71,66 @@ impl BundleSpec {
             sbom_sha256: Sha256::digest(sbom).into(),
         }
     }
+
+    /// The length of the encoded manifest of this spec with `chunks` chunk
+    /// digests (the layout of `docs/bundle-format.md`).
+    pub fn manifest_len(&self, chunks: u64) -> u64 {
+        let str8 = |s: &str| 1 + s.len() as u64;
+        let delta = match self.payload {
+            Payload::Full => 0,
+            Payload::Delta { .. } => 32,
+        };
+        // format version, hardware count, security counter, channel, both
+        // times, payload kind, payload size and digest, chunk size and
+        // count, SBOM size and digest.
+        let fixed = 2 + 1 + 8 + 1 + 8 + 8 + 1 + 8 + 32 + 4 + 4 + 4 + 32;
+        let names = str8(&self.bundle_id)
+            + self.compatible_hardware.iter().map(|h| str8(h)).sum::<u64>()
+            + str8(&self.version.to_string());
+        fixed + names + delta + 32 * chunks
+    }
+
+    /// The most chunks a payload of this spec may have: at most
+    /// `max_chunks`, and no more chunk digests than fit in a manifest of
+    /// `max_manifest_bytes`.
+    pub fn max_chunks(&self, limits: &Limits) -> u64 {
+        let room = u64::from(limits.max_manifest_bytes).saturating_sub(self.manifest_len(0)) / 32;
+        room.min(u64::from(limits.max_chunks))
+    }
+
+    /// Check the chunk size against `limits`, and a payload of
+    /// `payload_size` bytes against the limits on its size and on its
+    /// number of chunks: what can be known before the payload is read.
+    pub fn check_payload(&self, payload_size: u64, limits: &Limits) -> Result<(), CreateError> {
+        if self.chunk_size == 0 {
+            return Err(FormatError::invalid("chunk_size", "is 0").into());
+        }
+        if self.chunk_size < limits.min_chunk_bytes {
+            return Err(FormatError::invalid(
+                "chunk_size",
+                format!("is {}, less than the minimum of {}", self.chunk_size, limits.min_chunk_bytes),
+            )
+            .into());
+        }
+        bound("chunk_size", u64::from(self.chunk_size), u64::from(limits.max_chunk_bytes))?;
+        if payload_size == 0 {
+            return Err(FormatError::invalid("payload_size", "is 0: a bundle carries an image").into());
+        }
+        bound("payload_size", payload_size, limits.max_payload_bytes)?;
+        let chunks = chunk_count(payload_size, self.chunk_size);
+        let max = self.max_chunks(limits);
+        if chunks > max {
+            let smallest = payload_size.div_ceil(max.max(1));
+            return Err(CreateError::TooManyChunks {
+                payload_size,
+                chunk_size: self.chunk_size,
+                chunks,
+                max,
+                smallest_chunk_size: smallest,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Write the head of a bundle: magic, format version, then the manifest and
@@ -96,6 +156,11 @@ pub enum CreateError {
     ImageChanged(u64),
     #[error("SBOM: {0}")]
     Sbom(FormatError),
+    #[error(
+        "{payload_size} bytes in chunks of {chunk_size} make {chunks} chunks, more than the {max} a manifest holds: \
+         chunks of at least {smallest_chunk_size} bytes fit"
+    )]
+    TooManyChunks { payload_size: u64, chunk_size: u32, chunks: u64, max: u64, smallest_chunk_size: u64 },
     #[error(transparent)]
     Format(#[from] FormatError),
     #[error(transparent)]
@@ -103,9 +168,12 @@ pub enum CreateError {
 }
 
 /// Hash `image` chunk by chunk, sign the manifest, and write the bundle to
-/// `out`. The image is read twice (hash, then copy); a change between the
-/// two passes is an error, so the bundle always matches its manifest.
-/// `progress` gets the bytes done so far out of twice the image size.
+/// `out`. The image is read twice (hash, then copy), from its start; a
+/// change between the two passes is an error, so the bundle always matches
+/// its manifest. Its size (found by seeking to its end) is checked against
+/// the limits before it is read ([`BundleSpec::check_payload`]), and the
+/// bytes read are checked again as they come. `progress` gets the bytes
+/// done so far out of twice the image size.
 pub fn create<I: Read + Seek, W: Write>(
     spec: &BundleSpec,
     image: &mut I,
@@ -117,9 +185,8 @@ pub fn create<I: Read + Seek, W: Write>(
 ) -> Result<Manifest, CreateError> {
     sbom::parse(sbom_bytes, limits).map_err(CreateError::Sbom)?;
     bound("sbom_size", sbom_bytes.len() as u64, u64::from(limits.max_sbom_bytes))?;
-    if spec.chunk_size == 0 {
-        return Err(FormatError::invalid("chunk_size", "is 0").into());
-    }
+    let len = image.seek(SeekFrom::End(0)).and_then(|len| image.seek(SeekFrom::Start(0)).map(|_| len));
+    spec.check_payload(len.map_err(CreateError::Image)?, limits)?;
     let total = TotalHasher::new(spec.chunk_size as usize);
     let mut chunks = Vec::new();
     let mut size = 0u64;

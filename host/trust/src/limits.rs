@@ -24,7 +24,9 @@ pub struct Limits {
     /// Smallest and largest chunk; the chunk size is also the verifier's buffer.
     pub min_chunk_bytes: u32,
     pub max_chunk_bytes: u32,
-    /// Most chunks (so most chunk hashes in a manifest).
+    /// Most chunks (so most chunk hashes in a manifest). The manifest's own
+    /// limit, `max_manifest_bytes`, allows fewer with the defaults (about
+    /// 131,000: `BundleSpec::max_chunks` says how many exactly).
     pub max_chunks: u32,
     /// Most hardware models a bundle may name.
     pub max_hardware: u8,

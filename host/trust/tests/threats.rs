@@ -275,6 +275,65 @@ fn every_declared_length_is_bounded_before_allocation() {
 }
 
 #[test]
+fn an_image_too_large_for_the_limits_is_refused_before_a_byte_is_read() {
+    use rampart_trust::bundle::CreateError;
+    use std::io::{Read, Seek, SeekFrom};
+    /// An image of `len` bytes that must never be read.
+    struct Unread {
+        len: u64,
+        at: u64,
+    }
+    impl Read for Unread {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            panic!("the image was read");
+        }
+    }
+    impl Seek for Unread {
+        fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+            self.at = match to {
+                SeekFrom::Start(n) => n,
+                SeekFrom::End(d) => self.len.checked_add_signed(d).unwrap(),
+                SeekFrom::Current(d) => self.at.checked_add_signed(d).unwrap(),
+            };
+            Ok(self.at)
+        }
+    }
+    let f = Fixture::new(1, 1);
+    let limits = Limits::default();
+    let create = |spec: &rampart_trust::bundle::BundleSpec, len: u64| {
+        let mut out = Vec::new();
+        let image = &mut Unread { len, at: 0 };
+        rampart_trust::bundle::create(spec, image, SBOM.as_bytes(), &f.signers(1), &mut out, &limits, &mut |_| {})
+            .unwrap_err()
+    };
+    let err = create(&spec(8), (64 << 30) + 1);
+    assert!(err.to_string().contains("`payload_size` is 68719476737, more than the limit of 68719476736"), "{err}");
+    assert!(create(&spec(8), 0).to_string().contains("`payload_size`: is 0"));
+    let small = rampart_trust::bundle::BundleSpec { chunk_size: 1024, ..spec(8) };
+    assert!(create(&small, 1).to_string().contains("`chunk_size`: is 1024, less than the minimum of 4096"));
+    // 1 GiB in 4 KiB chunks: more chunk digests than a manifest holds.
+    let err = create(&spec(8), 1 << 30);
+    let max = spec(8).max_chunks(&limits);
+    assert!(max < u64::from(limits.max_chunks), "the manifest's size is the tighter limit");
+    assert_eq!(max, (u64::from(limits.max_manifest_bytes) - spec(8).manifest_len(0)) / 32);
+    let CreateError::TooManyChunks { chunks: 262_144, max: m, smallest_chunk_size, .. } = err else { panic!("{err}") };
+    assert_eq!(m, max);
+    assert_eq!(smallest_chunk_size, (1u64 << 30).div_ceil(max));
+    let fits = rampart_trust::bundle::BundleSpec { chunk_size: smallest_chunk_size as u32, ..spec(8) };
+    fits.check_payload(1 << 30, &limits).unwrap();
+
+    // The length computed up front is the manifest's, full or delta.
+    let delta = rampart_trust::bundle::BundleSpec {
+        payload: rampart_trust::manifest::Payload::Delta { base_sha256: [7; 32] },
+        ..spec(8)
+    };
+    for s in [spec(8), delta] {
+        let b = make(&s, &image(3 * CHUNK as usize + 1, 3), &f.signers(1));
+        assert_eq!(layout(&b).manifest.len() as u64, s.manifest_len(4));
+    }
+}
+
+#[test]
 fn a_bundle_without_a_valid_sbom_is_refused() {
     let f = Fixture::new(1, 1);
     let payload = image(CHUNK as usize, 12);

@@ -109,6 +109,14 @@ fn parse_expiry(created: Timestamp, s: &str) -> anyhow::Result<Timestamp> {
     if d.as_secs() == 0 {
         return Err(coded(BAD_INPUT, anyhow::anyhow!("--expires-in `{s}` must be at least one second")));
     }
+    if d.subsec_nanos() != 0 {
+        return Err(coded(
+            BAD_INPUT,
+            anyhow::anyhow!(
+                "--expires-in `{s}` has a part below one second: a bundle states its expiry in whole seconds"
+            ),
+        ));
+    }
     // The latest time RFC 3339 can write; `never` is the way past it.
     const LATEST: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
     match i64::try_from(d.as_secs()).ok().and_then(|secs| created.0.checked_add(secs)) {
@@ -166,17 +174,33 @@ fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
         &limits,
     )
     .map_err(|e| bad(anyhow::anyhow!(flag_error(e, &spec, args.id.is_some()))))?;
-    let sbom = read_bounded(&args.sbom, u64::from(limits.max_sbom_bytes))?;
+    let (min, max) = (limits.min_chunk_bytes / 1024, limits.max_chunk_bytes / 1024);
+    if !(min..=max).contains(&args.chunk_kib) {
+        return Err(bad(anyhow::anyhow!("--chunk-kib {}: must be {min} to {max} (KiB)", args.chunk_kib)));
+    }
+    let sbom = read_bounded("--sbom", &args.sbom, u64::from(limits.max_sbom_bytes))?;
+    rampart_trust::sbom::parse(&sbom, &limits)
+        .map_err(|e| bad(anyhow::anyhow!("--sbom {}: not a CycloneDX SBOM: {e}", args.sbom.display())))?;
     let signers = args.sign.signers()?;
-    let mut image =
-        std::fs::File::open(&args.image).with_context(|| format!("--image {}", args.image.display())).map_err(bad)?;
-    let size = image.metadata().map(|m| m.len()).unwrap_or(0);
+    let image_flag = format!("--image {}", args.image.display());
+    let mut image = std::fs::File::open(&args.image).with_context(|| image_flag.clone()).map_err(bad)?;
+    let meta = image.metadata().with_context(|| image_flag.clone()).map_err(bad)?;
+    if meta.is_dir() {
+        return Err(bad(anyhow::anyhow!("{image_flag}: is a directory, not an image file")));
+    }
+    // The size of a regular file is known before a byte is read: the
+    // limits on it are checked now (`bundle::create` checks them again,
+    // and the bytes as they are read).
+    let size = if meta.is_file() { meta.len() } else { 0 };
+    if meta.is_file() {
+        spec.check_payload(size, &limits).map_err(|e| bad(anyhow::anyhow!(create_error(e, &args, &spec))))?;
+    }
 
     let bar = progress_bar(2 * size, "bundling");
     let manifest = crate::outfile::replace(&args.out, 0o644, |out| {
         let made =
             bundle::create(&spec, &mut image, &sbom, &refs(&signers), out, &limits, &mut |n| bar.set_position(n));
-        made.map_err(|e| anyhow::anyhow!("{e}"))
+        made.map_err(|e| anyhow::anyhow!(create_error(e, &args, &spec)))
     })
     .map_err(bad)?;
     bar.finish_and_clear();
@@ -224,14 +248,44 @@ fn flag_error(e: FormatError, spec: &BundleSpec, id_given: bool) -> String {
     }
 }
 
-fn read_bounded(path: &std::path::Path, max: u64) -> anyhow::Result<Vec<u8>> {
+/// A bundle that could not be made, said in terms of the flag at fault:
+/// the image's size and reads are `--image`'s, the number of chunks
+/// `--chunk-kib`'s.
+fn create_error(e: bundle::CreateError, args: &CreateArgs, spec: &BundleSpec) -> String {
+    use bundle::CreateError;
+    let image = args.image.display();
+    match e {
+        CreateError::Image(e) => format!("--image {image}: {e}"),
+        e @ CreateError::ImageChanged(_) => format!("--image {image}: {e}"),
+        CreateError::Format(FormatError::TooLarge { field: "payload_size", value, max }) => {
+            format!("--image {image}: {value} bytes, more than the limit of {max} bytes a bundle carries")
+        }
+        CreateError::Format(FormatError::Invalid { field, .. }) if field == "payload_size" => {
+            format!("--image {image}: the image is empty: a bundle carries an image")
+        }
+        CreateError::TooManyChunks { payload_size, chunks, max, smallest_chunk_size, .. } => format!(
+            "--chunk-kib {}: {payload_size} bytes of --image {image} make {chunks} chunks, more than the {max} a \
+             manifest holds; give --chunk-kib {} or more",
+            spec.chunk_size / 1024,
+            smallest_chunk_size.div_ceil(1024)
+        ),
+        CreateError::Sbom(e) => format!("--sbom {}: not a CycloneDX SBOM: {e}", args.sbom.display()),
+        CreateError::Output(e) => format!("{}: {e}", args.out.display()),
+        e => e.to_string(),
+    }
+}
+
+fn read_bounded(flag: &str, path: &std::path::Path, max: u64) -> anyhow::Result<Vec<u8>> {
     use std::io::Read;
     let mut bytes = Vec::new();
     std::fs::File::open(path)
         .and_then(|f| f.take(max + 1).read_to_end(&mut bytes))
-        .map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", path.display())))?;
+        .map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{flag} {}: {e}", path.display())))?;
     if bytes.len() as u64 > max {
-        return Err(coded(BAD_INPUT, anyhow::anyhow!("{}: larger than the limit of {max} bytes", path.display())));
+        return Err(coded(
+            BAD_INPUT,
+            anyhow::anyhow!("{flag} {}: larger than the limit of {max} bytes", path.display()),
+        ));
     }
     Ok(bytes)
 }

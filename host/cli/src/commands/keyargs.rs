@@ -33,7 +33,20 @@ impl SignArgs {
     /// Open every `--key`; one key given twice (under any name) is refused:
     /// its second signature would count for nothing, and verifiers refuse a
     /// block that holds it.
+    ///
+    /// More keys than a signature block holds are refused before any is
+    /// opened.
     pub fn signers(&self) -> anyhow::Result<Vec<Box<dyn Signer>>> {
+        let max = rampart_trust::Limits::default().max_signatures;
+        if self.keys.len() > usize::from(max) {
+            return Err(coded(
+                BAD_INPUT,
+                anyhow::anyhow!(
+                    "--key is given {} times, more than the limit of {max} signatures on one document",
+                    self.keys.len()
+                ),
+            ));
+        }
         let pin = pin_source(self.pin_source.as_deref());
         let signers = self
             .keys
