@@ -452,6 +452,44 @@ fn key_generate_overwrites_nothing_and_leaves_no_half_key() {
 }
 
 #[test]
+fn keys_are_read_once_and_a_binary_file_is_named_for_what_it_is() {
+    let d = Dir::new().with_keys();
+    let want = d.json(0, &["key", "public", "k1.pem", "--json"]);
+    for file in ["k1.pem", "k1.pub.pem"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_rampart"))
+            .args(["key", "public", "/dev/stdin", "--json"])
+            .current_dir(d.tmp.path())
+            .stdin(std::fs::File::open(d.path(file)).unwrap())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{file}: {}", err(&o));
+        let v: Value = serde_json::from_str(&out(&o)).unwrap();
+        assert_eq!(v["key_id"], want["key_id"], "{file}");
+    }
+    // A piped key, not a file: read once too.
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!("cat k1.pem | {} key public /dev/stdin --json", env!("CARGO_BIN_EXE_rampart")))
+        .current_dir(d.tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert!(out(&o).contains(want["key_id"].as_str().unwrap()));
+
+    std::fs::write(d.path("key.der"), [0x30, 0x82, 0xff, 0xfe, 0x00, 0x80]).unwrap();
+    let cause = "key.der: not a PEM text key: the file holds binary data\n";
+    for args in [
+        &["key", "public", "key.der"][..],
+        &["trust", "init", "--out", "t.toml", "--key", "key.der"],
+        &["trust", "sign-update", "trust.toml", "--key", "key.der", "--out", "x.rtrust"],
+    ] {
+        let o = d.run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", err(&o));
+        assert_eq!(err(&o), format!("error: {cause}"), "{args:?}");
+    }
+}
+
+#[test]
 fn bundle_create_names_the_flag_at_fault_before_reading_the_image() {
     let d = Dir::new().with_keys();
     std::fs::create_dir(d.path("adir")).unwrap();

@@ -107,11 +107,9 @@ fn public_path(private: &std::path::Path) -> PathBuf {
 }
 
 fn public(args: PublicArgs) -> anyhow::Result<ExitCode> {
-    if !args.key.starts_with("pkcs11:")
-        && let Ok(text) = std::fs::read_to_string(&args.key)
-        && text.contains("BEGIN PUBLIC KEY")
-    {
-        let key = PublicKey::from_pem(&text).map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", args.key)))?;
+    if !args.key.starts_with("pkcs11:") {
+        // Read once: the file may be a pipe (`/dev/stdin`).
+        let key = PublicKey::read_pem_file_of_any(std::path::Path::new(&args.key)).map_err(|e| coded(BAD_INPUT, e))?;
         return print_key(&key, json!({}), args.json);
     }
     let signer = open_signer(&args.key, &pin_source(args.pin_source.as_deref())).map_err(|e| coded(BAD_INPUT, e))?;

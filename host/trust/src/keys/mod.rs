@@ -153,8 +153,20 @@ impl PublicKey {
 
     /// Read a PEM public key from a file; errors name the file.
     pub fn read_pem_file(path: &Path) -> Result<Self, KeyError> {
-        let text = std::fs::read_to_string(path).map_err(|e| KeyError::io(path, e))?;
+        let text = read_pem_text(path)?;
         Self::from_pem(&text).map_err(|e| KeyError::invalid(path.display().to_string(), e))
+    }
+
+    /// The public key in a PEM file that holds either a public key or a
+    /// PKCS#8 private key, read once (so it may be a pipe such as
+    /// `/dev/stdin`); errors name the file.
+    pub fn read_pem_file_of_any(path: &Path) -> Result<Self, KeyError> {
+        let text = read_pem_text(path)?;
+        let named = |e: String| KeyError::invalid(path.display().to_string(), e);
+        if text.contains("-----BEGIN PUBLIC KEY-----") {
+            return Self::from_pem(&text).map_err(named);
+        }
+        Ok(software::SoftwareKey::from_pem(&text).map_err(named)?.public_key().clone())
     }
 
     pub fn id(&self) -> &KeyId {
@@ -173,6 +185,17 @@ impl PublicKey {
             return false;
         }
         self.key.verify_prehash(digest, &sig).is_ok()
+    }
+}
+
+/// Read a PEM key file as text (wiped from memory when dropped: it may
+/// hold a private key). A file that is not text, such as a DER key, is
+/// named for what it is.
+pub(crate) fn read_pem_text(path: &Path) -> Result<zeroize::Zeroizing<String>, KeyError> {
+    let bytes = zeroize::Zeroizing::new(std::fs::read(path).map_err(|e| KeyError::io(path, e))?);
+    match std::str::from_utf8(&bytes) {
+        Ok(text) => Ok(zeroize::Zeroizing::new(text.to_string())),
+        Err(_) => Err(KeyError::invalid(path.display().to_string(), "not a PEM text key: the file holds binary data")),
     }
 }
 

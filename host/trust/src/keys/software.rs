@@ -37,7 +37,7 @@ impl SoftwareKey {
 
     /// Read a PKCS#8 PEM private key; errors name the file.
     pub fn read_pem_file(path: &Path) -> Result<Self, KeyError> {
-        let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| KeyError::io(path, e))?);
+        let text = super::read_pem_text(path)?;
         Self::from_pem(&text).map_err(|e| KeyError::invalid(path.display().to_string(), e))
     }
 
