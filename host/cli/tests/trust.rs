@@ -545,3 +545,16 @@ fn bundle_create_names_the_flag_at_fault_before_reading_the_image() {
         assert!(!d.path("x.rbundle").exists());
     }
 }
+
+#[test]
+fn init_through_a_dangling_link_writes_its_target_and_keeps_the_link() {
+    let d = Dir::new().with_keys();
+    std::fs::create_dir(d.path("etc")).unwrap();
+    std::os::unix::fs::symlink("etc/t.toml", d.path("tlink.toml")).unwrap();
+    d.ok(&["trust", "init", "--out", "tlink.toml", "--key", "k1.pub.pem"]);
+    assert!(std::fs::symlink_metadata(d.path("tlink.toml")).unwrap().file_type().is_symlink());
+    assert_eq!(d.json(0, &["trust", "show", "etc/t.toml", "--json"])["version"], 1);
+    // Now the target exists: init refuses to overwrite it.
+    let o = d.run(&["trust", "init", "--out", "tlink.toml", "--key", "k1.pub.pem"]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+}

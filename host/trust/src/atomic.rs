@@ -46,7 +46,9 @@ pub fn remove_pending() {
 /// file in the same directory, fsynced, renamed over the target, the
 /// directory fsynced.
 ///
-/// * A symbolic link is followed and kept: what it points to is replaced.
+/// * A symbolic link is followed and kept: what it points to is replaced,
+///   or created when it does not exist yet (a dangling link); a link to a
+///   path whose directory does not exist is an error.
 /// * A file replaced keeps its permission bits; a new one gets `new_mode`
 ///   exactly (no umask).
 /// * When `write` fails, its error is returned inside `Ok`, the target is
@@ -58,7 +60,7 @@ pub fn replace_with<T, E>(
     new_mode: u32,
     write: impl FnOnce(&mut File) -> Result<T, E>,
 ) -> io::Result<Result<T, E>> {
-    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let target = resolve(path)?;
     let mode = std::fs::metadata(&target).map_or(new_mode, |m| m.permissions().mode() & 0o7777);
     let dir = parent(&target);
     let mut tmp = tempfile::Builder::new().prefix(".rampart-").tempfile_in(&dir).map_err(without_temp_path)?;
@@ -73,6 +75,28 @@ pub fn replace_with<T, E>(
     tmp.persist(&target).map_err(|e| e.error)?;
     File::open(&dir)?.sync_all()?;
     Ok(Ok(value))
+}
+
+/// The file `path` names once every symbolic link is followed: `path`
+/// itself when it is not a link, else the end of the chain of links, which
+/// need not exist (a dangling link names the file it would point to).
+fn resolve(path: &Path) -> io::Result<PathBuf> {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return Ok(real);
+    }
+    let mut at = path.to_path_buf();
+    // As many links as the kernel follows (Linux's MAXSYMLINKS).
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let next = std::fs::read_link(&at)?;
+                at = parent(&at).join(next);
+            }
+            // Not a link (or nothing there): the file to write.
+            _ => return Ok(at),
+        }
+    }
+    Err(io::Error::other(format!("{}: too many levels of symbolic links", path.display())))
 }
 
 /// [`replace_with`] writing `bytes` (a new file gets mode 0644).
@@ -176,6 +200,31 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&real).unwrap(), "new");
         assert_eq!(mode(&real), 0o640);
         assert_eq!(names(&dir.path().join("real")), ["trust.toml"]);
+    }
+
+    #[test]
+    fn a_dangling_link_is_kept_and_its_target_written() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        let link = dir.path().join("trust.toml");
+        std::os::unix::fs::symlink("real/trust.toml", &link).unwrap();
+        // Through a second link, too.
+        let outer = dir.path().join("outer.toml");
+        std::os::unix::fs::symlink("trust.toml", &outer).unwrap();
+        write(&outer, b"new").unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(std::fs::symlink_metadata(&outer).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(dir.path().join("real/trust.toml")).unwrap(), "new");
+        assert_eq!(mode(&dir.path().join("real/trust.toml")), 0o644);
+        // A link into a directory that does not exist: an error, the link kept.
+        let nowhere = dir.path().join("nowhere.toml");
+        std::os::unix::fs::symlink("missing/trust.toml", &nowhere).unwrap();
+        assert!(write(&nowhere, b"new").is_err());
+        assert!(std::fs::symlink_metadata(&nowhere).unwrap().file_type().is_symlink());
+        // A loop of links: an error.
+        std::os::unix::fs::symlink("loop-b", dir.path().join("loop-a")).unwrap();
+        std::os::unix::fs::symlink("loop-a", dir.path().join("loop-b")).unwrap();
+        assert!(write(&dir.path().join("loop-a"), b"x").is_err());
     }
 
     #[test]
