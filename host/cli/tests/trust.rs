@@ -269,19 +269,32 @@ fn keys_rotate_by_signed_update_and_old_stores_do_not_replay() {
         assert!(err(&o).contains("would overwrite"), "{args:?}: {}", err(&o));
     }
     assert_eq!(std::fs::read(d.path("trust.toml")).unwrap(), store);
-    // Signed below the new store's root threshold: written, with a warning.
+    // Signed below the new store's root threshold: devices would refuse
+    // it, so it is not written.
     let o = d.run(&["trust", "sign-update", "next.toml", "--key", "k1.pem", "--out", "short.rtrust"]);
-    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
-    let warning = "warning: short.rtrust: 1 signature(s) by `root` keys of the new store, which requires 2: \
-                   devices refuse this update; sign it with more root keys\n";
-    assert_eq!(err(&o), warning);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert_eq!(
+        err(&o),
+        "error: next.toml: 1 of the --key signature(s) are by `root` keys of the new store, which requires 2: \
+         devices would refuse the update, so short.rtrust is not written; sign it with more of its root keys\n"
+    );
+    assert!(!d.path("short.rtrust").exists());
+    let o = d.run(&["trust", "sign-update", "next.toml", "--key", "k4.pem", "--out", "short.rtrust"]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("next.toml: 0 of the --key signature(s) are by `root` keys"), "{}", err(&o));
+    assert!(!d.path("short.rtrust").exists());
+    // Enough for a new store that needs one root signature, short of the
+    // two the store in force needs: written, and refused by apply.
+    let one_root = std::fs::read_to_string(d.path("next.toml")).unwrap().replace("root = 2", "root = 1");
+    std::fs::write(d.path("one-root.toml"), one_root).unwrap();
+    d.ok(&["trust", "sign-update", "one-root.toml", "--key", "k1.pem", "--out", "short.rtrust"]);
     let o = d.run(&["trust", "sign-update", "next.toml", "--key", "k1.pem", "--key", "k2.pem", "--out", "next.rtrust"]);
     assert_eq!((o.status.code(), err(&o).as_str()), (Some(0), ""));
     let before = std::fs::read(d.path("trust.toml")).unwrap();
 
     let o = d.run(&["trust", "apply", "short.rtrust", "--trust", "trust.toml"]);
     assert_eq!(o.status.code(), Some(5));
-    assert!(err(&o).contains("1 valid `root` signature(s)"), "{}", err(&o));
+    assert!(err(&o).contains("1 valid `root` signature(s), the trust store (version 1) requires 2"), "{}", err(&o));
     assert_eq!(std::fs::read(d.path("trust.toml")).unwrap(), before, "a refused update leaves the store alone");
 
     // The store in force lives elsewhere, linked, readable by its group
@@ -449,6 +462,187 @@ fn key_generate_overwrites_nothing_and_leaves_no_half_key() {
     assert!(!d.path("j.pub.pem").exists());
     d.ok(&["key", "generate", "--out", "new.pem"]);
     assert!(d.path("new.pub.pem").is_file());
+}
+
+#[test]
+fn a_key_promoted_to_root_co_signs_the_update_that_promotes_it() {
+    let d = Dir::new();
+    for k in ["a", "b", "c"] {
+        d.ok(&["key", "generate", "--out", &format!("{k}.pem")]);
+    }
+    let init = ["trust", "init", "--out", "dev.toml", "--key", "a.pub.pem", "--key", "b.pub.pem"];
+    d.ok(&[&init[..], &["--threshold", "1", "--root-threshold", "1"]].concat());
+    d.ok(&["trust", "add-key", "--trust", "dev.toml", "--key", "c.pub.pem", "--role", "release", "--out", "v2.toml"]);
+    d.ok(&["trust", "sign-update", "v2.toml", "--key", "a.pem", "--out", "v2.rtrust"]);
+    d.ok(&["trust", "apply", "v2.rtrust", "--trust", "dev.toml"]);
+    let promote =
+        ["trust", "add-key", "--trust", "dev.toml", "--key", "c.pub.pem", "--role", "root", "--role", "release"];
+    let said = d.ok(&[&promote[..], &["--out", "t3.toml"]].concat());
+    assert!(said.contains(": release → root, release)"), "{said}");
+    // The new store needs two root signatures: a (root in both) and c
+    // (root in the new store only).
+    let t3 = std::fs::read_to_string(d.path("t3.toml")).unwrap().replace("root = 1", "root = 2");
+    std::fs::write(d.path("t3.toml"), t3).unwrap();
+    d.ok(&["trust", "sign-update", "t3.toml", "--key", "a.pem", "--key", "c.pem", "--out", "t3.rtrust"]);
+    assert!(d.ok(&["trust", "apply", "t3.rtrust", "--trust", "dev.toml"]).contains("version 2 → 3"));
+    let v = d.json(0, &["trust", "show", "dev.toml", "--json"]);
+    assert_eq!(v["thresholds"]["root"], 2);
+
+    // A key that is root only in the new store does not count toward the
+    // old store's threshold: an update signed by it alone is refused.
+    let d = Dir::new();
+    for k in ["a", "c"] {
+        d.ok(&["key", "generate", "--out", &format!("{k}.pem")]);
+    }
+    d.ok(&["trust", "init", "--out", "dev.toml", "--key", "a.pub.pem"]);
+    let add = ["trust", "add-key", "--trust", "dev.toml", "--key", "c.pub.pem", "--role", "root", "--out", "n.toml"];
+    d.ok(&add);
+    d.ok(&["trust", "sign-update", "n.toml", "--key", "c.pem", "--out", "n.rtrust"]);
+    let before = std::fs::read(d.path("dev.toml")).unwrap();
+    let o = d.run(&["trust", "apply", "n.rtrust", "--trust", "dev.toml"]);
+    assert_eq!(o.status.code(), Some(5), "{}", err(&o));
+    assert!(err(&o).contains("0 valid `root` signature(s), the trust store (version 1) requires 1"), "{}", err(&o));
+    assert_eq!(std::fs::read(d.path("dev.toml")).unwrap(), before);
+}
+
+#[test]
+fn trust_commands_refuse_what_could_never_work_naming_the_file_or_flag() {
+    let d = Dir::new().with_keys();
+    let keys: Vec<String> = (0..17).map(|i| format!("m{i}")).collect();
+    for k in &keys {
+        d.ok(&["key", "generate", "--out", &format!("{k}.pem")]);
+    }
+    let mut init = vec!["trust", "init", "--out", "big.toml", "--threshold", "17", "--root-threshold", "1"];
+    let publics: Vec<String> = keys.iter().map(|k| format!("{k}.pub.pem")).collect();
+    for p in &publics {
+        init.extend(["--key", p]);
+    }
+    let o = d.run(&init);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert_eq!(
+        err(&o),
+        "error: --threshold 17: `thresholds.release` is 17, more than the 16 signatures a document can carry \
+         (`max_signatures`): nothing could ever be signed\n"
+    );
+    assert!(!d.path("big.toml").exists());
+    // The same threshold edited into a store: refused on load.
+    init[5] = "16";
+    d.ok(&init);
+    let big = std::fs::read_to_string(d.path("big.toml")).unwrap().replace("release = 16", "release = 17");
+    std::fs::write(d.path("big.toml"), big).unwrap();
+    let o = d.run(&["trust", "show", "big.toml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("big.toml: `thresholds.release` is 17, more than the 16 signatures"), "{}", err(&o));
+
+    // A threshold the keys given cannot meet names the flag that set it.
+    for (extra, want) in [
+        (
+            &["--threshold", "2"][..],
+            "--threshold 2 (the root threshold too: no --root-threshold): `thresholds.root` is 2",
+        ),
+        (&["--threshold", "2", "--root-threshold", "1"], "--threshold 2: `thresholds.release` is 2"),
+        (&["--root-threshold", "3"], "--root-threshold 3: `thresholds.root` is 3"),
+    ] {
+        let o = d.run(&[&["trust", "init", "--out", "one.toml", "--key", "k1.pub.pem"][..], extra].concat());
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", err(&o));
+        assert!(err(&o).contains(want), "{extra:?}: want `{want}` in {}", err(&o));
+    }
+
+    // A store at the last version has no next one (it used to panic).
+    let last = std::fs::read_to_string(d.path("trust.toml"))
+        .unwrap()
+        .replace("version = 1\n", "version = 18446744073709551615\n");
+    std::fs::write(d.path("tu64.toml"), last).unwrap();
+    let o = d.run(&[
+        "trust",
+        "add-key",
+        "--trust",
+        "tu64.toml",
+        "--key",
+        "m0.pub.pem",
+        "--role",
+        "release",
+        "--out",
+        "x.toml",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).starts_with("error: tu64.toml: the next store, which adds key "), "{}", err(&o));
+    assert!(
+        err(&o).ends_with(": `version` is 18446744073709551615, the largest there is: no update can follow it\n"),
+        "{}",
+        err(&o)
+    );
+
+    // An update file that cannot be read is bad input, named once.
+    std::fs::create_dir(d.path("adir")).unwrap();
+    let o = d.run(&["trust", "apply", "nonexist", "--trust", "trust.toml"]);
+    assert_eq!(
+        (o.status.code(), err(&o).as_str()),
+        (Some(2), "error: nonexist: No such file or directory (os error 2)\n")
+    );
+    let o = d.run(&["trust", "apply", "adir", "--trust", "trust.toml"]);
+    assert_eq!((o.status.code(), err(&o).as_str()), (Some(2), "error: adir: Is a directory (os error 21)\n"));
+
+    // A key already in the store: its roles change, and saying so; the
+    // same roles again change nothing and are refused.
+    let id = d.json(0, &["key", "public", "k1.pem", "--json"])["key_id"].as_str().unwrap().to_string();
+    let said = d.ok(&[
+        "trust",
+        "add-key",
+        "--trust",
+        "trust.toml",
+        "--key",
+        "k1.pub.pem",
+        "--role",
+        "release",
+        "--role",
+        "root",
+        "--out",
+        "ak.toml",
+    ]);
+    assert!(
+        said.contains(&format!("(version 2, changes the roles of key {id}: root, release, policy → root, release)")),
+        "{said}"
+    );
+    let o = d.run(&[
+        "trust",
+        "add-key",
+        "--trust",
+        "ak.toml",
+        "--key",
+        "k1.pub.pem",
+        "--role",
+        "root",
+        "--role",
+        "release",
+        "--out",
+        "ak2.toml",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(
+        err(&o).contains(&format!(
+            "k1.pub.pem: key {id} (ak.toml) already holds exactly the roles root, release: nothing to change"
+        )),
+        "{}",
+        err(&o)
+    );
+    assert!(!d.path("ak2.toml").exists());
+
+    // Removing a key the store does not hold names the store.
+    let zero = "0".repeat(32);
+    let o = d.run(&["trust", "remove-key", "--trust", "trust.toml", "--key-id", &zero, "--out", "rk.toml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains(&format!("--key-id {zero}: trust.toml has no such key to remove")), "{}", err(&o));
+
+    // More --key flags than a signature block holds, before any is read.
+    let mut sign = vec!["trust", "sign-update", "ak.toml", "--out", "many.rtrust"];
+    let files: Vec<String> = keys.iter().map(|k| format!("{k}.pem")).collect();
+    for f in &files {
+        sign.extend(["--key", f]);
+    }
+    let o = d.run(&sign);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert_eq!(err(&o), "error: --key is given 17 times, more than the limit of 16 signatures on one document\n");
 }
 
 #[test]

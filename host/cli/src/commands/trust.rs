@@ -5,8 +5,9 @@ use crate::exit::{BAD_INPUT, REFUSED, coded};
 use crate::outfile::write_out;
 use rampart_trust::Limits;
 use rampart_trust::keys::{KeyId, PublicKey};
-use rampart_trust::trust::{Role, TrustStore};
+use rampart_trust::trust::{Role, TrustError, TrustStore};
 use serde_json::json;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -92,8 +93,21 @@ fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
             ));
         }
     }
-    let store = TrustStore::new(&keys, args.threshold, args.root_threshold.unwrap_or(args.threshold))
-        .map_err(|e| coded(BAD_INPUT, e))?;
+    let store =
+        TrustStore::new(&keys, args.threshold, args.root_threshold.unwrap_or(args.threshold)).map_err(|e| match e {
+            // Each threshold said in terms of the flag that set it.
+            TrustError::Threshold { role, problem, .. } => {
+                let flag = match (role, args.root_threshold) {
+                    (Role::Root, Some(t)) => format!("--root-threshold {t}"),
+                    (Role::Root, None) => {
+                        format!("--threshold {} (the root threshold too: no --root-threshold)", args.threshold)
+                    }
+                    _ => format!("--threshold {}", args.threshold),
+                };
+                coded(BAD_INPUT, anyhow::anyhow!("{flag}: `thresholds.{role}` {problem}"))
+            }
+            e => coded(BAD_INPUT, e),
+        })?;
     write_out(&args.out, store.to_toml().as_bytes())?;
     println!("wrote {} (version 1, {} key(s), threshold {})", args.out.display(), keys.len(), args.threshold);
     Ok(ExitCode::SUCCESS)
@@ -175,15 +189,43 @@ fn add_key(args: AddKeyArgs) -> anyhow::Result<ExitCode> {
     let store = read_trust(&args.trust)?;
     let key = read_public(&args.key)?;
     let id = key.id().clone();
-    let next =
-        store.with_key(key, args.roles.iter().map(|r| (*r).into()).collect()).map_err(|e| coded(BAD_INPUT, e))?;
+    let roles: BTreeSet<Role> = args.roles.iter().map(|r| (*r).into()).collect();
+    let names = |roles: &BTreeSet<Role>| roles.iter().map(Role::to_string).collect::<Vec<_>>().join(", ");
+    // A key already in the store keeps its place; only its roles change.
+    let change = match store.key(&id) {
+        None => format!("adds key {id} ({})", names(&roles)),
+        Some(k) if k.roles == roles => {
+            return Err(coded(
+                BAD_INPUT,
+                anyhow::anyhow!(
+                    "{}: key {id} ({}) already holds exactly the roles {}: nothing to change",
+                    args.key.display(),
+                    args.trust.display(),
+                    names(&roles)
+                ),
+            ));
+        }
+        Some(k) => format!("changes the roles of key {id}: {} → {}", names(&k.roles), names(&roles)),
+    };
+    let next = store.with_key(key, roles).map_err(|e| next_store_error(&args.trust, &change, e))?;
     write_out(&args.out, next.to_toml().as_bytes())?;
     println!(
-        "wrote {} (version {}, adds key {id}); sign it with `rampart trust sign-update`",
+        "wrote {} (version {}, {change}); sign it with `rampart trust sign-update`",
         args.out.display(),
         next.version
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// An error making the next store from the store at `trust` by `change`:
+/// bad input naming the file and the change.
+fn next_store_error(trust: &std::path::Path, change: &str, e: TrustError) -> anyhow::Error {
+    let cause = match e {
+        TrustError::Invalid { cause, .. } => cause,
+        TrustError::Threshold { role, problem, .. } => format!("`thresholds.{role}` {problem}"),
+        e => e.to_string(),
+    };
+    coded(BAD_INPUT, anyhow::anyhow!("{}: the next store, which {change}: {cause}", trust.display()))
 }
 
 /// Write the next version of a trust store without a key.
@@ -204,7 +246,17 @@ fn remove_key(args: RemoveKeyArgs) -> anyhow::Result<ExitCode> {
     crate::outfile::distinct(&[("--out", &args.out)], &[("--trust", &args.trust)])?;
     let store = read_trust(&args.trust)?;
     let id = KeyId::parse(&args.key_id).map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("--key-id: {e}")))?;
-    let next = store.without_key(&id).map_err(|e| coded(BAD_INPUT, e))?;
+    if store.key(&id).is_none() {
+        return Err(coded(
+            BAD_INPUT,
+            anyhow::anyhow!(
+                "--key-id {id}: {} has no such key to remove (`rampart trust show {}` lists them)",
+                args.trust.display(),
+                args.trust.display()
+            ),
+        ));
+    }
+    let next = store.without_key(&id).map_err(|e| next_store_error(&args.trust, &format!("removes key {id}"), e))?;
     write_out(&args.out, next.to_toml().as_bytes())?;
     println!("wrote {} (version {}, without key {id})", args.out.display(), next.version);
     Ok(ExitCode::SUCCESS)
@@ -230,28 +282,40 @@ fn sign_update(args: SignUpdateArgs) -> anyhow::Result<ExitCode> {
     crate::outfile::distinct(&[("--out", &args.out)], &inputs)?;
     let next = read_trust(&args.next)?;
     let signers = args.sign.signers()?;
-    let bytes = TrustStore::sign_update(&next, &refs(&signers), &Limits::default()).map_err(|e| coded(BAD_INPUT, e))?;
-    write_out(&args.out, &bytes)?;
-    println!("wrote {} (trust store version {}, {} signature(s))", args.out.display(), next.version, signers.len());
     // Devices also require the root threshold of the store in force, which
-    // this command does not see; the new store's it can check.
+    // this command does not see; the new store's it checks. An update is
+    // signed whole by one command (no command adds signatures to it), so
+    // one short of that threshold could never be applied: not written.
     let roots =
         signers.iter().filter(|s| next.key(s.public_key().id()).is_some_and(|k| k.roles.contains(&Role::Root))).count();
     let need = next.threshold(Role::Root);
     if roots < usize::from(need) {
-        eprintln!(
-            "warning: {}: {roots} signature(s) by `root` keys of the new store, which requires {need}: \
-             devices refuse this update; sign it with more root keys",
-            args.out.display()
-        );
+        return Err(coded(
+            BAD_INPUT,
+            anyhow::anyhow!(
+                "{}: {roots} of the --key signature(s) are by `root` keys of the new store, which requires {need}: \
+                 devices would refuse the update, so {} is not written; sign it with more of its root keys",
+                args.next.display(),
+                args.out.display()
+            ),
+        ));
     }
+    let bytes = TrustStore::sign_update(&next, &refs(&signers), &Limits::default()).map_err(|e| coded(BAD_INPUT, e))?;
+    write_out(&args.out, &bytes)?;
+    println!("wrote {} (trust store version {}, {} signature(s))", args.out.display(), next.version, signers.len());
     Ok(ExitCode::SUCCESS)
 }
 
-/// Verify a signed trust-store update against the store in force and, if
-/// it passes, replace the store (atomically). Refused updates (replayed,
-/// below threshold, tampered) leave the store untouched and exit 5.
+/// Verify a signed trust-store update and replace the store in force with it
+///
+/// The update is checked against the store in force and, if it passes,
+/// replaces it (atomically; a symbolic link is followed and kept). Refused
+/// updates (replayed, below threshold, tampered) leave the store untouched
+/// and exit 5; an update file that cannot be read exits 2.
+///
+///   rampart trust apply next.rtrust --trust /etc/rampart/trust.toml
 #[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct ApplyArgs {
     /// The signed update (.rtrust) from `rampart trust sign-update`.
     update: PathBuf,
@@ -262,9 +326,12 @@ pub struct ApplyArgs {
 
 fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     let store = read_trust(&args.trust)?;
-    let next = store
-        .verify_update_file(&args.update, &Limits::default())
-        .map_err(|e| coded(REFUSED, anyhow::anyhow!("{}: {e}", args.update.display())))?;
+    let next = store.verify_update_file(&args.update, &Limits::default()).map_err(|e| match e {
+        // A file that cannot be read is bad input, not a refused update;
+        // the error names the file.
+        e @ TrustError::Io { .. } => coded(BAD_INPUT, e),
+        e => coded(REFUSED, anyhow::anyhow!("{}: {e}", args.update.display())),
+    })?;
     write_out(&args.trust, next.to_toml().as_bytes())?;
     println!("{}: version {} → {}", args.trust.display(), store.version, next.version);
     Ok(ExitCode::SUCCESS)
