@@ -741,6 +741,35 @@ fn bundle_create_names_the_flag_at_fault_before_reading_the_image() {
 }
 
 #[test]
+fn group_help_shows_its_documentation_and_the_commands_their_examples() {
+    let d = Dir::new();
+    let top = d.ok(&["--help"]);
+    assert!(top.contains("trust    Create trust stores and rotate keys with signed updates\n"), "{top}");
+    assert!(!top.contains("Rotation without a firmware update"), "{top}");
+    for args in [&["trust", "--help"][..], &["help", "trust"]] {
+        let help = d.ok(args);
+        for want in [
+            "Rotation without a firmware update:",
+            "rampart trust add-key --trust trust.toml --key new.pub.pem --role release --out next.toml",
+            "rampart trust sign-update next.toml --key root-1.pem --key root-2.pem --out next.rtrust",
+            "rampart trust apply next.rtrust --trust trust.toml",
+        ] {
+            assert!(help.contains(want), "{args:?}: want `{want}` in {help}");
+        }
+    }
+    for args in [&["bundle", "--help"][..], &["help", "bundle"]] {
+        let help = d.ok(args);
+        assert!(help.contains("The byte layout is in docs/bundle-format.md."), "{args:?}: {help}");
+    }
+    let help = d.ok(&["counter", "--help"]);
+    assert!(help.contains("It only moves forward"), "{help}");
+    let help = d.ok(&["trust", "sign-update", "--help"]);
+    assert!(help.contains("rampart trust sign-update next.toml --key root-1.pem"), "{help}");
+    let help = d.ok(&["trust", "apply", "--help"]);
+    assert!(help.contains("rampart trust apply next.rtrust --trust /etc/rampart/trust.toml"), "{help}");
+}
+
+#[test]
 fn init_through_a_dangling_link_writes_its_target_and_keeps_the_link() {
     let d = Dir::new().with_keys();
     std::fs::create_dir(d.path("etc")).unwrap();

@@ -12,12 +12,24 @@ use std::io::BufReader;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Make, inspect and verify signed update bundles (.rbundle).
-///
-/// A bundle is one file read front to back: a signed manifest (version,
-/// security counter, channel, hardware, expiry, the SHA-256 of the payload
-/// and of every chunk), its signatures, a CycloneDX SBOM and the payload.
-/// The byte layout is in docs/bundle-format.md.
+/// The help of `rampart bundle --help` (and `rampart help bundle`); the
+/// one-line summary in `rampart --help` is the doc comment of
+/// [`super::Command::Bundle`], which would otherwise replace this text.
+pub const LONG_ABOUT: &str = "\
+Make, inspect and verify signed update bundles (.rbundle)
+
+A bundle is one file read front to back: a signed manifest (version,
+security counter, channel, hardware, expiry, the SHA-256 of the payload
+and of every chunk), its signatures, a CycloneDX SBOM and the payload.
+The byte layout is in docs/bundle-format.md.
+
+  rampart bundle create --image rootfs.img --version 1.4.0 --security-counter 7 \\
+      --channel security --hardware gw-4000 --sbom sbom.cdx.json \\
+      --key release-1.pem --key release-2.pem --out fw-1.4.0.rbundle
+  rampart bundle inspect fw-1.4.0.rbundle
+  rampart bundle verify fw-1.4.0.rbundle --trust trust.toml --hardware gw-4000 --counter 7";
+
+/// `rampart bundle …`; its help is [`LONG_ABOUT`].
 #[derive(clap::Subcommand)]
 pub enum BundleCommand {
     Create(CreateArgs),

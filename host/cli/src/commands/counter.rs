@@ -8,9 +8,17 @@ use rampart_trust::counter::tpm::TpmCounter;
 use serde_json::json;
 use std::process::ExitCode;
 
-/// The anti-rollback counter: the lowest security counter this device still
-/// accepts. It only moves forward; the gateway agent advances it when a slot
-/// is committed. These commands provision and inspect it.
+/// The help of `rampart counter --help` (and `rampart help counter`); the
+/// one-line summary in `rampart --help` is the doc comment of
+/// [`super::Command::Counter`], which would otherwise replace this text.
+pub const LONG_ABOUT: &str = "\
+Provision and read the anti-rollback counter
+
+The anti-rollback counter is the lowest security counter this device still
+accepts. It only moves forward; the gateway agent advances it when a slot is
+committed. These commands provision and inspect it.";
+
+/// `rampart counter …`; its help is [`LONG_ABOUT`].
 #[derive(clap::Subcommand)]
 pub enum CounterCommand {
     Init(InitArgs),

@@ -18,16 +18,16 @@ pub enum Command {
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
     /// Make, inspect and verify signed update bundles.
-    #[command(subcommand)]
+    #[command(subcommand, long_about = bundle::LONG_ABOUT)]
     Bundle(bundle::BundleCommand),
     /// Generate signing keys and print public keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
     /// Create trust stores and rotate keys with signed updates.
-    #[command(subcommand)]
+    #[command(subcommand, long_about = trust::LONG_ABOUT)]
     Trust(trust::TrustCommand),
     /// Provision and read the anti-rollback counter.
-    #[command(subcommand)]
+    #[command(subcommand, long_about = counter::LONG_ABOUT)]
     Counter(counter::CounterCommand),
     /// The gateway agent: the daemon (run), installs, the step after a reboot, status.
     #[command(subcommand)]

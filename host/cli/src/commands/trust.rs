@@ -11,19 +11,27 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Make and rotate trust stores
-///
-/// A trust store holds the public keys a device trusts, each with roles (`root`
-/// signs trust-store updates, `release` signs bundles, `policy` signs policies)
-/// and the number of signatures each role needs.
-///
-/// Rotation without a firmware update:
-///
-///   rampart trust add-key --trust trust.toml --key new.pub.pem --role release --out next.toml
-///   rampart trust sign-update next.toml --key root-1.pem --key root-2.pem --out next.rtrust
-///   rampart trust apply next.rtrust --trust trust.toml        # on the device
+/// The help of `rampart trust --help` (and `rampart help trust`); the
+/// one-line summary in `rampart --help` is the doc comment of
+/// [`super::Command::Trust`], which would otherwise replace this text.
+pub const LONG_ABOUT: &str = "\
+Make and rotate trust stores
+
+A trust store holds the public keys a device trusts, each with roles (`root`
+signs trust-store updates, `release` signs bundles, `policy` signs policies)
+and the number of signatures each role needs.
+
+Rotation without a firmware update:
+
+  rampart trust add-key --trust trust.toml --key new.pub.pem --role release --out next.toml
+  rampart trust sign-update next.toml --key root-1.pem --key root-2.pem --out next.rtrust
+  rampart trust apply next.rtrust --trust trust.toml        # on the device
+
+An update needs the root threshold of the store in force and of the new
+store, each counting its own root keys.";
+
+/// `rampart trust …`; its help is [`LONG_ABOUT`].
 #[derive(clap::Subcommand)]
-#[command(verbatim_doc_comment)]
 pub enum TrustCommand {
     Init(InitArgs),
     Show(ShowArgs),
@@ -262,9 +270,17 @@ fn remove_key(args: RemoveKeyArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Sign the next trust store as an update devices accept: it needs the
-/// `root` threshold of the store in force and of the new store.
+/// Sign the next trust store as an update devices accept
+///
+/// Devices apply an update signed by the `root` threshold of the store in
+/// force and of the new store, each counting its own root keys (a key made
+/// root by the update co-signs it for the new store). An update with fewer
+/// signatures by root keys of the new store than it requires is refused
+/// here, and not written.
+///
+///   rampart trust sign-update next.toml --key root-1.pem --key root-2.pem --out next.rtrust
 #[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
 pub struct SignUpdateArgs {
     /// The next store (from add-key / remove-key, or edited by hand with a
     /// higher version).
