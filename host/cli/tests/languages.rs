@@ -238,6 +238,10 @@ fn every_template_scaffolds_builds_and_answers() {
         };
         let answer = eval(&["--device", device.to_str().unwrap()]);
         assert_eq!(answer["decision"], "allow", "{lang}: {answer}");
+        // The cases the template ships, as its README runs them.
+        let cases = d.path(&name).join("cases.yaml");
+        let report = d.ok(&["policy", "test", component.to_str().unwrap(), cases.to_str().unwrap()]);
+        assert!(report.ends_with("test result: ok. 6 passed; 0 failed\n"), "{lang}: {report}");
         // A drained battery defers, as the template says.
         let mut drained: Value = serde_json::from_str(&std::fs::read_to_string(&device).unwrap()).unwrap();
         drained["power"] = serde_json::json!({ "battery_percent": 10, "on_mains": false });

@@ -14,6 +14,15 @@ const JAVASCRIPT: &[(&str, &str)] = template!("js", "app.js", "package.json", "R
 const PYTHON: &[(&str, &str)] = template!("python", "app.py", "README.md");
 const C: &[(&str, &str)] = template!("c", "app.c", "README.md");
 
+/// What every template's README asks with: example inputs and cases the
+/// template's policy passes.
+const INPUTS: &[(&str, &str)] = &[
+    ("device.json", include_str!("../../../examples/device.json")),
+    ("release.json", include_str!("../../../examples/release.json")),
+    ("health.json", include_str!("../../../examples/health.json")),
+    ("cases.yaml", include_str!("../../../sdk/templates/cases.yaml")),
+];
+
 /// A policy written by [`scaffold`].
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Scaffolded {
@@ -33,7 +42,16 @@ pub fn scaffold(parent: &Path, name: &str, lang: Lang, sdk: Option<&Path>) -> Re
         return Err(ToolchainError::Exists { path: dir });
     }
     let sdk = match (lang, sdk) {
-        (Lang::Rust, Some(sdk)) => sdk.canonicalize().map_err(io(sdk))?.display().to_string(),
+        (Lang::Rust, Some(sdk)) => {
+            let manifest = std::fs::read_to_string(sdk.join("Cargo.toml")).unwrap_or_default();
+            if !manifest.lines().any(|l| l.replace(' ', "") == "name=\"rampart-sdk\"") {
+                return Err(ToolchainError::Other(format!(
+                    "--sdk {}: not the directory of rampart-sdk (its Cargo.toml names the package `rampart-sdk`)",
+                    sdk.display()
+                )));
+            }
+            sdk.canonicalize().map_err(io(sdk))?.display().to_string()
+        }
         (Lang::Rust, None) => {
             return Err(ToolchainError::Other(
                 "a Rust policy depends on rampart-sdk: pass the path of its directory (--sdk DIR)".into(),
@@ -53,6 +71,7 @@ pub fn scaffold(parent: &Path, name: &str, lang: Lang, sdk: Option<&Path>) -> Re
     }
     let files = template
         .iter()
+        .chain(INPUTS)
         .map(|(file, text)| (file.to_string(), text.replace("{{name}}", name).replace("{{sdk}}", &sdk)))
         .chain([(".gitignore".to_string(), gitignore)]);
     let mut written = Vec::new();
@@ -78,11 +97,20 @@ fn check_name(name: &str) -> Result<(), ToolchainError> {
 mod tests {
     use super::*;
 
+    /// A directory that passes for rampart-sdk's.
+    fn fake_sdk(dir: &Path) -> PathBuf {
+        let sdk = dir.join("sdk");
+        std::fs::create_dir_all(&sdk).unwrap();
+        std::fs::write(sdk.join("Cargo.toml"), "[package]\nname = \"rampart-sdk\"\n").unwrap();
+        sdk
+    }
+
     #[test]
     fn every_template_names_its_policy_and_has_its_entry_file() {
         for lang in Lang::ALL {
             let tmp = tempfile::tempdir().unwrap();
-            let made = scaffold(tmp.path(), "gate-keeper", lang, Some(tmp.path())).unwrap();
+            let sdk = fake_sdk(tmp.path());
+            let made = scaffold(tmp.path(), "gate-keeper", lang, Some(&sdk)).unwrap();
             assert_eq!(Lang::detect(&made.dir).unwrap(), lang);
             for file in &made.files {
                 let text = std::fs::read_to_string(file).unwrap();
@@ -90,8 +118,12 @@ mod tests {
             }
             let readme = std::fs::read_to_string(made.dir.join("README.md")).unwrap();
             assert!(readme.contains("gate-keeper"), "{lang}: README names the policy");
+            for file in ["device.json", "release.json", "health.json", "cases.yaml"] {
+                assert!(made.dir.join(file).is_file(), "{lang}: the README's {file}");
+                assert!(readme.contains(file), "{lang}: the README names {file}");
+            }
             assert!(matches!(
-                scaffold(tmp.path(), "gate-keeper", lang, Some(tmp.path())),
+                scaffold(tmp.path(), "gate-keeper", lang, Some(&sdk)),
                 Err(ToolchainError::Exists { .. })
             ));
         }
@@ -105,5 +137,9 @@ mod tests {
         }
         assert!(matches!(scaffold(tmp.path(), "no-sdk", Lang::Rust, None), Err(ToolchainError::Other(_))));
         assert!(!tmp.path().join("no-sdk").exists());
+        // A directory that is not the SDK is refused before anything is written.
+        let e = scaffold(tmp.path(), "wrong-sdk", Lang::Rust, Some(tmp.path())).unwrap_err();
+        assert!(e.to_string().contains("not the directory of rampart-sdk"), "{e}");
+        assert!(!tmp.path().join("wrong-sdk").exists());
     }
 }

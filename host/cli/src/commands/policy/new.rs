@@ -8,15 +8,17 @@ use std::process::ExitCode;
 /// Start a policy from a template
 ///
 /// The template holds the smallest useful policy in the language, a README that
-/// goes from nothing to a built component, and a .gitignore. Then `rampart
-/// policy build NAME`.
+/// goes from nothing to a built component, example inputs (device.json,
+/// release.json, health.json), cases.yaml with cases the template passes,
+/// and a .gitignore. Then `rampart policy build NAME`.
 ///
 ///   rampart policy new night-owl --lang python
 ///   rampart policy new night-owl --lang rust --sdk ~/src/rampart/sdk
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    /// The policy's name (a-z, 0-9, `-`, `_`); also its directory.
+    /// The policy's name: 1 to 64 of a-z, 0-9, `-` and `_`, starting with a
+    /// letter; also its directory.
     name: String,
     /// The language: rust, js, python or c.
     #[arg(long, value_name = "LANG")]
@@ -24,9 +26,9 @@ pub struct Args {
     /// Create the policy's directory in DIR.
     #[arg(long, value_name = "DIR", default_value = ".")]
     dir: PathBuf,
-    /// Rust only: the directory of rampart-sdk, which the policy depends on
-    /// (default: the `sdk/` of the Rampart source tree this `rampart` was
-    /// built from, when it still exists).
+    /// Rust only (other languages ignore it): the directory of rampart-sdk,
+    /// which the policy depends on (default: the `sdk/` of the Rampart
+    /// source tree this `rampart` was built from, when it still exists).
     #[arg(long, value_name = "DIR", env = "RAMPART_SDK")]
     sdk: Option<PathBuf>,
     /// Print one JSON object instead of text.
