@@ -763,6 +763,8 @@ fn group_help_shows_its_documentation_and_the_commands_their_examples() {
     }
     let help = d.ok(&["counter", "--help"]);
     assert!(help.contains("It only moves forward"), "{help}");
+    let help = d.ok(&["agent", "--help"]);
+    assert!(help.contains("  rampart agent run --config /etc/rampart/agent.toml &\n"), "{help}");
     let help = d.ok(&["trust", "sign-update", "--help"]);
     assert!(help.contains("rampart trust sign-update next.toml --key root-1.pem"), "{help}");
     let help = d.ok(&["trust", "apply", "--help"]);

@@ -30,7 +30,7 @@ pub enum Command {
     #[command(subcommand, long_about = counter::LONG_ABOUT)]
     Counter(counter::CounterCommand),
     /// The gateway agent: the daemon (run), installs, the step after a reboot, status.
-    #[command(subcommand)]
+    #[command(subcommand, long_about = agent::LONG_ABOUT)]
     Agent(agent::AgentCommand),
     /// Fleet data for dry-runs: `fleet synth` makes a synthetic fleet.
     #[command(subcommand)]

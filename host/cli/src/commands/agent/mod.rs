@@ -16,34 +16,36 @@ use std::process::ExitCode;
 
 mod daemon;
 
-/// The gateway agent: the daemon, installs, the step after a reboot, status
-///
-/// `rampart agent run` is the daemon a device runs from its init system: after
-/// each boot it finishes the install in progress (health probes and the
-/// policy's health gate within an observation window, then commit or roll
-/// back), takes bundles handed to it by `rampart agent install`, retries
-/// deferred installs at the time the policy gave, and runs the reboot command
-/// when a trial or a rollback needs one. `install --once` and `after-boot` run
-/// single steps in the foreground.
-///
-/// The configuration (`AGENT.toml`) names the state directory, the trust
-/// store, the signed policy, the counter store, the bootloader environment
-/// (U-Boot `fw_env.config` or GRUB `grubenv`), the two slots with their
-/// sizes, the device's configured facts and where the booted slot is read
-/// (`rampart.slot=` on the kernel command line). A commented example is
-/// `examples/agent.toml`.
-///
-///   rampart agent run --config /etc/rampart/agent.toml &
-///   rampart agent install fw-4.2.0.rbundle --config /etc/rampart/agent.toml
-///   rampart agent status --config /etc/rampart/agent.toml --json
-///
-/// Without the daemon, step by step:
-///
-///   rampart agent install fw-4.2.0.rbundle --once --config /etc/rampart/agent.toml
-///   reboot
-///   rampart agent after-boot --config /etc/rampart/agent.toml --health health.json
+pub const LONG_ABOUT: &str = "\
+The gateway agent: the daemon, installs, the step after a reboot, status
+
+`rampart agent run` is the daemon a device runs from its init system: after
+each boot it finishes the install in progress (health probes and the
+policy's health gate within an observation window, then commit or roll
+back), takes bundles handed to it by `rampart agent install`, retries
+deferred installs at the time the policy gave, and runs the reboot command
+when a trial or a rollback needs one. `install --once` and `after-boot` run
+single steps in the foreground.
+
+The configuration (`AGENT.toml`) names the state directory, the trust
+store, the signed policy, the counter store, the bootloader environment
+(U-Boot `fw_env.config` or GRUB `grubenv`), the two slots with their
+sizes, the device's configured facts and where the booted slot is read
+(`rampart.slot=` on the kernel command line). A commented example is
+`examples/agent.toml`.
+
+  rampart agent run --config /etc/rampart/agent.toml &
+  rampart agent install fw-4.2.0.rbundle --config /etc/rampart/agent.toml
+  rampart agent status --config /etc/rampart/agent.toml --json
+
+Without the daemon, step by step:
+
+  rampart agent install fw-4.2.0.rbundle --once --config /etc/rampart/agent.toml
+  reboot
+  rampart agent after-boot --config /etc/rampart/agent.toml --health health.json";
+
+/// `rampart agent …`; its help is [`LONG_ABOUT`].
 #[derive(clap::Subcommand)]
-#[command(verbatim_doc_comment)]
 pub enum AgentCommand {
     Run(daemon::RunArgs),
     Install(InstallArgs),
