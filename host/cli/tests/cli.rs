@@ -313,6 +313,33 @@ fn policy_test_refuses_cases_that_cannot_be_met_or_test_nothing() {
 }
 
 #[test]
+fn policy_test_reads_yaml_merge_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = root().join("examples");
+    let cases = dir.path().join("cases.yaml");
+    let text = format!(
+        "defaults:\n  now: \"2026-11-24T02:30:00Z\"\n  device: {}\n  release: {}\ndrained: &drained\n  device: {{ power: {{ battery_percent: 10, on_mains: false }} }}\n",
+        examples.join("device.json").display(),
+        examples.join("release.json").display()
+    );
+    // `drained` is not a key of a cases file: refused, even when merged.
+    std::fs::write(&cases, format!("{text}cases:\n  - {{ <<: *drained, name: low, expect: allow }}\n")).unwrap();
+    let o = rampart(&["policy", "test", rampart_tests::MINIMAL, cases.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("unknown field `drained`"), "{}", stderr(&o));
+    // Anchors live inside the cases list, where every key is known.
+    let text = format!(
+        "defaults:\n  now: \"2026-11-24T02:30:00Z\"\n  device: {}\n  release: {}\ncases:\n  - &drained {{ name: drained, device: {{ power: {{ battery_percent: 10, on_mains: false }} }}, expect: allow }}\n  - {{ <<: *drained, name: drained again }}\n",
+        examples.join("device.json").display(),
+        examples.join("release.json").display()
+    );
+    std::fs::write(&cases, text).unwrap();
+    let o = rampart(&["policy", "test", rampart_tests::MINIMAL, cases.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("case drained again ... ok"), "{}", stdout(&o));
+}
+
+#[test]
 fn policy_test_checks_every_case_before_running_one() {
     let dir = tempfile::tempdir().unwrap();
     let cases = dir.path().join("cases.yaml");

@@ -23,8 +23,9 @@ use std::process::ExitCode;
 ///
 /// A case's inputs are JSON merge patches (RFC 7386) over the defaults, so a
 /// case names only what it changes. An input given as a string is a path to
-/// a JSON file, relative to CASES. `rampart policy schema cases` prints the
-/// schema.
+/// a JSON file, relative to CASES. In YAML, anchors and merge keys
+/// (`- { <<: *base, name: other }`) share inputs between cases. `rampart
+/// policy schema cases` prints the schema.
 ///
 /// A policy that gives no answer (trap, out of fuel, timeout, …) is judged
 /// by the answer the host acts on: deny, rollback or pause, with the
@@ -194,7 +195,16 @@ fn read_cases(path: &Path) -> anyhow::Result<CaseFile> {
         }
     };
     let parsed: Result<CaseFile, String> = if yaml {
-        serde_yaml::from_str(&text).map_err(|e| e.to_string())
+        serde_yaml::from_str(&text).or_else(|e| {
+            // YAML merge keys (`<<: *base`) are resolved only on a value,
+            // whose errors have no line: read directly first.
+            if !text.contains("<<") {
+                return Err(e.to_string());
+            }
+            let mut value: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| e.to_string())?;
+            value.apply_merge().map_err(|e| e.to_string())?;
+            serde_yaml::from_value(value).map_err(|merged| format!("{merged} (after merging `<<` keys)"))
+        })
     } else {
         // Where in the file, as serde_yaml says it (`cases[0].bogus`).
         serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text)).map_err(|e| {
