@@ -20,6 +20,13 @@ struct Cli {
 }
 
 fn main() -> std::process::ExitCode {
+    // The TPM libraries (tpm2-tss) print their own multi-line logs to
+    // stderr; their failures reach the user as Rampart's one-line errors.
+    // Set before any thread starts, unless the user asked for their logs.
+    if std::env::var_os("TSS2_LOG").is_none() {
+        // SAFETY: no other thread exists yet to read the environment.
+        unsafe { std::env::set_var("TSS2_LOG", "all+NONE") };
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RAMPART_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)

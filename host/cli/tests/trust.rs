@@ -251,6 +251,22 @@ fn an_interrupted_bundle_create_keeps_the_old_output_and_leaves_no_temporary_fil
 }
 
 #[test]
+fn a_tpm_that_cannot_be_reached_is_one_line_saying_where_it_was_looked_for() {
+    let d = Dir::new();
+    for (tcti, hint) in [
+        ("swtpm:host=127.0.0.1,port=1", "(is the simulator running and listening there?)"),
+        ("device:/dev/no-such-tpm", "(no TPM device /dev/no-such-tpm: give --tcti or RAMPART_TPM_TCTI"),
+    ] {
+        let o = d.run(&["counter", "show", "--counter-store", "tpm:0x01500016", "--tcti", tcti]);
+        assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+        // tpm2-tss's own log lines stay quiet: one line, Rampart's.
+        assert_eq!(err(&o).lines().count(), 1, "{}", err(&o));
+        assert!(err(&o).starts_with(&format!("error: TPM: connecting to the TPM through `{tcti}`: ")), "{}", err(&o));
+        assert!(err(&o).contains(hint), "{}", err(&o));
+    }
+}
+
+#[test]
 fn keys_rotate_by_signed_update_and_old_stores_do_not_replay() {
     let d = Dir::new().with_keys();
     d.ok(&["key", "generate", "--out", "k4.pem"]);

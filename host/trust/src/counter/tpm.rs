@@ -89,6 +89,7 @@
 
 use super::{CounterError, CounterStore};
 use sha2::{Digest as _, Sha256};
+use std::path::Path;
 use std::str::FromStr;
 use tss_esapi::attributes::{NvIndexAttributes, NvIndexAttributesBuilder};
 use tss_esapi::constants::tss::{TPM2_CC_NV_Write, TPM2_CC_PolicyCommandCode, TPM2_CC_PolicyNvWritten};
@@ -247,7 +248,19 @@ fn tcti_conf(tcti: &str) -> Result<TctiNameConf, CounterError> {
 
 fn connect(tcti: &str) -> Result<Context, CounterError> {
     let conf = tcti_conf(tcti)?;
-    Context::new(conf).map_err(|e| tpm(format!("connecting to the TPM through `{tcti}`: {}", describe(&e))))
+    Context::new(conf).map_err(|e| {
+        // What the TSS's own code (`0xa000a`: the TCTI could not connect)
+        // does not say: where the TPM was looked for, and how to point
+        // elsewhere.
+        let hint = match tcti.split_once(':') {
+            Some(("device", path)) if !Path::new(path).exists() => {
+                format!(" (no TPM device {path}: give --tcti or RAMPART_TPM_TCTI, e.g. swtpm:host=127.0.0.1,port=2321)")
+            }
+            Some(("swtpm" | "mssim", _)) => " (is the simulator running and listening there?)".to_string(),
+            _ => String::new(),
+        };
+        tpm(format!("connecting to the TPM through `{tcti}`: {}{hint}", describe(&e)))
+    })
 }
 
 /// The counter index and its base index, both checked to be NV index handles.
