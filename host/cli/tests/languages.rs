@@ -295,6 +295,8 @@ fn build_errors_name_the_cause() {
     let o = d.run(&["policy", "build", "broken-py"]);
     assert_eq!(o.status.code(), Some(7), "{}", err(&o));
     assert!(err(&o).contains("SyntaxError: invalid syntax (app.py, line 1)"), "{}", err(&o));
+    // Named where it is, not where componentize-py mounts it (`/0/`).
+    assert!(err(&o).contains("broken-py/app.py\", line 1"), "{}", err(&o));
     d.ok(&["policy", "new", "broken-js", "--lang", "js"]);
     std::fs::write(d.path("broken-js/app.js"), "function broken( {\n").unwrap();
     let o = d.run(&["policy", "build", "broken-js"]);

@@ -152,7 +152,7 @@ fn python(dir: &Path, wit: &Path, out: &Path) -> Result<String, ToolchainError> 
             // An error is reported without a backtrace of componentize-py.
             .env("RUST_LIB_BACKTRACE", "0")
             .current_dir(dir),
-        output::componentize_py,
+        |printed| output::componentize_py(printed, &dir.display().to_string()),
     )?;
     Ok(version(&tool, "--version"))
 }

@@ -91,13 +91,16 @@ const PY_WRAPPER_ERROR: &str = "AssertionError: ";
 /// or the traceback of an exception the module raised, then its causes),
 /// without the traceback of its own wrapper script before it or a Rust
 /// backtrace after it.
-pub(crate) fn componentize_py(printed: &Printed) -> Vec<String> {
+/// componentize-py runs the policy's module from its own file system, where
+/// the directory it was given is `/0`: files are named back by `dir`.
+pub(crate) fn componentize_py(printed: &Printed, dir: &str) -> Vec<String> {
     let mut lines: Vec<&str> = printed.lines().take_while(|l| l.trim() != "Stack backtrace:").collect();
     if let Some(at) = lines.iter().position(|l| l.starts_with(PY_WRAPPER_ERROR)) {
         lines.drain(..at);
         lines[0] = &lines[0][PY_WRAPPER_ERROR.len()..];
     }
-    lines.into_iter().map(str::to_string).collect()
+    let named = format!("File \"{}/", dir.trim_end_matches('/'));
+    lines.into_iter().map(|l| l.replacen("File \"/0/", &named, 1)).collect()
 }
 
 /// What componentize-js says when its parser found errors in the source;
@@ -252,8 +255,8 @@ mod tests {
     fn a_python_syntax_error_is_kept_and_the_backtrace_dropped() {
         let out = stderr(include_str!("../testdata/componentize-py-syntax-error.stderr"));
         assert_eq!(
-            bounded(componentize_py(&out)),
-            "  File \"/0/app.py\", line 130\n    \
+            bounded(componentize_py(&out, "/home/oem/night-owl")),
+            "  File \"/home/oem/night-owl/app.py\", line 130\n    \
              def broken(:\n               \
              ^\n\
              SyntaxError: invalid syntax\n\
@@ -265,12 +268,13 @@ mod tests {
     #[test]
     fn a_python_exception_keeps_its_traceback_in_the_policy() {
         let out = stderr(include_str!("../testdata/componentize-py-name-error.stderr"));
-        let shown = bounded(componentize_py(&out));
-        assert!(shown.starts_with("Traceback (most recent call last):\n  File \"/0/app.py\", line 130"), "{shown}");
+        let shown = bounded(componentize_py(&out, "policies/x/"));
+        let head = "Traceback (most recent call last):\n  File \"policies/x/app.py\", line 130";
+        assert!(shown.starts_with(head), "{shown}");
         assert!(shown.contains("NameError: name 'undefined_name' is not defined"), "{shown}");
         assert!(!shown.contains("sys.exit(script())"), "{shown}");
         // Output not in the wrapper's shape is kept whole.
-        assert_eq!(bounded(componentize_py(&stderr("boom\nStack backtrace:\n  0: x"))), "boom");
+        assert_eq!(bounded(componentize_py(&stderr("boom\nStack backtrace:\n  0: x"), "d")), "boom");
     }
 
     /// `function broken( {` added to a JavaScript policy: componentize-js
