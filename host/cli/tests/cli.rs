@@ -405,11 +405,27 @@ fn policy_test_names_the_file_a_case_refers_to_when_the_fault_is_there() {
     let o = rampart(&["policy", "test", rampart_tests::MINIMAL, cases.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let want = format!(
-        "error: {}: case `ok`: device: {}: line 12, column 38: field `power.battery_percent`: invalid type: string \"full\", expected u8",
+        "error: {}: defaults: device: {}: line 12, column 38: field `power.battery_percent`: invalid type: string \"full\", expected u8",
         cases.display(),
         dir.path().join("device.json").display()
     );
     assert_eq!(stderr(&o).trim(), want);
+}
+
+#[test]
+fn policy_test_blames_the_defaults_for_their_own_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = dir.path().join("cases.yaml");
+    let device = root().join("examples/device.json");
+    let text = format!(
+        "defaults:\n  now: \"2026-11-24T02:30:00Z\"\n  device: {}\n  release: {{ extra: 1 }}\ncases:\n  - {{ name: a, expect: allow }}\n",
+        device.display()
+    );
+    std::fs::write(&cases, text).unwrap();
+    let o = rampart(&["policy", "test", rampart_tests::MINIMAL, cases.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let want = format!("error: {}: defaults: release: field `extra`: unknown field `extra`", cases.display());
+    assert!(stderr(&o).starts_with(&want), "{}", stderr(&o));
 }
 
 #[test]

@@ -251,7 +251,12 @@ fn input<T: DeserializeOwned + Validate>(
     patch: Option<&Value>,
     base: &Path,
 ) -> anyhow::Result<Option<T>> {
-    let context = format!("{origin}: case `{case}`: {what}");
+    // A case that changes nothing of this input inherits the defaults'
+    // fault: blame them.
+    let context = match patch {
+        None => format!("{origin}: defaults: {what}"),
+        Some(_) => format!("{origin}: case `{case}`: {what}"),
+    };
     let value = resolve(default, patch, base).with_context(|| context.clone()).map_err(|e| coded(BAD_INPUT, e))?;
     value.map(|v| rampart_facts::from_json_value(&context, v)).transpose().map_err(|e: FactsError| {
         // When the fault is in a file the case names (the file alone has
@@ -268,7 +273,7 @@ fn input<T: DeserializeOwned + Validate>(
         let files = [default, patch].into_iter().flatten().filter_map(Value::as_str);
         let mut errors = files.filter_map(|rel| rampart_facts::from_json_file::<T>(&base.join(rel)).err());
         match errors.find(same) {
-            Some(file_error) => coded(BAD_INPUT, anyhow!("{origin}: case `{case}`: {what}: {file_error}")),
+            Some(file_error) => coded(BAD_INPUT, anyhow!("{context}: {file_error}")),
             None => coded(BAD_INPUT, e),
         }
     })
