@@ -605,12 +605,15 @@ fn pass<S: Source>(
         stop: &stop,
     };
     let threads = opts.threads.max(1);
-    let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Chunk)>(threads * 2);
-    let work_rx = std::sync::Mutex::new(work_rx);
     // At most `in_flight` chunks between the reader and the in-order
     // output: a slow batch (a policy timing out) holds the others back
     // instead of letting finished ones pile up in memory.
     let in_flight = threads * 4;
+    // Room for every chunk the reader holds a permit for: its send never
+    // blocks, so a run that stops early (a bad row, a sink error) never
+    // leaves it waiting on workers that are gone.
+    let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Chunk)>(in_flight);
+    let work_rx = std::sync::Mutex::new(work_rx);
     let (done_tx, done_rx) = mpsc::sync_channel::<BatchResult>(in_flight);
     let (permit_tx, permit_rx) = mpsc::sync_channel::<()>(in_flight);
     for _ in 0..in_flight {
