@@ -2,35 +2,67 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Write `path` through `write`, whole or not at all
 /// ([`rampart_trust::atomic::replace_with`]: a temporary file beside it,
 /// fsynced, renamed over `path`, the directory fsynced; a symbolic link is
-/// followed and kept, a file replaced keeps its permission bits, a new one
-/// gets `mode`). An interrupted or failed write leaves whatever was at
-/// `path` before, and no temporary file. Errors of the file itself name
-/// `path`; `write`'s own errors are returned as they are.
+/// followed and kept, even one to a file not yet there; a file replaced
+/// keeps its permission bits, a new one gets `mode`). An interrupted or
+/// failed write leaves whatever was at `path` before, and no temporary
+/// file. Only a regular file, or a path where nothing is, is replaced: an
+/// existing device, FIFO or socket (`/dev/null`, `/dev/stdout`, a named
+/// pipe) is opened and written in place, as any tool writes it. Errors of
+/// the file itself name `path`; `write`'s own errors are returned as they
+/// are.
 pub fn replace<T>(
     path: &Path,
     mode: u32,
     write: impl FnOnce(&mut BufWriter<&File>) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     let named = |e: std::io::Error| anyhow::anyhow!("{}: {e}", path.display());
-    let dir = match path.parent() {
+    let target = follow_links(path);
+    match std::fs::metadata(&target) {
+        Ok(m) if m.is_dir() => anyhow::bail!("{}: is a directory", path.display()),
+        Ok(m) if !m.is_file() => {
+            let file = std::fs::OpenOptions::new().write(true).open(&target).map_err(named)?;
+            let mut w = BufWriter::with_capacity(1 << 20, &file);
+            let value = write(&mut w)?;
+            w.flush().map_err(named)?;
+            return Ok(value);
+        }
+        _ => {}
+    }
+    let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
     if !dir.is_dir() {
         anyhow::bail!("{}: no directory {}", path.display(), dir.display());
     }
-    rampart_trust::atomic::replace_with(path, mode, |file| {
+    rampart_trust::atomic::replace_with(&target, mode, |file| {
         let mut w = BufWriter::with_capacity(1 << 20, &*file);
         let value = write(&mut w)?;
         w.flush().map_err(named)?;
         Ok(value)
     })
     .map_err(named)?
+}
+
+/// What `path` names once its symbolic links are followed, even to a file
+/// that does not exist yet (which `canonicalize` refuses): the link is then
+/// kept, and the file it names written.
+fn follow_links(path: &Path) -> PathBuf {
+    let mut p = path.to_path_buf();
+    // As many links as the kernel follows (ELOOP beyond).
+    for _ in 0..40 {
+        match std::fs::read_link(&p) {
+            Ok(next) if next.is_absolute() => p = next,
+            Ok(next) => p = p.parent().map_or_else(|| next.clone(), |d| d.join(&next)),
+            Err(_) => break,
+        }
+    }
+    p
 }
 
 /// Write `bytes` to `path` through [`replace`] (mode 0644); any failure is
@@ -59,8 +91,9 @@ pub fn distinct(outputs: &[(&str, &Path)], inputs: &[(&str, &Path)]) -> anyhow::
 }
 
 /// What a path names: the file (device and inode) when it exists, else
-/// its directory's real path and its name. `-` (standard input or output)
-/// and a path that cannot be resolved name nothing.
+/// its directory's real path and its name. `-` (standard input or output),
+/// a character device (`/dev/null`) and a path that cannot be resolved name
+/// nothing.
 #[derive(PartialEq)]
 enum Identity {
     File(u64, u64),
@@ -68,11 +101,16 @@ enum Identity {
 }
 
 fn identity(path: &Path) -> Option<Identity> {
+    use std::os::unix::fs::FileTypeExt;
     use std::os::unix::fs::MetadataExt;
     if path == Path::new("-") {
         return None;
     }
     if let Ok(m) = std::fs::metadata(path) {
+        // `/dev/null` may be every output at once.
+        if m.file_type().is_char_device() {
+            return None;
+        }
         return Some(Identity::File(m.dev(), m.ino()));
     }
     let dir = match path.parent() {
@@ -119,6 +157,38 @@ mod tests {
         let new = dir.path().join("new.txt");
         replace(&new, 0o640, |w| Ok(w.write_all(b"x")?)).unwrap();
         assert_eq!(std::fs::metadata(&new).unwrap().permissions().mode() & 0o777, 0o640);
+    }
+
+    #[test]
+    fn a_device_or_a_fifo_is_written_in_place_and_a_link_is_followed() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        // /dev/null stays a device; /dev/full is a one-line error.
+        replace(Path::new("/dev/null"), 0o644, |w| Ok(w.write_all(b"gone")?)).unwrap();
+        assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+        let e = replace(Path::new("/dev/full"), 0o644, |w| Ok(w.write_all(b"x")?)).unwrap_err();
+        assert!(e.to_string().starts_with("/dev/full: No space left on device"), "{e}");
+        // A FIFO is written to its reader, and stays a FIFO.
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+        };
+        replace(&fifo, 0o644, |w| Ok(w.write_all(b"through the pipe")?)).unwrap();
+        assert_eq!(reader.join().unwrap(), "through the pipe");
+        assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+        // A link to a file not there yet: the link stays, its target is written.
+        let link = dir.path().join("link.jsonl");
+        std::os::unix::fs::symlink("real.jsonl", &link).unwrap();
+        replace(&link, 0o644, |w| Ok(w.write_all(b"new")?)).unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(dir.path().join("real.jsonl")).unwrap(), "new");
+        let e = replace(dir.path(), 0o644, |_| Ok(())).unwrap_err();
+        assert!(e.to_string().ends_with(": is a directory"), "{e}");
+        assert!(distinct(&[("--out", Path::new("/dev/null")), ("--report", Path::new("/dev/null"))], &[]).is_ok());
     }
 
     #[test]
