@@ -65,6 +65,13 @@ pub enum Failure {
     InvalidOutput { cause: String },
     #[error("cannot instantiate: {cause}")]
     Instantiate { cause: String },
+    /// Not the policy's failure: every slot of the engine's instance pool
+    /// ([`crate::Allocation::Pooling`]) was taken by other decisions in
+    /// progress. A caller that sizes the pool for its concurrency never
+    /// sees it; one that does must report a host error, never take it for
+    /// the policy's answer ([`Failure::is_host`]).
+    #[error("no free instance in the engine's pool ({cause}): more decisions at once than the pool was sized for")]
+    NoInstanceSlot { cause: String },
 }
 
 impl Failure {
@@ -79,6 +86,14 @@ impl Failure {
             Failure::Trap { .. } => "policy-trap",
             Failure::InvalidOutput { .. } => "policy-invalid-output",
             Failure::Instantiate { .. } => "policy-instantiate-failed",
+            Failure::NoInstanceSlot { .. } => "host-no-instance-slot",
         }
+    }
+
+    /// The host, not the policy, could not answer (its instance pool was
+    /// full): the question can be asked again once a decision in progress
+    /// ends, and the failure says nothing about the policy.
+    pub fn is_host(&self) -> bool {
+        matches!(self, Failure::NoInstanceSlot { .. })
     }
 }

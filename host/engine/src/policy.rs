@@ -452,6 +452,10 @@ impl Policy {
             }
             None => match (e.downcast_ref::<wasmtime_wasi::I32Exit>(), phase) {
                 (Some(exit), _) => Failure::Trap { message: format!("the policy exited (status {})", exit.0) },
+                // Every slot of the pool taken: the host's limit, not the policy's.
+                (None, Phase::Instantiate) if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() => {
+                    Failure::NoInstanceSlot { cause: format!("{e:#}") }
+                }
                 // A limit on instances, tables or their elements reached
                 // while the instance is made, or a start function's error.
                 (None, Phase::Instantiate) => Failure::Instantiate { cause: format!("{e:#}") },
