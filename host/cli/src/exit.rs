@@ -10,6 +10,7 @@
 //! | 5 | refused by a trust check: a bundle, a trust-store update or a signature did not verify (the message names the check) |
 //! | 6 | the agent could not complete a step (slot I/O, bootloader environment, counter, journal); the journal is consistent |
 //! | 7 | a policy could not be built: its toolchain is missing (the message says how to install it) or failed (its diagnostics follow, on their own lines) |
+//! | 8 | the host could not ask the policy (no free instance in the engine's pool): nothing is known of the policy's answers |
 
 use std::process::ExitCode;
 
@@ -35,6 +36,7 @@ pub const POLICY_FAILED: u8 = 4;
 pub const REFUSED: u8 = 5;
 pub const AGENT_FAILED: u8 = 6;
 pub const BUILD_FAILED: u8 = 7;
+pub const HOST_FAILED: u8 = 8;
 
 /// Attach an exit code to an error.
 pub fn coded(code: u8, e: impl Into<anyhow::Error>) -> anyhow::Error {

@@ -9,6 +9,11 @@ use common::*;
 use serde_json::Value;
 
 fn dry_run(d: &Dir, policy: &str, fleet: &str, extra: &[&str]) -> Value {
+    dry_run_exit(d, 0, policy, fleet, extra)
+}
+
+/// A dry-run that must exit with `code`, and its `--json` summary.
+fn dry_run_exit(d: &Dir, code: i32, policy: &str, fleet: &str, extra: &[&str]) -> Value {
     let ex = root().join("examples");
     let (release, rollout) = (ex.join("release.json"), ex.join("rollout.json"));
     let mut args = vec![
@@ -24,7 +29,7 @@ fn dry_run(d: &Dir, policy: &str, fleet: &str, extra: &[&str]) -> Value {
         "--json",
     ];
     args.extend_from_slice(extra);
-    d.json(0, &args)
+    d.json(code, &args)
 }
 
 fn lines(d: &Dir, name: &str) -> Vec<Value> {
@@ -291,6 +296,80 @@ fn a_stateful_policy_is_caught_and_evaluated_in_isolation() {
     assert!(out.iter().all(|l| l["decision"] == "allow"));
 }
 
+/// `rampart dry-run … --fleet PATH` with `stdin` as its standard input.
+fn dry_run_from_stdin(d: &Dir, policy: &str, fleet: &str, stdin: &str, extra: &[&str]) -> std::process::Output {
+    use std::io::Write as _;
+    let ex = root().join("examples");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .current_dir(d.tmp.path())
+        .args(["dry-run", "--policy", policy, "--fleet", fleet])
+        .args(["--release", ex.join("release.json").to_str().unwrap()])
+        .args(["--rollout", ex.join("rollout.json").to_str().unwrap()])
+        .args(extra)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    let text = std::fs::read(d.path(stdin)).unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = pipe.write_all(&text);
+    });
+    let o = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    o
+}
+
+#[test]
+fn a_fleet_that_is_not_a_regular_file_is_asked_isolated_from_the_start() {
+    let d = Dir::new();
+    let ids: Vec<String> = (0..300).map(|i| format!("stateful-{i}")).collect();
+    hostile_fleet(&d, &ids);
+    // A pipe under a path name: it can be read once, so no batched pass
+    // whose redo would find it empty.
+    let o =
+        dry_run_from_stdin(&d, rampart_tests::HOSTILE, "/dev/stdin", "fleet.jsonl", &["--json", "--out", "o.jsonl"]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (v["devices"].as_u64(), v["allow"].as_u64(), v["mode"].as_str()),
+        (Some(300), Some(300), Some("isolated"))
+    );
+    assert_eq!(lines(&d, "o.jsonl").len(), 300);
+    // Limits too tight for batches, likewise.
+    let ids: Vec<String> = (0..200).map(|i| format!("gw-{i}")).collect();
+    hostile_fleet(&d, &ids);
+    let o = dry_run_from_stdin(
+        &d,
+        rampart_tests::STAGED_ROLLOUT,
+        "/dev/stdin",
+        "fleet.jsonl",
+        &["--json", "--fuel", "9000"],
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", err(&o)));
+    assert_eq!((v["devices"].as_u64(), v["mode"].as_str()), (Some(200), Some("isolated")), "{v}");
+}
+
+#[test]
+fn more_threads_than_cores_give_the_same_answers() {
+    let d = Dir::new();
+    d.ok(&["fleet", "synth", "--devices", "3000", "--seed", "5", "--out", "fleet.jsonl"]);
+    let policy = rampart_tests::STAGED_ROLLOUT;
+    // The engine's pool is sized for the threads (two instances each with
+    // a projection): no instance ever fails for want of a slot.
+    let one = dry_run(&d, policy, "fleet.jsonl", &["--threads", "1", "--project", "48", "--verify-one-in", "4"]);
+    let many = dry_run(&d, policy, "fleet.jsonl", &["--threads", "6", "--project", "48", "--verify-one-in", "4"]);
+    assert_eq!((many["tight_limits"].as_bool(), many["mode"].as_str()), (Some(false), Some("batched")), "{many}");
+    assert_eq!(many["policy_failures"], serde_json::json!({}), "{many}");
+    for k in ["allow", "deny", "defer", "reasons", "projection"] {
+        assert_eq!(one[k], many[k], "{k}");
+    }
+    let o = d.run(&["dry-run", "--policy", policy, "--release", "x", "--fleet", "fleet.jsonl", "--threads", "129"]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("--threads") && err(&o).contains("1..=128"), "{}", err(&o));
+}
+
 #[test]
 fn limits_too_tight_for_batches_are_told_apart_from_a_stateful_policy() {
     let d = Dir::new();
@@ -317,7 +396,8 @@ fn limits_too_tight_for_batches_are_told_apart_from_a_stateful_policy() {
         ],
     );
     let fuel = (eval["fuel"].as_u64().unwrap() - 1).to_string();
-    let v = dry_run(&d, rampart_tests::STAGED_ROLLOUT, "fleet.jsonl", &["--fuel", &fuel, "--verify-one-in", "1"]);
+    let v =
+        dry_run_exit(&d, 4, rampart_tests::STAGED_ROLLOUT, "fleet.jsonl", &["--fuel", &fuel, "--verify-one-in", "1"]);
     assert_eq!((v["tight_limits"].as_bool(), v["stateful"].as_bool()), (Some(true), Some(false)), "{v}");
     assert_eq!(v["mode"], "isolated");
     assert!(v["tight_limits_example"].as_str().unwrap().contains("policy-out-of-fuel"), "{v}");
@@ -334,7 +414,9 @@ fn a_device_that_breaks_the_policy_is_a_failure_of_its_own() {
     ids[123] = "loop".into();
     ids[200] = "panic".into();
     hostile_fleet(&d, &ids);
-    let v = dry_run(&d, rampart_tests::HOSTILE, "fleet.jsonl", &["--out", "decisions.jsonl"]);
+    // Exit 4: the policy gave no decision for some devices; they are in the
+    // summary and the decisions file all the same, as fail-closed denies.
+    let v = dry_run_exit(&d, 4, rampart_tests::HOSTILE, "fleet.jsonl", &["--out", "decisions.jsonl"]);
     assert_eq!((v["allow"].as_u64(), v["deny"].as_u64()), (Some(298), Some(2)), "{v}");
     let failures: u64 = v["policy_failures"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
     assert_eq!(failures, 2, "{v}");
@@ -659,4 +741,135 @@ fn a_reader_that_goes_away_ends_the_output_quietly() {
     let o = std::process::Command::new("sh").arg("-c").arg(&script).current_dir(d.tmp.path()).output().unwrap();
     assert_eq!(o.stdout, b"{");
     assert_eq!(std::fs::read_to_string(d.path("err.txt")).unwrap(), "", "no panic, no error message");
+}
+
+#[test]
+fn the_decisions_file_is_written_whole_or_not_at_all() {
+    let d = Dir::new();
+    d.ok(&["fleet", "synth", "--devices", "3000", "--out", "fleet.jsonl"]);
+    let mut rows: Vec<String> =
+        std::fs::read_to_string(d.path("fleet.jsonl")).unwrap().lines().map(str::to_string).collect();
+    rows[2500] = "{not json".into();
+    std::fs::write(d.path("bad.jsonl"), rows.join("\n") + "\n").unwrap();
+    std::fs::write(d.path("o.jsonl"), "old\n").unwrap();
+    let ex = root().join("examples");
+    let release = ex.join("release.json");
+    let policy = rampart_tests::STAGED_ROLLOUT;
+    let base = ["dry-run", "--policy", policy, "--release", release.to_str().unwrap(), "--out", "o.jsonl"];
+    let o = d.run(&[&base[..], &["--fleet", "bad.jsonl", "--threads", "1"]].concat());
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("bad.jsonl:2501:"), "{}", err(&o));
+    assert_eq!(std::fs::read_to_string(d.path("o.jsonl")).unwrap(), "old\n", "the old decisions stay");
+    let names = || {
+        let mut v: Vec<String> =
+            std::fs::read_dir(d.tmp.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(), ["bad.jsonl", "fleet.jsonl", "o.jsonl"], "no temporary file left");
+    // Interrupted: the old file, and nothing beside it.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .current_dir(d.tmp.path())
+        .args(base)
+        .args(["--fleet", "fleet.jsonl", "--isolated", "--threads", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !names().iter().any(|n| n.starts_with(".rampart-")) {
+        assert!(std::time::Instant::now() < deadline, "no temporary file appeared");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // SAFETY: signalling our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    assert_eq!(std::fs::read_to_string(d.path("o.jsonl")).unwrap(), "old\n");
+    assert_eq!(names(), ["bad.jsonl", "fleet.jsonl", "o.jsonl"]);
+    // Done: replaced whole.
+    d.ok(&[&base[..], &["--fleet", "fleet.jsonl"]].concat());
+    assert_eq!(lines(&d, "o.jsonl").len(), 3000);
+}
+
+#[test]
+fn device_files_and_fifos_are_written_in_place_and_dash_is_refused() {
+    use std::os::unix::fs::FileTypeExt;
+    let d = Dir::new();
+    d.ok(&["fleet", "synth", "--devices", "100", "--out", "fleet.jsonl"]);
+    let policy = rampart_tests::STAGED_ROLLOUT;
+    dry_run(&d, policy, "fleet.jsonl", &["--report", "/dev/null", "--out", "/dev/null"]);
+    assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+    let o = d.run(&["fleet", "synth", "--devices", "10", "--out", "/dev/full"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(err(&o).lines().count(), 1, "{}", err(&o));
+    assert!(err(&o).starts_with("error: /dev/full: No space left on device"), "{}", err(&o));
+    // A FIFO read by another process stays a FIFO.
+    let fifo = d.path("decisions.fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let reader = std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap());
+    dry_run(&d, policy, "fleet.jsonl", &["--out", "decisions.fifo"]);
+    assert_eq!(reader.join().unwrap().lines().count(), 100);
+    assert!(std::fs::symlink_metadata(d.path("decisions.fifo")).unwrap().file_type().is_fifo());
+    // synth through a link to a file not there yet writes the file.
+    std::os::unix::fs::symlink("real.jsonl", d.path("link.jsonl")).unwrap();
+    d.ok(&["fleet", "synth", "--devices", "10", "--out", "link.jsonl"]);
+    assert!(std::fs::symlink_metadata(d.path("link.jsonl")).unwrap().file_type().is_symlink());
+    assert_eq!(lines(&d, "real.jsonl").len(), 10);
+    // `-` is no output file of a dry-run: standard output has the summary.
+    let ex = root().join("examples");
+    let release = ex.join("release.json");
+    for flag in ["--out", "--report"] {
+        let o = d.run(&[
+            "dry-run",
+            "--policy",
+            policy,
+            "--release",
+            release.to_str().unwrap(),
+            "--fleet",
+            "fleet.jsonl",
+            flag,
+            "-",
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+        assert_eq!(
+            err(&o).trim(),
+            format!("error: {flag} -: standard output carries the summary; give {flag} a file name")
+        );
+        assert!(!d.path("-").exists());
+    }
+    let o = d.run(&["dry-run", "merge", "x.json", "--report", "-"]);
+    assert!(err(&o).contains("--report -: standard output carries the summary"), "{}", err(&o));
+}
+
+#[test]
+fn a_fleet_without_devices_is_refused() {
+    let d = Dir::new();
+    d.ok(&["fleet", "synth", "--devices", "3", "--out", "fleet.csv"]);
+    let header = std::fs::read_to_string(d.path("fleet.csv")).unwrap().lines().next().unwrap().to_string();
+    std::fs::write(d.path("empty.jsonl"), "").unwrap();
+    std::fs::write(d.path("blank.jsonl"), "\n  \n\n").unwrap();
+    std::fs::write(d.path("header.csv"), header + "\n").unwrap();
+    std::fs::write(d.path("bad.jsonl"), "{not json\n[]\n").unwrap();
+    let ex = root().join("examples");
+    let release = ex.join("release.json");
+    for (fleet, extra, message) in [
+        ("empty.jsonl", None, "error: empty.jsonl: no devices"),
+        ("blank.jsonl", None, "error: blank.jsonl: no devices"),
+        ("header.csv", None, "error: header.csv: no devices"),
+        (
+            "bad.jsonl",
+            Some("--skip-invalid"),
+            "error: bad.jsonl: no devices (all 2 rows are invalid; the first: bad.jsonl:1:",
+        ),
+    ] {
+        let mut args = vec!["dry-run", "--policy", rampart_tests::MINIMAL, "--release", release.to_str().unwrap()];
+        args.extend(["--fleet", fleet, "--out", "o.jsonl"]);
+        args.extend(extra);
+        let o = d.run(&args);
+        assert_eq!(o.status.code(), Some(2), "{fleet}: {}", err(&o));
+        assert!(err(&o).starts_with(message), "{fleet}: {}", err(&o));
+        assert!(!d.path("o.jsonl").exists(), "no decisions file for no devices");
+    }
 }

@@ -67,16 +67,32 @@ pub struct Options {
     pub project_hours: Option<u32>,
 }
 
+/// Most worker threads: each holds up to two policy instances at once, and
+/// each instance slot of the engine's pool reserves address space for its
+/// memories.
+pub const MAX_THREADS: usize = 128;
+
 /// Longest wave projection, in hours (60 days).
 pub const MAX_PROJECT_HOURS: u32 = 24 * 60;
 
 /// Seconds between two projected hour marks.
 const HOUR: i64 = 3600;
 
+impl Options {
+    /// The most policy instances the run has alive at once: one per worker,
+    /// two when it projects (the instance answering the hours of a batch,
+    /// and a fresh one re-asking a sampled device meanwhile). The engine's
+    /// instance pool needs at least as many slots
+    /// ([`rampart_engine::Allocation::Pooling`]).
+    pub fn instances_at_once(&self) -> usize {
+        self.threads.max(1) * if self.project_hours.is_some() { 2 } else { 1 }
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS),
             batch: 256,
             verify_one_in: 64,
             skip_invalid: false,
@@ -403,6 +419,18 @@ pub enum DryRunError {
     Worker,
     #[error("writing decisions: {0}")]
     Sink(std::io::Error),
+    /// The host could not ask the policy (the engine's instance pool was
+    /// full): nothing is known of the policy's answer, and the run stops.
+    #[error("the host could not ask the policy: {0}")]
+    Host(String),
+    /// The run had to be redone isolated, and the fleet gave fewer rows the
+    /// second time than the first pass had already read: it is not a file
+    /// that can be read twice (a pipe), or it changed.
+    #[error(
+        "could not be read again for the isolated pass ({again} rows the second time, {first} read before): \
+         the fleet changed, or it is a pipe; give a regular file"
+    )]
+    Reread { first: u64, again: u64 },
 }
 
 /// Where per-device decisions go, in input order.
@@ -434,7 +462,10 @@ impl Sink for Discard {
 }
 
 /// Ask `policy` about every device `open()` yields (it is called again
-/// when the run has to be redone isolated). `sink` gets every decision, in
+/// when the run has to be redone isolated, and must then yield the same
+/// rows: fewer than the first pass had read is [`DryRunError::Reread`]; a
+/// source that can be read once only, such as a pipe, is asked with
+/// [`Options::isolated`] from the start). `sink` gets every decision, in
 /// input order; `progress` the number of rows done.
 pub fn run<'p, S, F>(
     policies: impl Into<Policies<'p>>,
@@ -451,11 +482,18 @@ where
     let policies = policies.into();
     match pass(policies, ctx, open(), opts, opts.isolated, sink, progress)? {
         Pass::Done(summary) => Ok(*summary),
-        Pass::Redo(mismatch) => {
+        Pass::Redo(mismatch, first) => {
             sink.restart().map_err(DryRunError::Sink)?;
             let Pass::Done(mut summary) = pass(policies, ctx, open(), opts, true, sink, progress)? else {
                 unreachable!("an isolated pass is never redone")
             };
+            // A source that cannot be read twice (a pipe) gives the redo
+            // less than the first pass had read, often nothing: never a
+            // summary of what is left.
+            let again = summary.devices + summary.invalid_rows;
+            if again < first {
+                return Err(DryRunError::Reread { first, again });
+            }
             if mismatch.limits {
                 summary.tight_limits = true;
                 summary.tight_limits_example = Some(mismatch.example);
@@ -470,7 +508,9 @@ where
 
 enum Pass {
     Done(Box<Summary>),
-    Redo(Mismatch),
+    /// Redo the run isolated; the rows the pass had read (in input order)
+    /// when it stopped.
+    Redo(Mismatch, u64),
 }
 
 /// A sampled device whose fresh-instance answer differed from its batched
@@ -495,6 +535,8 @@ struct BatchResult {
     /// The rows that were not devices, in input order.
     invalid: Vec<RowError>,
     mismatch: Option<Mismatch>,
+    /// The host could not ask the policy: the run stops.
+    host: Option<String>,
 }
 
 /// The wave projection of one batch: per device, the hour it becomes
@@ -520,7 +562,8 @@ struct Work<'a> {
 impl Work<'_> {
     /// Parse and evaluate one chunk; count its devices in `summary`.
     fn chunk(&self, seq: u64, chunk: Chunk, summary: &mut Summary) -> BatchResult {
-        let mut r = BatchResult { seq, rows: 0, decisions: Vec::new(), invalid: Vec::new(), mismatch: None };
+        let mut r =
+            BatchResult { seq, rows: 0, decisions: Vec::new(), invalid: Vec::new(), mismatch: None, host: None };
         if self.stop.load(Ordering::Relaxed) {
             // Skipped, but still reported: the output order and the
             // reader's permits go on.
@@ -535,7 +578,13 @@ impl Work<'_> {
                 Err(e) => r.invalid.push(e),
             }
         });
-        let Evaluated { decisions, baseline, projected, verified, mismatch } = self.evaluate(&devices);
+        let Evaluated { decisions, baseline, projected, verified, mismatch } = match self.evaluate(&devices) {
+            Ok(e) => e,
+            Err(HostFailure(h)) => {
+                r.host = Some(h);
+                return r;
+            }
+        };
         summary.verified += verified;
         if mismatch.is_some() {
             r.mismatch = mismatch;
@@ -671,6 +720,10 @@ fn pass<S: Source>(
         let mut mismatch = None;
         let mut rows_done = 0u64;
         for r in done_rx.iter() {
+            if let Some(h) = r.host {
+                stop.store(true, Ordering::Relaxed);
+                return Err(DryRunError::Host(h));
+            }
             if r.mismatch.is_some() && mismatch.is_none() {
                 mismatch = r.mismatch.clone();
                 stop.store(true, Ordering::Relaxed);
@@ -706,16 +759,28 @@ fn pass<S: Source>(
             summary.merge(&w.join().map_err(|_| DryRunError::Worker)?);
         }
         if let Some(mismatch) = mismatch {
-            return Ok(Pass::Redo(mismatch));
+            return Ok(Pass::Redo(mismatch, rows_done));
         }
         Ok(Pass::Done(Box::new(summary)))
     })
 }
 
-fn isolated_decision(policy: &Policy, ctx: &Context, d: &Device) -> Decision {
+/// The host could not ask the policy ([`rampart_engine::Failure::is_host`]):
+/// never counted as the policy's answer, and never a reason to redo the
+/// run isolated; the run stops.
+struct HostFailure(String);
+
+fn host_failure(e: &rampart_engine::PolicyError) -> Option<HostFailure> {
+    e.failure.is_host().then(|| HostFailure(e.to_string()))
+}
+
+fn isolated_decision(policy: &Policy, ctx: &Context, d: &Device) -> Result<Decision, HostFailure> {
     match policy.eligibility_in(ctx, d) {
-        Ok(e) => Decision::new(e.answer, Some(e.audit.fuel), false),
-        Err(e) => Decision::new(fail_closed::eligibility(&e), None, true),
+        Ok(e) => Ok(Decision::new(e.answer, Some(e.audit.fuel), false)),
+        Err(e) => match host_failure(&e) {
+            Some(h) => Err(h),
+            None => Ok(Decision::new(fail_closed::eligibility(&e), None, true)),
+        },
     }
 }
 
@@ -727,25 +792,28 @@ fn decide<D: Borrow<Device>>(
     devices: &[D],
     isolated: bool,
     verify_one_in: u64,
-) -> (Vec<Decision>, u64, Option<Mismatch>) {
-    let alone = || devices.iter().map(|d| isolated_decision(policy, ctx, d.borrow())).collect();
+) -> Result<(Vec<Decision>, u64, Option<Mismatch>), HostFailure> {
+    let alone = || devices.iter().map(|d| isolated_decision(policy, ctx, d.borrow())).collect::<Result<Vec<_>, _>>();
     if isolated {
-        return (alone(), 0, None);
+        return Ok((alone()?, 0, None));
     }
     let decisions: Vec<Decision> = match policy.eligibility_batch_in(ctx, devices) {
         Ok(answers) => answers.into_iter().map(|a| Decision::new(a, None, false)).collect(),
-        // One failure fails a batch: ask each device alone, so the failure
-        // is the device's that caused it.
-        Err(_) => return (alone(), 0, None),
+        Err(e) => match host_failure(&e) {
+            Some(h) => return Err(h),
+            // One failure fails a batch: ask each device alone, so the
+            // failure is the device's that caused it.
+            None => return Ok((alone()?, 0, None)),
+        },
     };
     let (mut verified, mut mismatch) = (0, None);
     for (d, batched) in devices.iter().zip(&decisions) {
-        mismatch = check_sample(policy, ctx, d.borrow(), batched, verify_one_in, &mut verified);
+        mismatch = check_sample(policy, ctx, d.borrow(), batched, verify_one_in, &mut verified)?;
         if mismatch.is_some() {
             break;
         }
     }
-    (decisions, verified, mismatch)
+    Ok((decisions, verified, mismatch))
 }
 
 /// One device in `one_in`, by the high half of its cohort seed: waves are
@@ -765,14 +833,14 @@ fn check_sample(
     batched: &Decision,
     verify_one_in: u64,
     verified: &mut u64,
-) -> Option<Mismatch> {
+) -> Result<Option<Mismatch>, HostFailure> {
     if !in_sample(d.cohort_seed(), verify_one_in) {
-        return None;
+        return Ok(None);
     }
     *verified += 1;
-    let alone = isolated_decision(policy, ctx, d);
+    let alone = isolated_decision(policy, ctx, d)?;
     let same = alone.decision == batched.decision && alone.reasons == batched.reasons && alone.until == batched.until;
-    (!same).then(|| Mismatch {
+    Ok((!same).then(|| Mismatch {
         example: format!(
             "policy {}, device {}: {} {:?} in a batch, {} {:?} in a fresh instance",
             policy.digest(),
@@ -783,7 +851,7 @@ fn check_sample(
             alone.reasons
         ),
         limits: alone.policy_failed && !batched.policy_failed,
-    })
+    }))
 }
 
 /// Where a projection stands: per device, the hour it became eligible or
@@ -838,21 +906,21 @@ fn project(
     first: Option<&[Decision]>,
     isolated: bool,
     verify_one_in: u64,
-) -> (Projected, u64, Option<Mismatch>) {
+) -> Result<(Projected, u64, Option<Mismatch>), HostFailure> {
     let mut p = Projecting::new(hours[0].now(), hours.len(), devices.len());
     if let Some(first) = first {
         let which = p.due.remove(&0).unwrap_or_default();
         p.advance(0, which, first.to_vec());
     }
-    if !isolated && let Some(done) = project_on_one_instance(policy, hours, devices, &p, verify_one_in) {
-        return done;
+    if !isolated && let Some(done) = project_on_one_instance(policy, hours, devices, &p, verify_one_in)? {
+        return Ok(done);
     }
     // Isolated, or a round failed: round by round, each through `decide`,
     // which asks a failing batch device by device.
     let mut mismatch = None;
     while let Some((h, which)) = p.due.pop_first() {
         let subset: Vec<&Device> = which.iter().map(|&i| &devices[i]).collect();
-        let (decisions, v, m) = decide(policy, &hours[h], &subset, isolated, verify_one_in);
+        let (decisions, v, m) = decide(policy, &hours[h], &subset, isolated, verify_one_in)?;
         p.evaluations += subset.len() as u64;
         p.verified += v;
         if m.is_some() {
@@ -864,7 +932,7 @@ fn project(
     let verified = p.verified;
     let mut done = p.done();
     done.fallback = !isolated;
-    (done, verified, mismatch)
+    Ok((done, verified, mismatch))
 }
 
 /// Every round of a projection on one live instance, the sampled devices
@@ -875,7 +943,7 @@ fn project_on_one_instance(
     devices: &[Device],
     from: &Projecting,
     verify_one_in: u64,
-) -> Option<(Projected, u64, Option<Mismatch>)> {
+) -> Result<Option<(Projected, u64, Option<Mismatch>)>, HostFailure> {
     let mut p = Projecting {
         start: from.start,
         hours: from.hours,
@@ -886,13 +954,21 @@ fn project_on_one_instance(
     };
     let mut asked: Option<(usize, Vec<usize>)> = None;
     let mut mismatch = None;
+    let mut host = None;
     let rounds = policy.eligibility_rounds(|answers| {
         if let (Some(answers), Some((h, which))) = (answers, asked.take()) {
             let decisions: Vec<Decision> = answers.into_iter().map(|a| Decision::new(a, None, false)).collect();
             for (&i, batched) in which.iter().zip(&decisions) {
-                if let Some(m) = check_sample(policy, &hours[h], &devices[i], batched, verify_one_in, &mut p.verified) {
-                    mismatch = Some(m);
-                    return None;
+                match check_sample(policy, &hours[h], &devices[i], batched, verify_one_in, &mut p.verified) {
+                    Ok(None) => {}
+                    Ok(Some(m)) => {
+                        mismatch = Some(m);
+                        return None;
+                    }
+                    Err(h) => {
+                        host = Some(h);
+                        return None;
+                    }
                 }
             }
             p.advance(h, which, decisions);
@@ -903,9 +979,15 @@ fn project_on_one_instance(
         asked = Some((h, which));
         Some((&hours[h], group))
     });
-    rounds.ok()?;
+    if let Some(h) = host {
+        return Err(h);
+    }
+    if let Err(e) = rounds {
+        // A round failed: asked again round by round, unless the host failed.
+        return host_failure(&e).map_or(Ok(None), Err);
+    }
     let verified = p.verified;
-    Some((p.done(), verified, mismatch))
+    Ok(Some((p.done(), verified, mismatch)))
 }
 
 /// The answers for one batch of devices.
@@ -918,24 +1000,26 @@ struct Evaluated {
 }
 
 impl Work<'_> {
-    fn evaluate(&self, devices: &[Device]) -> Evaluated {
+    fn evaluate(&self, devices: &[Device]) -> Result<Evaluated, HostFailure> {
         let (ctx, hours, isolated, verify_one_in) = (self.ctx, self.hours, self.isolated, self.opts.verify_one_in);
         let candidate = self.policies.candidate;
-        let (decisions, mut verified, mut mismatch) = decide(candidate, ctx, devices, isolated, verify_one_in);
-        let projected = (!hours.is_empty() && mismatch.is_none()).then(|| {
+        let (decisions, mut verified, mut mismatch) = decide(candidate, ctx, devices, isolated, verify_one_in)?;
+        let mut projected = None;
+        if !hours.is_empty() && mismatch.is_none() {
             let first = (hours[0].now() == ctx.now()).then_some(&decisions[..]);
-            let (p, v, m) = project(candidate, hours, devices, first, isolated, verify_one_in);
+            let (p, v, m) = project(candidate, hours, devices, first, isolated, verify_one_in)?;
             verified += v;
             mismatch = mismatch.take().or(m);
-            p
-        });
-        let baseline = self.policies.baseline.map(|b| {
-            let (decisions, v, m) = decide(b, ctx, devices, isolated, verify_one_in);
+            projected = Some(p);
+        }
+        let mut baseline = None;
+        if let Some(b) = self.policies.baseline {
+            let (decisions, v, m) = decide(b, ctx, devices, isolated, verify_one_in)?;
             verified += v;
             mismatch = mismatch.take().or(m);
-            decisions
-        });
-        Evaluated { decisions, baseline, projected, verified, mismatch }
+            baseline = Some(decisions);
+        }
+        Ok(Evaluated { decisions, baseline, projected, verified, mismatch })
     }
 }
 

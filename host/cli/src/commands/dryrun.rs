@@ -5,7 +5,7 @@ use crate::exit::{BAD_INPUT, coded};
 use rampart_facts::{Release, Rollout, Timestamp};
 use rampart_fleet::csv_format::CsvDevices;
 use rampart_fleet::dryrun::{self, Decision, Options, Sink, Summary};
-use rampart_fleet::read::{JsonBlocks, Source};
+use rampart_fleet::read::{JsonBlocks, RowError, Source};
 use rampart_fleet::report;
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Seek, Write};
@@ -35,9 +35,15 @@ use std::process::ExitCode;
 /// only at the hour its deferral ends, so a week costs a few questions per
 /// device, not 169.
 ///
-/// Exit status: 0 when every device was answered; 2 for bad input (the
-/// message names the file, line and field; --skip-invalid counts bad rows
-/// instead); 3 when the policy is refused at load.
+/// Exit status: 0 when the policy answered every device; 4 when it failed
+/// for some (a trap, out of fuel, a timeout, out of memory, invalid
+/// output): those devices are still in the summary and in --out, as the
+/// fail-closed denies a gateway would act on, their cause under "policy
+/// failures"; 2 for bad input (the message names the file, line and field;
+/// --skip-invalid counts bad rows instead), and for a fleet (or shard)
+/// with no devices: empty, blank lines, a CSV header alone, or every row
+/// invalid; 3 when the policy is refused at load; 8 when the host could not
+/// ask the policy (no free instance in the engine's pool).
 ///
 /// Example:
 ///   rampart fleet synth --devices 100000 --out fleet.jsonl
@@ -57,7 +63,8 @@ pub struct Args {
     #[arg(long, value_name = "RELEASE.json", required = true)]
     release: Option<PathBuf>,
     /// The fleet (JSON Lines, or CSV when the name ends in `.csv`; `-` for
-    /// standard input).
+    /// standard input). A fleet that is not a regular file (`-`, a pipe, a
+    /// FIFO) is read once: every device is then asked in a fresh instance.
     #[arg(long, value_name = "FLEET.jsonl", required = true)]
     fleet: Option<PathBuf>,
     /// The fleet's format, when its name does not tell.
@@ -76,12 +83,15 @@ pub struct Args {
     #[arg(long, value_name = "OLD_POLICY.wasm")]
     baseline: Option<PathBuf>,
     /// Write one decision per device (JSON Lines: id, decision, reasons,
-    /// until, fuel when asked alone, policy_failed).
+    /// until, fuel when asked alone, policy_failed), whole or not at all: a
+    /// failed or interrupted run leaves the file as it was. `-` is refused
+    /// (standard output carries the summary).
     #[arg(long, value_name = "DECISIONS.jsonl")]
     out: Option<PathBuf>,
     /// Write the summary as a self-contained HTML page with charts
     /// (decisions, reasons, breakdowns, the wave projection, the diff). Turns
-    /// on --project for a week unless --project says otherwise.
+    /// on --project for a week unless --project says otherwise. `-` is
+    /// refused (standard output carries the summary).
     #[arg(long, value_name = "REPORT.html")]
     report: Option<PathBuf>,
     /// Project the waves for HOURS hours from the rollout's start (default
@@ -97,8 +107,10 @@ pub struct Args {
     /// file (0 ≤ I < N), to split a fleet over machines.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     shard: Option<(u64, u64)>,
-    /// Worker threads (default: every core).
-    #[arg(long, value_name = "N")]
+    /// Worker threads (default: every core; 1 to 128). The engine's instance
+    /// pool is sized for them: one instance each, two with --project.
+    #[arg(long, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=dryrun::MAX_THREADS as u64))]
     threads: Option<usize>,
     /// Re-ask one device in this many (by cohort seed) in a fresh instance.
     #[arg(long, value_name = "N", default_value_t = 64)]
@@ -132,7 +144,8 @@ enum Sub {
 /// Combines the `--json` summaries of the shards of one dry-run (`--shard
 /// I/N`, same policy, release and time) into the summary of the whole fleet,
 /// identical to a single run's. Each shard of a fleet file must be given
-/// once.
+/// once. Exit status as the dry-run's: 4 when the policy failed for some
+/// device of a shard.
 ///
 ///   rampart dry-run merge shard-0.json shard-1.json shard-2.json --json
 #[derive(clap::Args)]
@@ -144,13 +157,15 @@ struct MergeArgs {
     /// Print the merged summary as one JSON object.
     #[arg(long)]
     json: bool,
-    /// Write the merged summary as a self-contained HTML page.
+    /// Write the merged summary as a self-contained HTML page (`-` is
+    /// refused: standard output carries the summary).
     #[arg(long, value_name = "REPORT.html")]
     report: Option<PathBuf>,
 }
 
 fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     if let Some(report) = &args.report {
+        no_stdout(&[("--report", report)])?;
         let inputs: Vec<_> = args.summaries.iter().map(|p| ("a summary", p.as_path())).collect();
         crate::outfile::distinct(&[("--report", report)], &inputs)?;
     }
@@ -224,7 +239,19 @@ fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
         let now = first["now"].as_str().unwrap_or_default();
         print_summary(&s, release, now);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(answered(!s.policy_failures.is_empty()))
+}
+
+/// `-` is no output file here: standard output carries the summary, and a
+/// file named `-` is what nobody means.
+fn no_stdout(outputs: &[(&str, &Path)]) -> anyhow::Result<()> {
+    match outputs.iter().find(|(_, p)| *p == Path::new("-")) {
+        Some((flag, _)) => Err(coded(
+            BAD_INPUT,
+            anyhow::anyhow!("{flag} -: standard output carries the summary; give {flag} a file name"),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The flags given a path, with it.
@@ -276,19 +303,26 @@ fn parse_shard(s: &str) -> Result<(u64, u64), String> {
     Ok((i, n))
 }
 
-/// `--out`: decisions as JSON Lines, rewound when the run starts over.
-struct OutFile {
-    file: BufWriter<std::fs::File>,
+/// `--out`: decisions as JSON Lines (the temporary file of
+/// [`crate::outfile::replace`], or a pipe), rewound when the run starts over.
+struct OutFile<'a, 'f> {
+    file: &'a mut BufWriter<&'f std::fs::File>,
 }
 
-impl Sink for OutFile {
+impl Sink for OutFile<'_, '_> {
     fn decision(&mut self, d: &Decision) -> std::io::Result<()> {
-        serde_json::to_writer(&mut self.file, d)?;
+        serde_json::to_writer(&mut *self.file, d)?;
         self.file.write_all(b"\n")
     }
     fn restart(&mut self) -> std::io::Result<()> {
         self.file.flush()?;
-        let f = self.file.get_mut();
+        let mut f: &std::fs::File = self.file.get_ref();
+        if !f.metadata()?.is_file() {
+            return Err(std::io::Error::other(
+                "the run must start over isolated, and decisions already written to a pipe cannot be taken back: \
+                 give --out a regular file, or --isolated",
+            ));
+        }
         f.set_len(0)?;
         f.rewind()?;
         Ok(())
@@ -300,12 +334,27 @@ fn write_report(path: &Path, s: &Summary, about: &report::About) -> anyhow::Resu
     crate::outfile::write_out(path, report::html(s, about).as_bytes())
 }
 
-fn read_fleet(path: &Path, format: FleetFormat, origin: &str) -> anyhow::Result<Box<dyn Source>> {
-    let reader = open_fleet(path)?;
-    Ok(match format {
+fn read_fleet(reader: Box<dyn std::io::Read + Send>, format: FleetFormat, origin: &str) -> Box<dyn Source> {
+    match format {
         FleetFormat::Jsonl => Box::new(JsonBlocks::new(reader, origin)),
         FleetFormat::Csv => Box::new(CsvDevices::new(std::io::BufReader::with_capacity(1 << 20, reader), origin)),
-    })
+    }
+}
+
+/// Why a dry-run stopped, as an error naming the fleet where the message
+/// does not already.
+fn run_failed(origin: &str, e: dryrun::DryRunError) -> anyhow::Error {
+    match e {
+        e @ dryrun::DryRunError::Reread { .. } => coded(BAD_INPUT, anyhow::anyhow!("{origin}: {e}")),
+        e @ dryrun::DryRunError::Host(_) => coded(crate::exit::HOST_FAILED, e),
+        e => coded(BAD_INPUT, e),
+    }
+}
+
+/// Whether the fleet can be read twice: a regular file (symbolic links
+/// followed, so `/dev/stdin` redirected from a file is one).
+fn rereadable(path: &Path) -> bool {
+    path != Path::new("-") && std::fs::metadata(path).is_ok_and(|m| m.is_file())
 }
 
 fn open_fleet(path: &Path) -> anyhow::Result<Box<dyn std::io::Read + Send>> {
@@ -323,6 +372,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let required = |p: &Option<PathBuf>| p.clone().expect("clap requires it without a subcommand");
     let (policy_path, release_path, fleet) = (required(&args.policy), required(&args.release), required(&args.fleet));
     let outputs = [("--out", &args.out), ("--report", &args.report)];
+    no_stdout(&given(&outputs))?;
     let inputs = [
         ("--policy", &args.policy),
         ("--release", &args.release),
@@ -335,50 +385,75 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let rollout: Option<Rollout> = args.rollout.as_deref().map(read_facts).transpose()?;
     let now = args.now.or_else(|| rollout.as_ref().and_then(|r| r.now)).unwrap_or_else(Timestamp::now);
     let rollout = rollout.unwrap_or_else(|| Rollout::adhoc(now));
-    let engine = args.engine.engine()?;
+    // Only a regular file can be read twice: standard input, a pipe
+    // (`/dev/stdin`, `<(…)`) or a FIFO gives no second, isolated pass, so
+    // every device is asked in a fresh instance from the start.
+    let read_once = !rereadable(&fleet);
+    let origin = fleet.display().to_string();
+    let project = args.project.or(args.report.is_some().then_some(168));
+    let opts = Options {
+        threads: args.threads.unwrap_or_else(|| Options::default().threads),
+        verify_one_in: args.verify_one_in.max(1),
+        skip_invalid: args.skip_invalid,
+        isolated: args.isolated || read_once,
+        shard: args.shard,
+        project_hours: project,
+        ..Options::default()
+    };
+    // A slot in the pool for every instance the run has alive at once: a
+    // decision never waits for, or fails for want of, a slot.
+    let concurrency = u32::try_from(opts.instances_at_once()).expect("at most 2 × MAX_THREADS");
+    let engine = args.engine.engine_with(rampart_engine::Allocation::Pooling { concurrency })?;
     let policy = load_policy(&engine, &args.engine, &policy_path)?;
     let baseline = args.baseline.as_deref().map(|p| load_policy(&engine, &args.engine, p)).transpose()?;
     let policies = dryrun::Policies { candidate: &policy, baseline: baseline.as_ref() };
     let ctx = rampart_engine::Context::new(&rollout, now, &release);
-    let origin = fleet.display().to_string();
-    // Standard input can be read once: no second, isolated pass from it.
-    let from_stdin = fleet == Path::new("-");
     let bar = super::keyargs::count_bar(None, "devices");
     let format = args.fleet_format.unwrap_or(if fleet.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
         FleetFormat::Csv
     } else {
         FleetFormat::Jsonl
     });
-    let project = args.project.or(args.report.is_some().then_some(168));
-    let opts = Options {
-        threads: args.threads.unwrap_or_else(|| Options::default().threads).max(1),
-        verify_one_in: args.verify_one_in.max(1),
-        skip_invalid: args.skip_invalid,
-        isolated: args.isolated || from_stdin,
-        shard: args.shard,
-        project_hours: project,
-        ..Options::default()
-    };
-    open_fleet(&fleet)?; // fail early, naming the file
-    let open = || read_fleet(&fleet, format, &origin).expect("the fleet opened a moment ago");
-    let mut out = match &args.out {
-        Some(p) => {
-            let f = std::fs::File::create(p).map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", p.display())))?;
-            Some(OutFile { file: BufWriter::new(f) })
+    // Opened once here, to fail early naming the file, and read by the
+    // first pass: a FIFO is opened once only. Opened again for an isolated
+    // pass (a regular file): a fleet gone since is an I/O error of its
+    // first row, which stops the run.
+    let first = std::sync::Mutex::new(Some(open_fleet(&fleet)?));
+    let open = || -> Box<dyn Source> {
+        let reader = match first.lock().expect("never poisoned").take() {
+            Some(r) => Ok(r),
+            None => open_fleet(&fleet),
+        };
+        match reader {
+            Ok(r) => read_fleet(r, format, &origin),
+            Err(e) => {
+                let e = std::io::Error::other(e.root_cause().to_string());
+                Box::new(std::iter::once(Err(RowError::Io { origin: origin.clone(), line: 1, source: e })))
+            }
         }
-        None => None,
     };
-    let mut discard = dryrun::Discard;
-    let sink: &mut dyn Sink = match out.as_mut() {
-        Some(o) => o,
-        None => &mut discard,
+    let progress = |n| bar.set_position(n);
+    let evaluate = |sink: &mut dyn Sink| -> anyhow::Result<Summary> {
+        let s = dryrun::run(policies, &ctx, open, &opts, sink, &progress).map_err(|e| run_failed(&origin, e))?;
+        // An empty export is a broken export, not a fleet that needs nothing.
+        if s.devices == 0 {
+            let shard = args.shard.map(|(i, n)| format!(" in shard {i}/{n}")).unwrap_or_default();
+            let why = match s.invalid_rows {
+                0 => String::new(),
+                n => format!(" (all {n} rows are invalid; the first: {})", s.invalid_examples[0]),
+            };
+            return Err(coded(BAD_INPUT, anyhow::anyhow!("{origin}: no devices{shard}{why}")));
+        }
+        Ok(s)
     };
-    let summary =
-        dryrun::run(policies, &ctx, open, &opts, sink, &|n| bar.set_position(n)).map_err(|e| coded(BAD_INPUT, e))?;
+    // The decisions file is written whole or not at all: a bad row, an
+    // error or a signal leaves what was there before.
+    let summary = match &args.out {
+        Some(path) => crate::outfile::replace(path, 0o644, |file| evaluate(&mut OutFile { file }))?,
+        None => evaluate(&mut dryrun::Discard)?,
+    };
+    let failed = !summary.policy_failures.is_empty();
     bar.finish_and_clear();
-    if let Some(mut o) = out {
-        o.file.flush()?;
-    }
     if let Some(path) = &args.report {
         let about = report::About {
             policy: policy.digest().to_string(),
@@ -401,7 +476,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         print_summary(&summary, &release.id, &now.to_string());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(answered(failed))
+}
+
+/// 0 when the policy answered every device, 4 when it failed for some
+/// (their fail-closed denies are in the summary all the same).
+fn answered(policy_failed: bool) -> ExitCode {
+    if policy_failed { ExitCode::from(crate::exit::POLICY_FAILED) } else { ExitCode::SUCCESS }
 }
 
 /// The JSON form of a summary: its fields, a top-level count per decision

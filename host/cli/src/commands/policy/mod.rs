@@ -77,13 +77,19 @@ pub struct EngineArgs {
 
 impl EngineArgs {
     pub fn engine(&self) -> anyhow::Result<Engine> {
+        self.engine_with(rampart_engine::Allocation::default())
+    }
+
+    /// An engine whose instances are allocated as `allocation` says (a
+    /// pool sized for the decisions a command runs at once).
+    pub fn engine_with(&self, allocation: rampart_engine::Allocation) -> anyhow::Result<Engine> {
         let limits = Limits {
             fuel: self.fuel,
             deadline: Duration::from_millis(self.timeout_ms),
             max_memory_bytes: usize::try_from(self.memory_mib << 20).context("--memory-mib is too large")?,
             ..Limits::default()
         };
-        let mut builder = Engine::builder().limits(limits);
+        let mut builder = Engine::builder().limits(limits).allocation(allocation);
         if let Some(dir) = &self.cache_dir {
             builder = builder.cache_dir(dir);
         }
