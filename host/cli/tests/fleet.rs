@@ -474,8 +474,9 @@ fn shards_cover_the_fleet_once() {
         let o = d.run(&[&["dry-run", "merge"][..], given].concat());
         assert_eq!((o.status.code(), err(&o).trim()), (Some(2), format!("error: {message}").as_str()));
     }
-    // Summaries of separate files (a partition of one's own) merge as they are.
-    std::fs::copy(d.path("fleet.jsonl"), d.path("copy.jsonl")).unwrap();
+    // Summaries of separate files (a partition of one's own) merge as they
+    // are; a byte-for-byte copy would be the same fleet again.
+    d.ok(&["fleet", "synth", "--devices", "999", "--seed", "2", "--out", "copy.jsonl"]);
     let copy = dry_run(&d, policy, "copy.jsonl", &["--project", "48"]);
     std::fs::write(d.path("copy.json"), copy.to_string()).unwrap();
     let two = d.json(0, &["dry-run", "merge", "whole.json", "copy.json", "--json"]);
@@ -528,6 +529,7 @@ fn a_csv_fleet_gives_the_same_answers_as_json_lines() {
     let mut a = dry_run(&d, policy, "fleet.jsonl", &["--out", "a.jsonl"]);
     let mut b = dry_run(&d, policy, "fleet.csv", &["--out", "b.jsonl"]);
     assert_eq!((a["fleet"].take(), b["fleet"].take()), ("fleet.jsonl".into(), "fleet.csv".into()));
+    assert_ne!(a["fleet_sha256"].take(), b["fleet_sha256"].take(), "two files, two fleets");
     assert_eq!(a, b);
     assert_eq!(lines(&d, "a.jsonl"), lines(&d, "b.jsonl"));
     // Standard input needs --fleet-format.
@@ -871,5 +873,37 @@ fn a_fleet_without_devices_is_refused() {
         assert_eq!(o.status.code(), Some(2), "{fleet}: {}", err(&o));
         assert!(err(&o).starts_with(message), "{fleet}: {}", err(&o));
         assert!(!d.path("o.jsonl").exists(), "no decisions file for no devices");
+    }
+}
+
+#[test]
+fn merge_tells_a_fleet_by_its_content_not_its_path() {
+    let d = Dir::new();
+    for (dir, seed) in [("x1", "1"), ("x2", "2")] {
+        std::fs::create_dir(d.path(dir)).unwrap();
+        let out = format!("{dir}/part.jsonl");
+        d.ok(&["fleet", "synth", "--devices", "300", "--seed", seed, "--out", &out]);
+    }
+    let policy = rampart_tests::STAGED_ROLLOUT;
+    let save = |name: &str, v: &Value| std::fs::write(d.path(name), v.to_string()).unwrap();
+    let a = dry_run(&d, policy, "x1/part.jsonl", &[]);
+    assert!(a["fleet_sha256"].as_str().unwrap().starts_with("sha256:"), "{a}");
+    save("a.json", &a);
+    save("b.json", &dry_run(&d, policy, "x2/part.jsonl", &[]));
+    // Two partitions that happen to share a name are two fleets.
+    let two = d.json(0, &["dry-run", "merge", "a.json", "b.json", "--json"]);
+    assert_eq!(two["devices"], 600);
+    // One fleet under two spellings is one fleet: counted twice, refused.
+    save("again.json", &dry_run(&d, policy, "./x1/../x1/part.jsonl", &[]));
+    let o = d.run(&["dry-run", "merge", "a.json", "again.json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("which other summaries also cover"), "{}", err(&o));
+    // Shards of one fleet given by an absolute and a relative path.
+    let abs = d.path("x1/part.jsonl");
+    save("s0.json", &dry_run(&d, policy, abs.to_str().unwrap(), &["--shard", "0/2"]));
+    save("s1.json", &dry_run(&d, policy, "x1/part.jsonl", &["--shard", "1/2"]));
+    let merged = d.json(0, &["dry-run", "merge", "s1.json", "s0.json", "--json"]);
+    for k in ["devices", "allow", "deny", "defer", "reasons", "fleet_sha256"] {
+        assert_eq!(merged[k], a[k], "{k}");
     }
 }

@@ -183,18 +183,24 @@ fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     };
     let mut merged: Option<(Summary, serde_json::Value)> = None;
     let mut fleets = std::collections::BTreeSet::new();
-    // Per fleet file: its parts (the shard, if any, and the summary's path).
-    let mut parts: BTreeMap<String, Vec<Part>> = BTreeMap::new();
+    // Per fleet, by its content (the SHA-256 of its bytes; the path as
+    // given only for summaries without one): its name, and its parts (the
+    // shard, if any, and the summary's path).
+    let mut parts: BTreeMap<String, (String, Vec<Part>)> = BTreeMap::new();
     for path in &args.summaries {
         let bad = |what: String| coded(BAD_INPUT, anyhow::anyhow!("{}: {what}", path.display()));
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
         let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
         let s: Summary = serde_json::from_value(v.clone()).map_err(|e| bad(format!("not a dry-run summary: {e}")))?;
         let shard = v["shard"]["index"].as_u64().zip(v["shard"]["count"].as_u64()).filter(|(i, n)| i < n);
-        fleets.insert(v["fleet"].to_string());
-        match v["fleet"].as_str() {
-            Some("-") | None => {}
-            Some(fleet) => parts.entry(fleet.to_string()).or_default().push((shard, path)),
+        let name = v["fleet"].as_str().unwrap_or("-").to_string();
+        let key = match v["fleet_sha256"].as_str() {
+            Some(digest) => Some(digest.to_string()),
+            None => (name != "-").then(|| format!("path:{name}")),
+        };
+        fleets.insert(key.clone());
+        if let Some(key) = key {
+            parts.entry(key).or_insert_with(|| (name, Vec::new())).1.push((shard, path));
         }
         match &mut merged {
             None => merged = Some((s, v)),
@@ -210,7 +216,7 @@ fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    for (fleet, parts) in &parts {
+    for (fleet, parts) in parts.values() {
         check_parts(fleet, parts)?;
     }
     let (s, first) = merged.expect("clap requires one summary at least");
@@ -230,8 +236,10 @@ fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
         for k in ["policy", "baseline", "release", "now"] {
             v[k] = first[k].clone();
         }
-        // The fleet file, when every summary was of the same one.
-        v["fleet"] = if fleets.len() == 1 { first["fleet"].clone() } else { serde_json::Value::Null };
+        // The fleet, when every summary was of the same one.
+        let one = fleets.len() == 1 && fleets.first().is_some_and(Option::is_some);
+        v["fleet"] = if one { first["fleet"].clone() } else { serde_json::Value::Null };
+        v["fleet_sha256"] = if one { first["fleet_sha256"].clone() } else { serde_json::Value::Null };
         v["shard"] = serde_json::Value::Null;
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
@@ -334,6 +342,32 @@ fn write_report(path: &Path, s: &Summary, about: &report::About) -> anyhow::Resu
     crate::outfile::write_out(path, report::html(s, about).as_bytes())
 }
 
+/// A fleet read through, every byte hashed: at the end of the stream, its
+/// SHA-256 (`sha256:HEX`) goes to `digest`. What identifies a fleet when
+/// shards' summaries are merged, whatever path it was read under.
+struct Digesting {
+    inner: Box<dyn std::io::Read + Send>,
+    hash: Option<sha2::Sha256>,
+    digest: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl std::io::Read for Digesting {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use sha2::Digest as _;
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            if let Some(h) = &mut self.hash {
+                h.update(&buf[..n]);
+            }
+        } else if !buf.is_empty()
+            && let Some(h) = self.hash.take()
+        {
+            *self.digest.lock().expect("never poisoned") = Some(format!("sha256:{}", hex::encode(h.finalize())));
+        }
+        Ok(n)
+    }
+}
+
 fn read_fleet(reader: Box<dyn std::io::Read + Send>, format: FleetFormat, origin: &str) -> Box<dyn Source> {
     match format {
         FleetFormat::Jsonl => Box::new(JsonBlocks::new(reader, origin)),
@@ -419,13 +453,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // pass (a regular file): a fleet gone since is an I/O error of its
     // first row, which stops the run.
     let first = std::sync::Mutex::new(Some(open_fleet(&fleet)?));
+    // The SHA-256 of the fleet's bytes, once a pass has read them all.
+    let digest = std::sync::Arc::new(std::sync::Mutex::new(None));
     let open = || -> Box<dyn Source> {
         let reader = match first.lock().expect("never poisoned").take() {
             Some(r) => Ok(r),
             None => open_fleet(&fleet),
         };
         match reader {
-            Ok(r) => read_fleet(r, format, &origin),
+            Ok(r) => {
+                let hash = Some(<sha2::Sha256 as sha2::Digest>::new());
+                read_fleet(Box::new(Digesting { inner: r, hash, digest: digest.clone() }), format, &origin)
+            }
             Err(e) => {
                 let e = std::io::Error::other(e.root_cause().to_string());
                 Box::new(std::iter::once(Err(RowError::Io { origin: origin.clone(), line: 1, source: e })))
@@ -471,6 +510,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         v["release"] = release.id.clone().into();
         v["now"] = serde_json::to_value(now)?;
         v["fleet"] = origin.clone().into();
+        v["fleet_sha256"] = digest.lock().expect("never poisoned").clone().into();
         v["shard"] = args.shard.map(|(index, count)| serde_json::json!({ "index": index, "count": count })).into();
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
