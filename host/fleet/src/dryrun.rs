@@ -306,6 +306,22 @@ pub struct Summary {
 
 const MAX_INVALID_EXAMPLES: usize = 5;
 
+/// The line number an invalid row's message names (`file:LINE: …`; the
+/// file's name may hold colons), or `u64::MAX`.
+fn line_of(example: &str) -> u64 {
+    let bytes = example.as_bytes();
+    let mut from = 0;
+    while let Some(i) = example[from..].find(':') {
+        let start = from + i + 1;
+        let digits = bytes[start..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits > 0 && bytes.get(start + digits) == Some(&b':') {
+            return example[start..start + digits].parse().unwrap_or(u64::MAX);
+        }
+        from = start;
+    }
+    u64::MAX
+}
+
 impl Summary {
     fn new(mode: &'static str) -> Summary {
         let mut s = Summary { mode: mode.into(), ..Summary::default() };
@@ -370,23 +386,26 @@ impl Summary {
         add2(&mut self.by_firmware, &o.by_firmware);
         add(&mut self.policy_failures, &o.policy_failures);
         self.invalid_rows += o.invalid_rows;
-        for e in &o.invalid_examples {
-            if self.invalid_examples.len() < MAX_INVALID_EXAMPLES {
-                self.invalid_examples.push(e.clone());
-            }
-        }
+        // The first rows of the whole: each shard names its first ones, so
+        // the smallest line numbers of all of them are the single run's,
+        // whatever order the shards come in.
+        self.invalid_examples.extend(o.invalid_examples.iter().cloned());
+        self.invalid_examples.sort_by(|a, b| (line_of(a), a).cmp(&(line_of(b), b)));
+        self.invalid_examples.dedup();
+        self.invalid_examples.truncate(MAX_INVALID_EXAMPLES);
         if self.mode != o.mode {
             self.mode = "mixed".into();
         }
         self.verified += o.verified;
-        if o.stateful && !self.stateful {
-            self.stateful = true;
-            self.stateful_example = o.stateful_example.clone();
-        }
-        if o.tight_limits && !self.tight_limits {
-            self.tight_limits = true;
-            self.tight_limits_example = o.tight_limits_example.clone();
-        }
+        // One example of several, the same whatever the order.
+        let least = |a: &Option<String>, b: &Option<String>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b).clone()),
+            _ => a.clone().or_else(|| b.clone()),
+        };
+        self.stateful |= o.stateful;
+        self.stateful_example = least(&self.stateful_example, &o.stateful_example);
+        self.tight_limits |= o.tight_limits;
+        self.tight_limits_example = least(&self.tight_limits_example, &o.tight_limits_example);
         if let Some(od) = &o.diff {
             let d = self.diff.get_or_insert_with(Diff::default);
             d.changed += od.changed;
@@ -1025,7 +1044,35 @@ impl Work<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::in_sample;
+    use super::{Summary, in_sample};
+
+    #[test]
+    fn merged_shards_name_the_first_invalid_rows_whatever_their_order() {
+        // Three shards of one file (every third line), as a run names them:
+        // its first five invalid rows each.
+        let shard = |i: u64| {
+            let lines: Vec<u64> = (1150..1200).filter(|l| (l - 1) % 3 == i).take(5).collect();
+            Summary {
+                invalid_rows: 5,
+                invalid_examples: lines.iter().map(|l| format!("a:b.jsonl:{l}: device: bad")).collect(),
+                stateful: i == 1,
+                stateful_example: (i == 1).then(|| format!("device {i}")),
+                ..Summary::new("batched")
+            }
+        };
+        let merge = |order: [u64; 3]| {
+            let mut m = shard(order[0]);
+            m.merge(&shard(order[1]));
+            m.merge(&shard(order[2]));
+            m
+        };
+        let a = merge([0, 1, 2]);
+        assert_eq!(a, merge([2, 0, 1]));
+        assert_eq!(a, merge([1, 2, 0]));
+        let lines: Vec<u64> = a.invalid_examples.iter().map(|e| super::line_of(e)).collect();
+        assert_eq!(lines, [1150, 1151, 1152, 1153, 1154], "the single run's: the smallest line numbers");
+        assert_eq!((a.invalid_rows, a.stateful, a.stateful_example.as_deref()), (15, true, Some("device 1")));
+    }
     use rampart_facts::cohort_seed;
 
     #[test]
