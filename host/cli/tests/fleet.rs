@@ -907,3 +907,34 @@ fn merge_tells_a_fleet_by_its_content_not_its_path() {
         assert_eq!(merged[k], a[k], "{k}");
     }
 }
+
+#[test]
+fn a_device_id_listed_twice_is_refused_or_counted() {
+    let d = Dir::new();
+    d.ok(&["fleet", "synth", "--devices", "20", "--out", "base.jsonl"]);
+    d.ok(&["fleet", "synth", "--devices", "20", "--out", "base.csv"]);
+    let policy = rampart_tests::STAGED_ROLLOUT;
+    for (base, dup, first, again) in [("base.jsonl", "dup.jsonl", 1, 21), ("base.csv", "dup.csv", 2, 22)] {
+        let text = std::fs::read_to_string(d.path(base)).unwrap();
+        let repeated = text.lines().nth(first - 1).unwrap();
+        std::fs::write(d.path(dup), format!("{text}{repeated}\n")).unwrap();
+        let ex = root().join("examples");
+        let release = ex.join("release.json");
+        let o = d.run(&["dry-run", "--policy", policy, "--release", release.to_str().unwrap(), "--fleet", dup]);
+        assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+        let id = if base.ends_with(".csv") {
+            repeated.split(',').next().unwrap().to_string()
+        } else {
+            serde_json::from_str::<Value>(repeated).unwrap()["id"].as_str().unwrap().to_string()
+        };
+        let want = format!(
+            "error: {dup}: 1 device(s) listed again under an id an earlier row has, the first id `{id}` on lines {first} and {again}"
+        );
+        assert!(err(&o).starts_with(&want), "{}", err(&o));
+        let v = dry_run(&d, policy, dup, &["--allow-duplicate-ids"]);
+        assert_eq!((v["devices"].as_u64(), v["duplicate_ids"].as_u64()), (Some(21), Some(1)), "{v}");
+        assert_eq!(v["duplicate_example"], format!("id `{id}` on lines {first} and {again}"));
+    }
+    let v = dry_run(&d, policy, "base.jsonl", &[]);
+    assert_eq!(v["duplicate_ids"], 0);
+}

@@ -296,6 +296,14 @@ pub struct Summary {
     /// The first device that failed alone but not in a batch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tight_limits_example: Option<String>,
+    /// Devices whose id an earlier row of the fleet already had (found by
+    /// their cohort seed, a 64-bit hash of the id): the export lists a
+    /// device twice. Each is counted again as a device.
+    #[serde(default)]
+    pub duplicate_ids: u64,
+    /// The first: ``id `gw-1` on lines 1 and 21``.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_example: Option<String>,
     /// With a baseline policy: what changes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<Diff>,
@@ -406,6 +414,9 @@ impl Summary {
         self.stateful_example = least(&self.stateful_example, &o.stateful_example);
         self.tight_limits |= o.tight_limits;
         self.tight_limits_example = least(&self.tight_limits_example, &o.tight_limits_example);
+        // Within each summary only: the same id in two shards is not seen.
+        self.duplicate_ids += o.duplicate_ids;
+        self.duplicate_example = least(&self.duplicate_example, &o.duplicate_example);
         if let Some(od) = &o.diff {
             let d = self.diff.get_or_insert_with(Diff::default);
             d.changed += od.changed;
@@ -556,6 +567,61 @@ struct BatchResult {
     mismatch: Option<Mismatch>,
     /// The host could not ask the policy: the run stops.
     host: Option<String>,
+    /// The devices' ids, to find duplicates in input order.
+    ids: Ids,
+}
+
+/// A chunk's device ids: per device its cohort seed, its line and where
+/// its id ends in `text` (all the ids, one after the other: one allocation
+/// per chunk, not one per device).
+#[derive(Default)]
+struct Ids {
+    rows: Vec<(u64, u64, u32)>,
+    text: String,
+}
+
+/// The first line of every id seen, by cohort seed (already a hash: not
+/// hashed again). About 16 bytes an entry; see docs/scaling.md.
+type Seen = std::collections::HashMap<u64, u64, std::hash::BuildHasherDefault<SeedHasher>>;
+
+/// Hands a cohort seed on as its own hash.
+#[derive(Default)]
+struct SeedHasher(u64);
+
+impl std::hash::Hasher for SeedHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+impl Ids {
+    /// Count the ids already in `seen`; remember the others' lines.
+    fn check(&self, seen: &mut Seen, summary: &mut Summary) {
+        let mut start = 0;
+        for &(seed, line, end) in &self.rows {
+            let id = &self.text[start..end as usize];
+            start = end as usize;
+            match seen.entry(seed) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(line);
+                }
+                std::collections::hash_map::Entry::Occupied(first) => {
+                    summary.duplicate_ids += 1;
+                    if summary.duplicate_example.is_none() {
+                        summary.duplicate_example = Some(format!("id `{id}` on lines {} and {line}", first.get()));
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The wave projection of one batch: per device, the hour it becomes
@@ -581,8 +647,15 @@ struct Work<'a> {
 impl Work<'_> {
     /// Parse and evaluate one chunk; count its devices in `summary`.
     fn chunk(&self, seq: u64, chunk: Chunk, summary: &mut Summary) -> BatchResult {
-        let mut r =
-            BatchResult { seq, rows: 0, decisions: Vec::new(), invalid: Vec::new(), mismatch: None, host: None };
+        let mut r = BatchResult {
+            seq,
+            rows: 0,
+            decisions: Vec::new(),
+            invalid: Vec::new(),
+            mismatch: None,
+            host: None,
+            ids: Ids::default(),
+        };
         if self.stop.load(Ordering::Relaxed) {
             // Skipped, but still reported: the output order and the
             // reader's permits go on.
@@ -593,7 +666,11 @@ impl Work<'_> {
         chunk.for_each_row(self.opts.shard, |row| {
             r.rows += 1;
             match row {
-                Ok((_, d)) => devices.push(d),
+                Ok((line, d)) => {
+                    r.ids.text.push_str(d.id.as_str());
+                    r.ids.rows.push((d.cohort_seed(), line, r.ids.text.len() as u32));
+                    devices.push(d)
+                }
                 Err(e) => r.invalid.push(e),
             }
         });
@@ -738,6 +815,7 @@ fn pass<S: Source>(
         let mut next = 0u64;
         let mut mismatch = None;
         let mut rows_done = 0u64;
+        let mut seen = Seen::default();
         for r in done_rx.iter() {
             if let Some(h) = r.host {
                 stop.store(true, Ordering::Relaxed);
@@ -753,6 +831,7 @@ fn pass<S: Source>(
                 let _ = permit_tx.send(());
                 rows_done += r.rows;
                 progress(rows_done);
+                r.ids.check(&mut seen, &mut summary);
                 for e in r.invalid {
                     if !opts.skip_invalid {
                         stop.store(true, Ordering::Relaxed);

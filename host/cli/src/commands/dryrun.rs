@@ -40,7 +40,8 @@ use std::process::ExitCode;
 /// output): those devices are still in the summary and in --out, as the
 /// fail-closed denies a gateway would act on, their cause under "policy
 /// failures"; 2 for bad input (the message names the file, line and field;
-/// --skip-invalid counts bad rows instead), and for a fleet (or shard)
+/// --skip-invalid counts bad rows instead), for a device id listed twice
+/// (--allow-duplicate-ids counts them instead), and for a fleet (or shard)
 /// with no devices: empty, blank lines, a CSV header alone, or every row
 /// invalid; 3 when the policy is refused at load; 8 when the host could not
 /// ask the policy (no free instance in the engine's pool).
@@ -103,6 +104,12 @@ pub struct Args {
     /// Count and report rows that are not valid devices instead of stopping.
     #[arg(long)]
     skip_invalid: bool,
+    /// Count devices whose id an earlier row already had (reported as
+    /// duplicate_ids, with the first one's lines) instead of refusing the
+    /// fleet: a duplicate id means the export is wrong, so without this
+    /// flag it stops the run (exit 2).
+    #[arg(long)]
+    allow_duplicate_ids: bool,
     /// Evaluate only the rows on lines I+1, I+1+N, I+1+2N, … of the fleet
     /// file (0 ≤ I < N), to split a fleet over machines.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
@@ -483,6 +490,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             return Err(coded(BAD_INPUT, anyhow::anyhow!("{origin}: no devices{shard}{why}")));
         }
+        if s.duplicate_ids > 0 && !args.allow_duplicate_ids {
+            let first = s.duplicate_example.as_deref().unwrap_or_default();
+            return Err(coded(
+                BAD_INPUT,
+                anyhow::anyhow!(
+                    "{origin}: {} device(s) listed again under an id an earlier row has, the first {first}: \
+                     the export lists a device twice (--allow-duplicate-ids counts them anyway)",
+                    s.duplicate_ids
+                ),
+            ));
+        }
         Ok(s)
     };
     // The decisions file is written whole or not at all: a bad row, an
@@ -563,6 +581,13 @@ fn print_summary(s: &Summary, release: &str, now: &str) {
         for (cause, n) in &s.policy_failures {
             println!("  {cause:<30} {n:>10}");
         }
+    }
+    if s.duplicate_ids > 0 {
+        println!(
+            "duplicate device ids: {} (the first: {})",
+            s.duplicate_ids,
+            s.duplicate_example.as_deref().unwrap_or_default()
+        );
     }
     if s.invalid_rows > 0 {
         println!("invalid rows skipped: {}", s.invalid_rows);
