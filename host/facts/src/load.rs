@@ -42,12 +42,13 @@ fn named(field: &str) -> String {
 
 /// The field's path; `?` (serde's name for a field it could not read the
 /// name of) is dropped, so an error inside `a` at an unnamed key names `a`.
+/// The top level is no field: its errors name theirs (``missing field
+/// `firmware` ``).
 fn field_of(path: &serde_path_to_error::Path) -> String {
     let p = path.to_string();
     let p = p.strip_suffix(".?").unwrap_or(&p);
     match p {
-        "." => "(top level)".to_string(),
-        "?" => String::new(),
+        "." | "?" => String::new(),
         p => p.to_string(),
     }
 }

@@ -97,13 +97,28 @@ impl Chunk {
                         Ok(t) if t.trim().is_empty() => {}
                         Ok(t) => f(rampart_facts::from_json_str::<Device>("device", t.trim())
                             .map(|d| (line, d))
-                            .map_err(|e| invalid(e.to_string()))),
+                            .map_err(|e| invalid(row_cause(&e, line, t)))),
                         Err(e) => f(Err(invalid(format!("not UTF-8: {e}")))),
                     }
                 }
             }
         }
     }
+}
+
+/// A JSON Lines row's error: the row is one line, so the parser's "line 1"
+/// is dropped (the row's own line number comes first); a first line that
+/// looks like a CSV header says how to read CSV.
+fn row_cause(e: &rampart_facts::FactsError, line: u64, text: &str) -> String {
+    let cause = e.to_string();
+    let cause = match cause.strip_prefix("device: line 1, column ") {
+        Some(rest) => format!("device: column {rest}"),
+        None => cause,
+    };
+    if line == 1 && !text.trim_start().starts_with('{') && text.contains(',') {
+        return format!("{cause} (a CSV fleet? its name must end in .csv, or give --fleet-format csv)");
+    }
+    cause
 }
 
 /// Where the rows of a fleet come from, a chunk at a time.
@@ -331,6 +346,41 @@ mod tests {
                 assert_eq!(got, want, "reads of {step} bytes, blocks of {block}, chunks of {per} rows");
             }
         }
+    }
+
+    #[test]
+    fn a_row_error_names_the_column_and_field_but_no_inner_line() {
+        let full = device("a");
+        let missing = full.replacen(r#""firmware":"#, r#""firmwar":"#, 1);
+        let text = format!("id,hardware.model\n{{\"id\": x}}\n{missing}\n");
+        let mut errors = Vec::new();
+        let mut src = JsonBlocks::new(text.as_bytes(), "f.jsonl");
+        while let Some(chunk) = src.next_chunk(10) {
+            chunk.for_each_row(None, |r| errors.push(r.expect_err("every row is bad").to_string()));
+        }
+        assert_eq!(errors.len(), 3);
+        assert!(
+            errors[0].starts_with("f.jsonl:1: device: column 1: expected a JSON object")
+                && errors[0].ends_with("(a CSV fleet? its name must end in .csv, or give --fleet-format csv)"),
+            "{}",
+            errors[0]
+        );
+        assert!(errors[1].starts_with("f.jsonl:2: device: column "), "{}", errors[1]);
+        assert!(!errors[1].contains("line 1") && !errors[1].contains("CSV"), "{}", errors[1]);
+        assert!(
+            errors[2].contains("unknown field `firmwar`") || errors[2].contains("missing field `firmware`"),
+            "{}",
+            errors[2]
+        );
+        assert!(!errors[2].contains("(top level)") && !errors[2].contains("line 1"), "{}", errors[2]);
+        // A field only missing.
+        let v: serde_json::Value = serde_json::from_str(&full).unwrap();
+        let mut o = v.as_object().unwrap().clone();
+        o.remove("firmware");
+        let text = serde_json::to_string(&o).unwrap();
+        let e = rampart_facts::from_json_str::<Device>("device", &text).unwrap_err();
+        assert!(row_cause(&e, 5, &text).ends_with(": missing field `firmware`"), "{}", row_cause(&e, 5, &text));
+        assert!(!row_cause(&e, 5, &text).contains("field `(top level)`"));
     }
 
     #[test]
