@@ -938,3 +938,17 @@ fn a_device_id_listed_twice_is_refused_or_counted() {
     let v = dry_run(&d, policy, "base.jsonl", &[]);
     assert_eq!(v["duplicate_ids"], 0);
 }
+
+#[test]
+fn verify_one_in_zero_is_refused() {
+    let d = Dir::new();
+    d.ok(&["fleet", "synth", "--devices", "10", "--out", "fleet.jsonl"]);
+    let release = root().join("examples/release.json");
+    let policy = rampart_tests::STAGED_ROLLOUT;
+    let args = ["dry-run", "--policy", policy, "--release", release.to_str().unwrap(), "--fleet", "fleet.jsonl"];
+    let o = d.run(&[&args[..], &["--verify-one-in", "0"]].concat());
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("--verify-one-in") && err(&o).contains("0 is not in 1.."), "{}", err(&o));
+    let v = dry_run(&d, policy, "fleet.jsonl", &["--verify-one-in", "1"]);
+    assert_eq!(v["verified"], 10);
+}

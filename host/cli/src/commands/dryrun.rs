@@ -119,8 +119,9 @@ pub struct Args {
     #[arg(long, value_name = "N",
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=dryrun::MAX_THREADS as u64))]
     threads: Option<usize>,
-    /// Re-ask one device in this many (by cohort seed) in a fresh instance.
-    #[arg(long, value_name = "N", default_value_t = 64)]
+    /// Re-ask one device in this many (by cohort seed) in a fresh instance
+    /// (1 re-asks every device; 0 is refused).
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
     verify_one_in: u64,
     /// Ask every device in its own fresh instance (slower; what a gateway does).
     #[arg(long)]
@@ -434,7 +435,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let project = args.project.or(args.report.is_some().then_some(168));
     let opts = Options {
         threads: args.threads.unwrap_or_else(|| Options::default().threads),
-        verify_one_in: args.verify_one_in.max(1),
+        verify_one_in: args.verify_one_in,
         skip_invalid: args.skip_invalid,
         isolated: args.isolated || read_once,
         shard: args.shard,
