@@ -952,3 +952,14 @@ fn verify_one_in_zero_is_refused() {
     let v = dry_run(&d, policy, "fleet.jsonl", &["--verify-one-in", "1"]);
     assert_eq!(v["verified"], 10);
 }
+
+#[test]
+fn a_directory_is_no_fleet() {
+    let d = Dir::new();
+    std::fs::create_dir(d.path("bad")).unwrap();
+    let release = root().join("examples/release.json");
+    let policy = rampart_tests::STAGED_ROLLOUT;
+    let o = d.run(&["dry-run", "--policy", policy, "--release", release.to_str().unwrap(), "--fleet", "bad/"]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert_eq!(err(&o).trim(), "error: bad/: is a directory; give a fleet file (JSON Lines or CSV)");
+}

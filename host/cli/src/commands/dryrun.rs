@@ -403,7 +403,12 @@ fn open_fleet(path: &Path) -> anyhow::Result<Box<dyn std::io::Read + Send>> {
     if path == Path::new("-") {
         return Ok(Box::new(std::io::stdin()));
     }
-    let f = std::fs::File::open(path).map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", path.display())))?;
+    let bad = |e: String| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", path.display()));
+    let f = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
+    // Opening a directory succeeds; reading it fails as "line 1".
+    if f.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(bad("is a directory; give a fleet file (JSON Lines or CSV)".into()));
+    }
     Ok(Box::new(f))
 }
 
