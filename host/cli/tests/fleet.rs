@@ -893,6 +893,13 @@ fn merge_tells_a_fleet_by_its_content_not_its_path() {
     // Two partitions that happen to share a name are two fleets.
     let two = d.json(0, &["dry-run", "merge", "a.json", "b.json", "--json"]);
     assert_eq!(two["devices"], 600);
+    // A field no dry-run writes is refused.
+    let mut typo = a.clone();
+    typo["devicse"] = 3.into();
+    save("typo.json", &typo);
+    let o = d.run(&["dry-run", "merge", "typo.json", "b.json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert_eq!(err(&o).trim(), "error: typo.json: not a dry-run summary: unknown field `devicse`");
     // One fleet under two spellings is one fleet: counted twice, refused.
     save("again.json", &dry_run(&d, policy, "./x1/../x1/part.jsonl", &[]));
     let o = d.run(&["dry-run", "merge", "a.json", "again.json"]);

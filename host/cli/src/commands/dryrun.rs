@@ -200,6 +200,11 @@ fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
         let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
         let s: Summary = serde_json::from_value(v.clone()).map_err(|e| bad(format!("not a dry-run summary: {e}")))?;
+        // A field no dry-run writes is a typo or another tool's output,
+        // never silently ignored.
+        if let Some(unknown) = v.as_object().and_then(|o| o.keys().find(|k| !summary_keys().contains(k.as_str()))) {
+            return Err(bad(format!("not a dry-run summary: unknown field `{unknown}`")));
+        }
         let shard = v["shard"]["index"].as_u64().zip(v["shard"]["count"].as_u64()).filter(|(i, n)| i < n);
         let name = v["fleet"].as_str().unwrap_or("-").to_string();
         let key = match v["fleet_sha256"].as_str() {
@@ -547,6 +552,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// (their fail-closed denies are in the summary all the same).
 fn answered(policy_failed: bool) -> ExitCode {
     if policy_failed { ExitCode::from(crate::exit::POLICY_FAILED) } else { ExitCode::SUCCESS }
+}
+
+/// Every top-level field of a `--json` summary: the summary's own (each
+/// optional one present), and those the command adds.
+fn summary_keys() -> std::collections::BTreeSet<String> {
+    let text = Some(String::new());
+    let full = Summary {
+        stateful_example: text.clone(),
+        tight_limits_example: text.clone(),
+        duplicate_example: text,
+        diff: Some(dryrun::Diff::default()),
+        projection: Some(dryrun::Projection {
+            start: Timestamp(0),
+            newly_eligible: Vec::new(),
+            not_eligible: BTreeMap::new(),
+            evaluations: 0,
+            fallback_batches: 0,
+        }),
+        ..Summary::default()
+    };
+    let v = summary_json_of(&full);
+    let own = v.as_object().expect("a summary is an object").keys().cloned();
+    let added = ["allow", "deny", "defer", "policy", "baseline", "release", "now", "fleet", "fleet_sha256", "shard"];
+    own.chain(added.map(String::from)).collect()
 }
 
 /// The JSON form of a summary: its fields, a top-level count per decision
