@@ -361,6 +361,8 @@ fn write_report(path: &Path, s: &Summary, about: &report::About) -> anyhow::Resu
 struct Digesting {
     inner: Box<dyn std::io::Read + Send>,
     hash: Option<sha2::Sha256>,
+    /// Bytes read so far, for the progress bar.
+    bytes: std::sync::Arc<std::sync::atomic::AtomicU64>,
     digest: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
@@ -368,6 +370,7 @@ impl std::io::Read for Digesting {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         use sha2::Digest as _;
         let n = self.inner.read(buf)?;
+        self.bytes.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         if n > 0 {
             if let Some(h) = &mut self.hash {
                 h.update(&buf[..n]);
@@ -396,6 +399,25 @@ fn run_failed(origin: &str, e: dryrun::DryRunError) -> anyhow::Error {
         e @ dryrun::DryRunError::Host(_) => coded(crate::exit::HOST_FAILED, e),
         e => coded(BAD_INPUT, e),
     }
+}
+
+/// The dry-run's progress on a terminal: for a file of known size, a bar by
+/// bytes read with percent and ETA; else the devices so far. Devices and
+/// their rate in the message, in whole numbers.
+fn fleet_bar(size: Option<u64>) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(size, indicatif::ProgressDrawTarget::stderr());
+    let template = match size {
+        Some(_) => "{msg} [{bar:30}] {percent:>3}% of {binary_total_bytes}, eta {eta}",
+        None => "{msg}, {elapsed}",
+    };
+    bar.set_style(indicatif::ProgressStyle::with_template(template).expect("a valid template").progress_chars("=> "));
+    bar
+}
+
+/// `10,637 devices, 10,637/s`.
+fn progress_message(devices: u64, elapsed: std::time::Duration) -> String {
+    let rate = devices as f64 / elapsed.as_secs_f64().max(1e-3);
+    format!("{} devices, {}/s", report::group(devices), report::group(rate.round() as u64))
 }
 
 /// Whether the fleet can be read twice: a regular file (symbolic links
@@ -460,7 +482,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let baseline = args.baseline.as_deref().map(|p| load_policy(&engine, &args.engine, p)).transpose()?;
     let policies = dryrun::Policies { candidate: &policy, baseline: baseline.as_ref() };
     let ctx = rampart_engine::Context::new(&rollout, now, &release);
-    let bar = super::keyargs::count_bar(None, "devices");
+    // A regular file's size gives the bar its end: percent and ETA by bytes
+    // read; a pipe has none.
+    let size = if read_once { None } else { std::fs::metadata(&fleet).ok().map(|m| m.len()) };
+    let bar = fleet_bar(size);
+    let bytes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let format = args.fleet_format.unwrap_or(if fleet.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
         FleetFormat::Csv
     } else {
@@ -481,7 +507,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         match reader {
             Ok(r) => {
                 let hash = Some(<sha2::Sha256 as sha2::Digest>::new());
-                read_fleet(Box::new(Digesting { inner: r, hash, digest: digest.clone() }), format, &origin)
+                // A new pass starts the bar over.
+                bytes.store(0, std::sync::atomic::Ordering::Relaxed);
+                let reader = Digesting { inner: r, hash, bytes: bytes.clone(), digest: digest.clone() };
+                read_fleet(Box::new(reader), format, &origin)
             }
             Err(e) => {
                 let e = std::io::Error::other(e.root_cause().to_string());
@@ -489,7 +518,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    let progress = |n| bar.set_position(n);
+    let started = std::time::Instant::now();
+    let progress = |n| {
+        bar.set_message(progress_message(n, started.elapsed()));
+        bar.set_position(if size.is_some() { bytes.load(std::sync::atomic::Ordering::Relaxed) } else { n });
+    };
     let evaluate = |sink: &mut dyn Sink| -> anyhow::Result<Summary> {
         let s = dryrun::run(policies, &ctx, open, &opts, sink, &progress).map_err(|e| run_failed(&origin, e))?;
         // An empty export is a broken export, not a fleet that needs nothing.
@@ -677,5 +710,16 @@ fn print_projection(p: &dryrun::Projection, devices: u64) {
         for (label, n) in v.into_iter().take(8) {
             println!("    {label:<40} {n:>10}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn progress_is_told_in_whole_devices() {
+        let m = super::progress_message(10_636, std::time::Duration::from_millis(999_900));
+        assert_eq!(m, "10,636 devices, 11/s");
+        let m = super::progress_message(1_000_000, std::time::Duration::from_secs_f64(1.4));
+        assert_eq!(m, "1,000,000 devices, 714,286/s");
     }
 }
