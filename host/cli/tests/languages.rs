@@ -25,13 +25,13 @@ fn build(d: &Dir, dir: &Path, out: &str) -> Value {
 
 /// Per-device answers of a dry-run of `fleet.jsonl` (at the example
 /// rollout's time): one JSON line per device.
-fn decisions(d: &Dir, policy: &str, out: &str, extra: &[&str]) -> Vec<Value> {
+fn decisions(d: &Dir, policy: &str, out: &str, extra: &[&str], exit: i32) -> Vec<Value> {
     let ex = root().join("examples");
     let (release, rollout) = (ex.join("release.json"), ex.join("rollout.json"));
     let mut args = vec!["dry-run", "--policy", policy, "--release", release.to_str().unwrap()];
     args.extend(["--rollout", rollout.to_str().unwrap(), "--fleet", "fleet.jsonl", "--out", out, "--json"]);
     args.extend_from_slice(extra);
-    d.json(0, &args);
+    d.json(exit, &args);
     std::fs::read_to_string(d.path(out))
         .unwrap()
         .lines()
@@ -70,12 +70,12 @@ fn staged_rollout_matches_rust(lang: &str) {
 
     // 10,000 devices: identical decisions, reason codes and until.
     d.ok(&["fleet", "synth", "--devices", &FLEET_SIZE.to_string(), "--seed", "6", "--out", "fleet.jsonl"]);
-    let theirs = decisions(&d, "policy.wasm", "theirs.jsonl", &[]);
+    let theirs = decisions(&d, "policy.wasm", "theirs.jsonl", &[], 0);
     // Asked in batches on live instances (a device carries its fuel only when
     // it was asked alone: the 1-in-64 check, or a failed batch's fallback).
     let alone = std::fs::read_to_string(d.path("theirs.jsonl")).unwrap().matches("\"fuel\"").count();
     assert!(alone < FLEET_SIZE / 20, "{lang}: {alone} devices asked alone: batches failed");
-    let ours = decisions(&d, rampart_tests::STAGED_ROLLOUT, "ours.jsonl", &[]);
+    let ours = decisions(&d, rampart_tests::STAGED_ROLLOUT, "ours.jsonl", &[], 0);
     assert_eq!(ours.len(), FLEET_SIZE);
     let kinds: std::collections::BTreeSet<String> = ours.iter().map(|v| v["decision"].to_string()).collect();
     assert_eq!(kinds.len(), 3, "the fleet exercises allow, deny and defer: {kinds:?}");
@@ -155,9 +155,10 @@ fn hostile_fails_closed(lang: &str) {
     let code = |v: &Value| v["reasons"][0].as_str().unwrap_or_default().to_string();
     let started = std::time::Instant::now();
 
-    // The default limits: fuel stops the loop.
+    // The default limits: fuel stops the loop (exit 4: a device's policy
+    // failed; it is still in the output, denied).
     fleet(&["loop", "fine"]);
-    let out = decisions(&d, "hostile.wasm", "loop.jsonl", &[]);
+    let out = decisions(&d, "hostile.wasm", "loop.jsonl", &[], 4);
     assert_eq!((&out[0]["id"], &out[0]["decision"]), (&Value::from("loop"), &Value::from("deny")), "{lang}: {out:?}");
     assert_eq!(code(&out[0]), "policy-out-of-fuel", "{lang}: {out:?}");
     assert_eq!(out[0]["policy_failed"], true);
@@ -166,7 +167,7 @@ fn hostile_fails_closed(lang: &str) {
     // Fuel and time to spare: only the memory limit stops the bomb (filling
     // 128 MiB byte by byte in an interpreter takes more than the default fuel).
     fleet(&["bomb", "fine"]);
-    let out = decisions(&d, "hostile.wasm", "bomb.jsonl", &["--fuel", "50000000000", "--timeout-ms", "60000"]);
+    let out = decisions(&d, "hostile.wasm", "bomb.jsonl", &["--fuel", "50000000000", "--timeout-ms", "60000"], 4);
     assert_eq!(out[0]["decision"], "deny", "{lang}: {out:?}");
     assert_eq!(code(&out[0]), "policy-out-of-memory", "{lang}: {out:?}");
     assert_eq!(out[1]["decision"], "allow", "{lang}: the engine serves the next device");
