@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Write `path` through `write`, whole or not at all
 /// ([`rampart_trust::atomic::replace_with`]: a temporary file beside it,
@@ -21,7 +21,7 @@ pub fn replace<T>(
     write: impl FnOnce(&mut BufWriter<&File>) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     let named = |e: std::io::Error| anyhow::anyhow!("{}: {e}", path.display());
-    let target = follow_links(path);
+    let target = rampart_trust::atomic::resolve(path).map_err(named)?;
     match std::fs::metadata(&target) {
         Ok(m) if m.is_dir() => anyhow::bail!("{}: is a directory", path.display()),
         Ok(m) if !m.is_file() => {
@@ -47,22 +47,6 @@ pub fn replace<T>(
         Ok(value)
     })
     .map_err(named)?
-}
-
-/// What `path` names once its symbolic links are followed, even to a file
-/// that does not exist yet (which `canonicalize` refuses): the link is then
-/// kept, and the file it names written.
-fn follow_links(path: &Path) -> PathBuf {
-    let mut p = path.to_path_buf();
-    // As many links as the kernel follows (ELOOP beyond).
-    for _ in 0..40 {
-        match std::fs::read_link(&p) {
-            Ok(next) if next.is_absolute() => p = next,
-            Ok(next) => p = p.parent().map_or_else(|| next.clone(), |d| d.join(&next)),
-            Err(_) => break,
-        }
-    }
-    p
 }
 
 /// Write `bytes` to `path` through [`replace`] (mode 0644); any failure is

@@ -80,7 +80,7 @@ pub fn replace_with<T, E>(
 /// The file `path` names once every symbolic link is followed: `path`
 /// itself when it is not a link, else the end of the chain of links, which
 /// need not exist (a dangling link names the file it would point to).
-fn resolve(path: &Path) -> io::Result<PathBuf> {
+pub fn resolve(path: &Path) -> io::Result<PathBuf> {
     if let Ok(real) = std::fs::canonicalize(path) {
         return Ok(real);
     }
