@@ -12,7 +12,7 @@
 
 use crate::keys::{KeyError, KeyId, Signer};
 use crate::limits::Limits;
-use crate::manifest::{Manifest, Payload, chunk_count};
+use crate::manifest::{Manifest, Payload, check_chunk_size, check_payload_size, chunk_count};
 use crate::pipeline::TotalHasher;
 use crate::signature::{self, Domain, SignatureEntry, SignatureError};
 use crate::trust::{Role, TrustStore};
@@ -73,21 +73,10 @@ impl BundleSpec {
     }
 
     /// The length of the encoded manifest of this spec with `chunks` chunk
-    /// digests (the layout of `docs/bundle-format.md`).
+    /// digests: the encoder's own layout without digests, and 32 bytes
+    /// per chunk digest.
     pub fn manifest_len(&self, chunks: u64) -> u64 {
-        let str8 = |s: &str| 1 + s.len() as u64;
-        let delta = match self.payload {
-            Payload::Full => 0,
-            Payload::Delta { .. } => 32,
-        };
-        // format version, hardware count, security counter, channel, both
-        // times, payload kind, payload size and digest, chunk size and
-        // count, SBOM size and digest.
-        let fixed = 2 + 1 + 8 + 1 + 8 + 8 + 1 + 8 + 32 + 4 + 4 + 4 + 32;
-        let names = str8(&self.bundle_id)
-            + self.compatible_hardware.iter().map(|h| str8(h)).sum::<u64>()
-            + str8(&self.version.to_string());
-        fixed + names + delta + 32 * chunks
+        self.manifest(0, [0; 32], Vec::new(), &[]).encoded_len_unchecked() + 32 * chunks
     }
 
     /// The most chunks a payload of this spec may have: at most
@@ -105,18 +94,8 @@ impl BundleSpec {
         if self.chunk_size == 0 {
             return Err(FormatError::invalid("chunk_size", "is 0").into());
         }
-        if self.chunk_size < limits.min_chunk_bytes {
-            return Err(FormatError::invalid(
-                "chunk_size",
-                format!("is {}, less than the minimum of {}", self.chunk_size, limits.min_chunk_bytes),
-            )
-            .into());
-        }
-        bound("chunk_size", u64::from(self.chunk_size), u64::from(limits.max_chunk_bytes))?;
-        if payload_size == 0 {
-            return Err(FormatError::invalid("payload_size", "is 0: a bundle carries an image").into());
-        }
-        bound("payload_size", payload_size, limits.max_payload_bytes)?;
+        check_chunk_size(self.chunk_size, limits)?;
+        check_payload_size(payload_size, limits)?;
         let chunks = chunk_count(payload_size, self.chunk_size);
         let max = self.max_chunks(limits);
         if chunks > max {

@@ -54,6 +54,27 @@ pub struct Manifest {
     pub sbom_sha256: Digest,
 }
 
+/// A payload's size against `limits`: at least one byte, at most
+/// `max_payload_bytes` (for a manifest, and for an image before it is read).
+pub(crate) fn check_payload_size(payload_size: u64, limits: &Limits) -> Result<(), FormatError> {
+    if payload_size == 0 {
+        return Err(FormatError::invalid("payload_size", "is 0: a bundle carries an image"));
+    }
+    bound("payload_size", payload_size, limits.max_payload_bytes)
+}
+
+/// A chunk size against `limits` (for a manifest, and for a bundle's
+/// spec before its image is read).
+pub(crate) fn check_chunk_size(chunk_size: u32, limits: &Limits) -> Result<(), FormatError> {
+    if chunk_size < limits.min_chunk_bytes {
+        return Err(FormatError::invalid(
+            "chunk_size",
+            format!("is {chunk_size}, less than the minimum of {}", limits.min_chunk_bytes),
+        ));
+    }
+    bound("chunk_size", u64::from(chunk_size), u64::from(limits.max_chunk_bytes))
+}
+
 /// Number of chunks a payload of `size` bytes has with `chunk` bytes each.
 pub fn chunk_count(size: u64, chunk: u32) -> u64 {
     size.div_ceil(u64::from(chunk))
@@ -107,17 +128,8 @@ impl Manifest {
             (self.created_at, self.expires_at),
             limits,
         )?;
-        if self.payload_size == 0 {
-            return Err(FormatError::invalid("payload_size", "is 0: a bundle carries an image"));
-        }
-        bound("payload_size", self.payload_size, limits.max_payload_bytes)?;
-        if self.chunk_size < limits.min_chunk_bytes {
-            return Err(FormatError::invalid(
-                "chunk_size",
-                format!("is {}, less than the minimum of {}", self.chunk_size, limits.min_chunk_bytes),
-            ));
-        }
-        bound("chunk_size", u64::from(self.chunk_size), u64::from(limits.max_chunk_bytes))?;
+        check_payload_size(self.payload_size, limits)?;
+        check_chunk_size(self.chunk_size, limits)?;
         let chunks = chunk_count(self.payload_size, self.chunk_size);
         bound("chunk_count", chunks, u64::from(limits.max_chunks))?;
         if self.chunk_sha256.len() as u64 != chunks {
@@ -141,6 +153,19 @@ impl Manifest {
     /// The canonical encoding: the exact bytes that are signed.
     pub fn encode(&self, limits: &Limits) -> Result<Vec<u8>, FormatError> {
         self.check(limits)?;
+        let bytes = self.layout();
+        bound("manifest_length", bytes.len() as u64, u64::from(limits.max_manifest_bytes))?;
+        Ok(bytes)
+    }
+
+    /// The length of the encoding, whatever the rules say of the fields:
+    /// for sizing a manifest before its digests are known.
+    pub(crate) fn encoded_len_unchecked(&self) -> u64 {
+        self.layout().len() as u64
+    }
+
+    /// The canonical layout of the fields, unchecked.
+    fn layout(&self) -> Vec<u8> {
         let mut w = Writer::default();
         w.u16(MANIFEST_VERSION);
         w.str8(&self.bundle_id);
@@ -172,8 +197,7 @@ impl Manifest {
         }
         w.u32(self.sbom_size);
         w.bytes(&self.sbom_sha256);
-        bound("manifest_length", w.0.len() as u64, u64::from(limits.max_manifest_bytes))?;
-        Ok(w.0)
+        w.0
     }
 
     /// Decode canonical bytes; anything but a canonical, rule-abiding

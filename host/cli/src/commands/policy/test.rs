@@ -315,7 +315,7 @@ fn prepare<'a>(d: &Inputs, case: &'a Case, base: &Path, origin: &str) -> anyhow:
     if case.secs.is_some() && case.expect != "wait" {
         return Err(bad(format!("secs: only a `wait` has them, and this case expects `{}`", case.expect)));
     }
-    if case.reasons.as_ref().is_some_and(|r| !r.is_empty()) && matches!(question_of(&case.expect), Some(false)) {
+    if case.reasons.as_ref().is_some_and(|r| !r.is_empty()) && matches!(carries_reason(&case.expect), Some(false)) {
         return Err(bad(format!("reasons: `{}` carries no reason", case.expect)));
     }
     let until = case.until.as_deref().map(Timestamp::parse).transpose().map_err(|e| bad(format!("until: {e}")))?;
@@ -354,7 +354,7 @@ fn prepare<'a>(d: &Inputs, case: &'a Case, base: &Path, origin: &str) -> anyhow:
 
 /// Whether the decision `expect` names carries a reason (`None`: not a
 /// decision).
-fn question_of(expect: &str) -> Option<bool> {
+fn carries_reason(expect: &str) -> Option<bool> {
     match expect {
         "allow" | "commit" | "continue" => Some(false),
         "deny" | "defer" | "rollback" | "wait" | "pause" | "abort" => Some(true),
