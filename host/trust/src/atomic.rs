@@ -5,7 +5,7 @@
 
 use std::fs::{File, Permissions};
 use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -63,8 +63,19 @@ pub fn replace_with<T, E>(
     let target = resolve(path)?;
     let mode = std::fs::metadata(&target).map_or(new_mode, |m| m.permissions().mode() & 0o7777);
     let dir = parent(&target);
-    let mut tmp = tempfile::Builder::new().prefix(".rampart-").tempfile_in(&dir).map_err(without_temp_path)?;
-    let _pending = Pending::register(tmp.path());
+    // The temporary file is listed before it exists, so that a signal at
+    // any instant finds every file this write has made.
+    let mut pending = None;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".rampart-")
+        .make_in(&dir, |path| {
+            let listed = Pending::register(path);
+            let file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+            pending = Some(listed);
+            Ok(file)
+        })
+        .map_err(without_temp_path)?;
+    let _pending = pending;
     // Exact bits, whatever the umask did to the temporary file.
     tmp.as_file().set_permissions(Permissions::from_mode(mode))?;
     let value = match write(tmp.as_file_mut()) {
