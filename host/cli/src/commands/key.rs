@@ -2,9 +2,9 @@
 
 use super::keyargs::pin_source;
 use crate::exit::{BAD_INPUT, coded};
-use rampart_trust::keys::pkcs11::{Pkcs11Signer, Pkcs11Uri};
+use rampart_trust::keys::pkcs11::{self, Pkcs11Signer, Pkcs11Uri};
 use rampart_trust::keys::software::SoftwareKey;
-use rampart_trust::keys::{PublicKey, Signer, open_signer};
+use rampart_trust::keys::{PublicKey, Signer};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,13 +46,20 @@ pub struct GenerateArgs {
 /// Print the public key (PEM) and key id of a signing key
 ///
 ///   rampart key public release-1.pem
+///   rampart key public 'pkcs11:token=oem;object=release-1'
 ///   rampart key public 'pkcs11:token=oem;object=release-1' --pin-source pin.txt
+///
+/// A token's public key is read without logging in. With a PIN (the file,
+/// `$RAMPART_PKCS11_PIN`, or pin-source= in the URI) the key is opened as a
+/// signer instead, which also checks with one signature that the token's
+/// private key belongs to it (`pair_checked` in `--json`).
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct PublicArgs {
     /// A PKCS#8 PEM private key, a PEM public key, or a `pkcs11:` URI.
     key: String,
-    /// File whose first line is the token PIN (else `$RAMPART_PKCS11_PIN`).
+    /// File whose first line is the token PIN (else `$RAMPART_PKCS11_PIN`, if
+    /// set); optional, see above.
     #[arg(long, value_name = "FILE")]
     pin_source: Option<PathBuf>,
     /// Print one JSON object instead of text.
@@ -112,6 +119,18 @@ fn public(args: PublicArgs) -> anyhow::Result<ExitCode> {
         let key = PublicKey::read_pem_file_of_any(std::path::Path::new(&args.key)).map_err(|e| coded(BAD_INPUT, e))?;
         return print_key(&key, json!({}), args.json);
     }
-    let signer = open_signer(&args.key, &pin_source(args.pin_source.as_deref())).map_err(|e| coded(BAD_INPUT, e))?;
-    print_key(signer.public_key(), json!({}), args.json)
+    // With a PIN, open the key as a signer: that checks with one signature
+    // that the token's public key object is its private key's other half.
+    // Without one, read the public key object alone: a public key is public.
+    let uri = Pkcs11Uri::parse(&args.key).map_err(|e| coded(BAD_INPUT, e))?;
+    let pin = pin_source(args.pin_source.as_deref());
+    if pkcs11::pin_given(&uri, &pin) {
+        let signer = Pkcs11Signer::open(&uri, &pin).map_err(|e| coded(BAD_INPUT, e))?;
+        return print_key(signer.public_key(), json!({ "pair_checked": true }), args.json);
+    }
+    let public = pkcs11::read_public_key(&uri).map_err(|e| coded(BAD_INPUT, e))?;
+    if !args.json {
+        eprintln!("note: read without a PIN; give one to also check that the token holds the matching private key");
+    }
+    print_key(&public, json!({ "pair_checked": false }), args.json)
 }

@@ -538,8 +538,9 @@ fn resolve_pin(uri: &Pkcs11Uri, source: &PinSource) -> Result<AuthPin, KeyError>
 }
 
 /// A session on the URI's token, logged in as the user when the token
-/// requires it.
-fn open_session(uri: &Pkcs11Uri, pin: &PinSource, read_write: bool) -> Result<Session, KeyError> {
+/// requires it and `pin` is given; without a PIN, a public session (which
+/// sees the token's public objects only).
+fn open_session(uri: &Pkcs11Uri, pin: Option<&PinSource>, read_write: bool) -> Result<Session, KeyError> {
     let module = uri.resolved_module_path();
     let context = context(&module)?;
     let slot = find_token(&context, uri, &module)?;
@@ -547,7 +548,7 @@ fn open_session(uri: &Pkcs11Uri, pin: &PinSource, read_write: bool) -> Result<Se
     let info = context.get_token_info(slot).map_err(|e| ck_error(format!("token `{token}`"), &e))?;
     let session = if read_write { context.open_rw_session(slot) } else { context.open_ro_session(slot) }
         .map_err(|e| ck_error(format!("cannot open a session on token `{token}`"), &e))?;
-    if info.login_required() {
+    if let (true, Some(pin)) = (info.login_required(), pin) {
         if info.user_pin_locked() {
             return Err(KeyError::Pkcs11(format!("token `{token}`: the user PIN is locked (too many wrong PINs)")));
         }
@@ -674,6 +675,51 @@ fn public_key_from_ec_point(point: &[u8], name: &str) -> Result<PublicKey, KeyEr
         .map_err(|e| KeyError::Pkcs11(format!("the CKA_EC_POINT of {name}'s public key: {e}")))
 }
 
+/// Whether a PIN is at hand for the URI's token without asking anyone: in
+/// the URI (`pin-value`, `pin-source`), in a PIN file, or in [`PIN_ENV`].
+pub fn pin_given(uri: &Pkcs11Uri, source: &PinSource) -> bool {
+    uri.pin_value.is_some()
+        || uri.pin_source.is_some()
+        || matches!(source, PinSource::File(_))
+        || std::env::var_os(PIN_ENV).is_some()
+}
+
+/// The public key a URI names, read from the token's public key object in
+/// a session that does not log in: a public key needs no PIN. Unlike
+/// [`Pkcs11Signer::open`], this cannot check that the token holds the
+/// matching private key (the private key is visible only after login); a
+/// wrong public key in a trust store makes verification fail, never pass.
+pub fn read_public_key(uri: &Pkcs11Uri) -> Result<PublicKey, KeyError> {
+    let (label, id) = (uri.object.as_deref(), uri.id.as_deref());
+    if label.is_none() && id.is_none() {
+        return Err(KeyError::Pkcs11(format!("no key named in token `{}`: give object= or id=", uri.token)));
+    }
+    let name = uri.key_name(label, id);
+    let session = open_session(uri, None, false)?;
+    let object =
+        find_ec_key(&session, ObjectClass::PUBLIC_KEY, label, id, "public key object", &name).map_err(|e| {
+            KeyError::Pkcs11(format!(
+                "{e} (looked without logging in: if token `{}` keeps its public keys private, give the PIN with \
+                 --pin-source or {PIN_ENV})",
+                uri.token
+            ))
+        })?;
+    public_key_of(&session, object, &name)
+}
+
+/// The P-256 public key held by a public key object.
+fn public_key_of(session: &Session, object: ObjectHandle, name: &str) -> Result<PublicKey, KeyError> {
+    let attributes = session
+        .get_attributes(object, &[AttributeType::EcParams, AttributeType::EcPoint])
+        .map_err(|e| ck_error(format!("reading the public key of {name}"), &e))?;
+    check_p256(&attributes, "public key", name, true)?;
+    let point = attributes
+        .iter()
+        .find_map(|a| if let Attribute::EcPoint(point) = a { Some(point) } else { None })
+        .ok_or_else(|| KeyError::Pkcs11(format!("the public key of {name} has no CKA_EC_POINT")))?;
+    public_key_from_ec_point(point, name)
+}
+
 /// A signing key inside a token. The private key never leaves the token;
 /// the session that holds the login lives as long as the signer.
 pub struct Pkcs11Signer {
@@ -695,7 +741,7 @@ impl Pkcs11Signer {
     /// same label/id, refuse anything that is not P-256, and check with one
     /// signature that the two halves belong together.
     pub fn open(uri: &Pkcs11Uri, pin: &PinSource) -> Result<Self, KeyError> {
-        let session = open_session(uri, pin, false)?;
+        let session = open_session(uri, Some(pin), false)?;
         Self::from_session(session, uri, uri.object.as_deref(), uri.id.as_deref())
     }
 
@@ -714,7 +760,7 @@ impl Pkcs11Signer {
         })?;
         let id = uri.id.clone().unwrap_or_else(|| derived_id(label));
         let name = uri.key_name(Some(label), Some(&id));
-        let session = open_session(uri, pin, true)?;
+        let session = open_session(uri, Some(pin), true)?;
 
         let labelled = session
             .find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
@@ -779,15 +825,7 @@ impl Pkcs11Signer {
         check_p256(&attributes, "private key", &name, false)?;
 
         let public_object = find_ec_key(&session, ObjectClass::PUBLIC_KEY, label, id, "public key object", &name)?;
-        let attributes = session
-            .get_attributes(public_object, &[AttributeType::EcParams, AttributeType::EcPoint])
-            .map_err(|e| ck_error(format!("reading the public key of {name}"), &e))?;
-        check_p256(&attributes, "public key", &name, true)?;
-        let point = attributes
-            .iter()
-            .find_map(|a| if let Attribute::EcPoint(point) = a { Some(point) } else { None })
-            .ok_or_else(|| KeyError::Pkcs11(format!("the public key of {name} has no CKA_EC_POINT")))?;
-        let public = public_key_from_ec_point(point, &name)?;
+        let public = public_key_of(&session, public_object, &name)?;
 
         let signer = Pkcs11Signer { session: Mutex::new(session), key, public, name };
         // The public key object is found by label/id only: make sure it is
