@@ -434,6 +434,20 @@ fn a_key_inside_a_pkcs11_token_signs_bundles() {
     assert!(v["signers"].as_array().unwrap().iter().any(|s| s == &key_id), "{v}");
     let o = d.run(&["key", "public", uri, "--pin-source", "k1.pem"]);
     assert_eq!(o.status.code(), Some(2), "a wrong PIN is refused");
+    // A public key is read without a PIN (not checked against the private
+    // key then); a key the token does not hold is named.
+    let with_pin = d.json(0, &["key", "public", uri, "--pin-source", "pin", "--json"]);
+    assert_eq!(with_pin["pair_checked"], true, "{with_pin}");
+    let without = d.json(0, &["key", "public", uri, "--json"]);
+    assert_eq!((&without["key_id"], &without["public_key"]), (&key_id, &with_pin["public_key"]), "{without}");
+    assert_eq!(without["pair_checked"], false, "{without}");
+    let o = d.run(&["key", "public", "pkcs11:token=oem;object=nobody"]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(
+        err(&o).contains("no public key object found for") && err(&o).contains("without logging in"),
+        "{}",
+        err(&o)
+    );
 }
 
 #[test]
@@ -798,4 +812,113 @@ fn init_through_a_dangling_link_writes_its_target_and_keeps_the_link() {
     // Now the target exists: init refuses to overwrite it.
     let o = d.run(&["trust", "init", "--out", "tlink.toml", "--key", "k1.pub.pem"]);
     assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+}
+
+/// The field paths of a JSON output: a scalar, `null` or list of scalars
+/// is a field; objects and lists of objects are entered (`a.b`, `a[].b`).
+fn field_paths(prefix: &str, v: &Value, out: &mut std::collections::BTreeSet<String>) {
+    match v {
+        Value::Object(fields) => {
+            for (k, v) in fields {
+                field_paths(&if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") }, v, out);
+            }
+        }
+        Value::Array(items) if items.iter().any(Value::is_object) => {
+            for v in items {
+                field_paths(&format!("{prefix}[]"), v, out);
+            }
+        }
+        _ => {
+            out.insert(prefix.to_string());
+        }
+    }
+}
+
+#[test]
+fn every_json_output_is_documented() {
+    // docs/json-output.md: per `## heading`, its table's fields and whether
+    // each is optional.
+    let doc = std::fs::read_to_string(root().join("docs/json-output.md")).unwrap();
+    let mut documented = std::collections::BTreeMap::<String, Vec<(String, bool)>>::new();
+    let mut heading = None;
+    for line in doc.lines() {
+        if let Some(h) = line.strip_prefix("## ") {
+            heading = Some(h.to_string());
+            documented.insert(h.to_string(), Vec::new());
+        } else if let (Some(h), Some(row)) = (&heading, line.strip_prefix("| `")) {
+            let cells: Vec<&str> = row.split(" | ").collect();
+            let field = cells[0].trim_end_matches('`').to_string();
+            documented.get_mut(h).unwrap().push((field, cells[1].contains("optional")));
+        }
+    }
+
+    let d = Dir::new().with_keys();
+    let base = "ab".repeat(32);
+    let outputs: Vec<(&str, Value)> = vec![
+        ("`rampart key generate --json`", d.json(0, &["key", "generate", "--out", "k4.pem", "--json"])),
+        ("`rampart key public --json`", d.json(0, &["key", "public", "k1.pem", "--json"])),
+        ("`rampart trust show --json`", d.json(0, &["trust", "show", "trust.toml", "--json"])),
+        ("`rampart counter show --json`", {
+            d.ok(&["counter", "init", "--counter-store", "counter", "--value", "3"]);
+            d.json(0, &["counter", "show", "--counter-store", "counter", "--json"])
+        }),
+        ("`rampart bundle create --json`", {
+            let mut a = vec!["bundle", "create", "--image", "image", "--version", "4.2.0", "--security-counter", "8"];
+            a.extend(["--channel", "security", "--hardware", "gw-4000", "--sbom", "sbom.json", "--key", "k1.pem"]);
+            a.extend(["--key", "k2.pem", "--out", "fw.rbundle", "--json"]);
+            d.json(0, &a)
+        }),
+        ("`rampart bundle create --json`", {
+            let mut a = vec!["bundle", "create", "--image", "image", "--version", "4.2.1", "--security-counter", "8"];
+            a.extend(["--channel", "feature", "--hardware", "gw-4000", "--sbom", "sbom.json", "--key", "k1.pem"]);
+            a.extend(["--delta-base", &base, "--out", "delta.rbundle", "--json"]);
+            d.json(0, &a)
+        }),
+        ("`rampart bundle inspect --json`", d.json(0, &["bundle", "inspect", "fw.rbundle", "--json"])),
+        ("`rampart bundle inspect --json`", d.json(0, &["bundle", "inspect", "delta.rbundle", "--json"])),
+        ("`rampart bundle verify --json`", {
+            let a = ["bundle", "verify", "fw.rbundle", "--trust", "trust.toml", "--counter-store", "counter", "--json"];
+            d.json(0, &a)
+        }),
+        ("`rampart bundle verify --json`, refused", {
+            d.json(5, &["bundle", "verify", "fw.rbundle", "--trust", "trust.toml", "--hardware", "gw-9", "--json"])
+        }),
+    ];
+
+    let sections: std::collections::BTreeSet<&str> = outputs.iter().map(|(h, _)| *h).collect();
+    let doc_sections: std::collections::BTreeSet<&str> =
+        documented.iter().filter(|(_, fields)| !fields.is_empty()).map(|(h, _)| h.as_str()).collect();
+    assert_eq!(sections, doc_sections, "each documented output is run here, and each output run is documented");
+    for (heading, v) in &outputs {
+        let fields = &documented[*heading];
+        let mut paths = std::collections::BTreeSet::new();
+        field_paths("", v, &mut paths);
+        let known = |p: &str| {
+            fields.iter().any(|(f, _)| f == p || f.strip_suffix(".*").is_some_and(|o| p.starts_with(&format!("{o}."))))
+        };
+        let undocumented: Vec<_> = paths.iter().filter(|p| !known(p)).collect();
+        assert!(undocumented.is_empty(), "{heading}: undocumented fields {undocumented:?} in {v}");
+        let missing: Vec<_> = fields
+            .iter()
+            .filter(|(f, optional)| !optional && !f.ends_with(".*") && !paths.contains(f))
+            .map(|(f, _)| f)
+            .collect();
+        assert!(missing.is_empty(), "{heading}: documented fields {missing:?} missing from {v}");
+    }
+    // `bundle create`'s manifest is `bundle inspect`'s; `bundle verify`'s
+    // release reads as a release file for `policy eval --release`.
+    let inspect = &outputs.iter().find(|(h, _)| h.contains("inspect")).unwrap().1;
+    assert_eq!(outputs[4].1["manifest"], inspect["manifest"]);
+    let verified = &outputs.iter().find(|(h, _)| *h == "`rampart bundle verify --json`").unwrap().1;
+    std::fs::write(d.path("release.json"), verified["release"].to_string()).unwrap();
+    let eval = d.run(&[
+        "policy",
+        "eval",
+        rampart_tests::MINIMAL,
+        "--device",
+        root().join("examples/device.json").to_str().unwrap(),
+        "--release",
+        "release.json",
+    ]);
+    assert_eq!(eval.status.code(), Some(0), "{}", err(&eval));
 }
