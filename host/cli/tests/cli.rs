@@ -465,6 +465,10 @@ fn inspect_reports_imports_and_verdict() {
     assert!(v["imports"].as_array().unwrap().iter().all(|i| i["granted"] == true));
     // Rust, though it links wasi-libc (C) too.
     assert!(v["built_with"].as_str().is_some_and(|b| b.starts_with("Rust (rustc ")), "{v}");
+    let o = rampart(&["policy", "inspect", rampart_tests::STAGED_ROLLOUT]);
+    let out = stdout(&o);
+    assert!(out.contains("\nbuilt with: Rust (rustc "), "{out}");
+    assert!(out.contains("\nlanguages: Rust") && out.contains("(of all the code linked in)\n"), "{out}");
     let o = rampart(&["policy", "inspect", rampart_tests::NETWORK]);
     assert_eq!(o.status.code(), Some(3));
     let out = stdout(&o);

@@ -46,8 +46,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             if v.is_empty() { "unknown".to_string() } else { v.join(", ") }
         };
         println!("built with: {}", info.built_with.as_deref().unwrap_or("unknown toolchain"));
-        println!("language:  {}", list(info.producers_of("language")));
-        println!("toolchain: {}", list(info.producers_of("processed-by")));
+        // The producers section names the languages of every part linked
+        // in: a Rust policy also lists C for the C library it links.
+        println!("languages: {} (of all the code linked in)", list(info.producers_of("language")));
+        println!("tools:     {}", list(info.producers_of("processed-by")));
         println!("exports:");
         for e in &info.exports {
             println!("  {e}");
