@@ -579,6 +579,22 @@ impl<'a> Agent<'a> {
             // mark_good happened; the counter or the journal lagged.
             return self.finish_commit(now, release, target);
         }
+        if health.failed_integrity_checks > 0 {
+            // The host's own rule, before any policy: a slot that failed an
+            // integrity check (its re-read against the signed image, or a
+            // check the health report counts) is not the verified image and
+            // is never committed. A policy can add reasons to roll back,
+            // never take this one away.
+            let reason = Reason {
+                code: "integrity-check-failed".into(),
+                message: format!(
+                    "{} integrity check(s) of slot {target} failed during its trial boot: the host rolls back \
+                     whatever the policy would answer",
+                    health.failed_integrity_checks
+                ),
+            };
+            return self.roll_back(now, release, target, reason, true, "rollback");
+        }
         let mut device = self.parts.device.clone();
         device.security_counter = self.parts.counter.read()?;
         let decision = match self.parts.policy.health_gate(&Rollout::adhoc(now), now, &release, &device, health) {

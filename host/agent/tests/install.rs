@@ -254,6 +254,52 @@ fn a_failing_health_probe_rolls_back_and_leaves_the_counter() {
 }
 
 #[test]
+fn a_slot_that_fails_its_integrity_check_is_rolled_back_whatever_the_policy_says() {
+    // This policy commits every trial, whatever the report says.
+    let d = Device::new(rampart_tests::HOSTILE, "commit-always");
+    let b = d.bundle(8);
+    d.agent(SlotName::A, |a| a.install(&b, NOW).unwrap());
+    assert_eq!(d.power_on(), SlotName::B);
+    // The trial slot is changed after it was verified and armed.
+    let mut slot = std::fs::read(d.path("slot-b")).unwrap();
+    slot[100] ^= 0x40;
+    std::fs::write(d.path("slot-b"), slot).unwrap();
+    let out = d.agent(SlotName::B, |a| {
+        let obs = a.observe(NOW).unwrap().unwrap();
+        let mut report = healthy(700);
+        let failed = a.check_integrity(NOW, &obs);
+        assert_eq!(failed, 1);
+        obs.add_to(&mut report, failed);
+        a.after_boot(NOW, &report).unwrap()
+    });
+    match out {
+        Outcome::RolledBack { slot, reason, reboot } => {
+            assert_eq!((slot, reboot, reason.code.as_str()), (SlotName::A, true, "integrity-check-failed"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(d.counter(), 5);
+    assert_eq!(d.power_on(), SlotName::A);
+    let names: Vec<_> = d.events().into_iter().map(|(e, _)| e).collect();
+    assert_eq!(names[names.len() - 2..], ["integrity-failure", "rollback"]);
+    // An integrity failure the health report counts is the host's rule too;
+    // the same policy commits a healthy trial.
+    let d = Device::new(rampart_tests::HOSTILE, "commit-always");
+    let b = d.bundle(8);
+    d.agent(SlotName::A, |a| a.install(&b, NOW).unwrap());
+    assert_eq!(d.power_on(), SlotName::B);
+    let mut report = healthy(700);
+    report.failed_integrity_checks = 1;
+    let out = d.agent(SlotName::B, |a| a.after_boot(NOW, &report).unwrap());
+    assert!(matches!(&out, Outcome::RolledBack { reason, .. } if reason.code == "integrity-check-failed"), "{out:?}");
+    let d = Device::new(rampart_tests::HOSTILE, "commit-always");
+    let b = d.bundle(8);
+    d.agent(SlotName::A, |a| a.install(&b, NOW).unwrap());
+    assert_eq!(d.power_on(), SlotName::B);
+    assert_eq!(d.agent(SlotName::B, |a| a.after_boot(NOW, &healthy(5)).unwrap()), Outcome::Committed(SlotName::B));
+}
+
+#[test]
 fn a_trial_slot_that_never_comes_up_falls_back_and_is_recorded() {
     let d = Device::new(rampart_tests::MINIMAL, "gw-3");
     let b = d.bundle(8);

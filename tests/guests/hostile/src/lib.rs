@@ -188,6 +188,11 @@ impl Policy for Hostile {
                 black_box(());
             }
         }
+        if device.id == "commit-always" {
+            // Commits whatever the report says: the host must not follow it
+            // past its own rules.
+            return HealthDecision::Commit;
+        }
         defaults::health_gate(report)
     }
 
