@@ -18,17 +18,46 @@ const DETAIL_BYTES: usize = 200;
 
 /// One configured probe (`[[health.probes]]` in `AGENT.toml`).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "ProbeToml")]
 pub struct Probe {
     /// The name the policy sees (lower-case letters, digits and `-`).
     pub name: String,
     /// A failing critical probe rolls the trial back under the defaults.
-    #[serde(default)]
     pub critical: bool,
-    #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
-    #[serde(flatten)]
     pub check: Check,
+}
+
+/// A probe as written: the check is one of three keys. (A flattened enum
+/// would say only "no variant found" of a misspelt key.)
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProbeToml {
+    name: String,
+    #[serde(default)]
+    critical: bool,
+    #[serde(default = "default_timeout")]
+    timeout_secs: u64,
+    command: Option<Vec<String>>,
+    http: Option<String>,
+    systemd: Option<String>,
+}
+
+impl TryFrom<ProbeToml> for Probe {
+    type Error = String;
+
+    fn try_from(p: ProbeToml) -> Result<Self, String> {
+        let check = match (p.command, p.http, p.systemd) {
+            (Some(argv), None, None) => Check::Command(argv),
+            (None, Some(url), None) => Check::Http(url),
+            (None, None, Some(unit)) => Check::Systemd(unit),
+            (None, None, None) => {
+                return Err(format!("probe `{}` has no check: give command, http or systemd", p.name));
+            }
+            _ => return Err(format!("probe `{}` has more than one of command, http and systemd", p.name)),
+        };
+        Ok(Probe { name: p.name, critical: p.critical, timeout_secs: p.timeout_secs, check })
+    }
 }
 
 fn default_timeout() -> u64 {

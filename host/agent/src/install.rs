@@ -320,7 +320,9 @@ pub enum AgentError {
     Counter(#[from] CounterError),
     #[error("{0}")]
     CounterStep(String),
-    #[error("an install is in progress ({0}); finish it with after_boot first")]
+    #[error(
+        "an install is in progress ({0}); finish it first (`rampart agent after-boot` after the reboot, or a running `rampart agent run`)"
+    )]
     Busy(String),
 }
 

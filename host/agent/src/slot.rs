@@ -57,6 +57,11 @@ pub enum SlotError {
     Io { slot: SlotName, path: String, source: std::io::Error },
     #[error("slot {slot} holds {capacity} bytes, the image is {size}: nothing was written")]
     TooSmall { slot: SlotName, capacity: u64, size: u64 },
+    #[error(
+        "slot {slot} ({path}) holds {capacity} bytes, less than the {configured} its configuration says: nothing was \
+         written"
+    )]
+    SmallerThanConfigured { slot: SlotName, path: String, capacity: u64, configured: u64 },
     #[error("slot {slot}: delta payloads cannot be installed yet: nothing was written")]
     Delta { slot: SlotName },
     #[error("bundle refused while writing slot {slot}: {source}")]
@@ -73,12 +78,14 @@ pub struct InstalledImage {
     pub sha256: [u8; 32],
 }
 
-/// Whether two paths name the same storage (same device and inode, after
-/// following symlinks).
-fn same_storage(a: &Path, b: &Path) -> std::io::Result<bool> {
-    use std::os::unix::fs::MetadataExt;
+/// Whether two paths name the same storage, after following symbolic
+/// links: the same file (device and inode), or two nodes of the same block
+/// device.
+pub fn same_storage(a: &Path, b: &Path) -> std::io::Result<bool> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let (ma, mb) = (std::fs::metadata(a)?, std::fs::metadata(b)?);
-    Ok(ma.dev() == mb.dev() && ma.ino() == mb.ino() && ma.rdev() == mb.rdev())
+    let block = ma.file_type().is_block_device() && mb.file_type().is_block_device();
+    Ok((ma.dev() == mb.dev() && ma.ino() == mb.ino()) || (block && ma.rdev() == mb.rdev()))
 }
 
 /// Whether the payload `manifest` describes may be written to `target`
@@ -103,7 +110,34 @@ fn open_target(manifest: &Manifest, target: &Slot, booted: &Slot) -> Result<File
         return Err(SlotError::TooSmall { slot, capacity: target.size, size: manifest.payload_size });
     }
     // Never create or truncate: a slot is storage that exists, with its size.
-    OpenOptions::new().write(true).open(&target.path).map_err(io)
+    let mut file = OpenOptions::new().write(true).open(&target.path).map_err(io)?;
+    if let Some(capacity) = capacity(&mut file).map_err(io)?
+        && capacity < target.size
+    {
+        return Err(SlotError::SmallerThanConfigured {
+            slot,
+            path: target.path.display().to_string(),
+            capacity,
+            configured: target.size,
+        });
+    }
+    Ok(file)
+}
+
+/// What a slot's storage holds, in bytes: a regular file's length, a block
+/// device's size; `None` for storage whose size a seek does not tell.
+fn capacity(file: &mut File) -> std::io::Result<Option<u64>> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = file.metadata()?.file_type();
+    if kind.is_file() {
+        return Ok(Some(file.metadata()?.len()));
+    }
+    if kind.is_block_device() {
+        let end = file.seek(SeekFrom::End(0))?;
+        file.rewind()?;
+        return Ok(Some(end));
+    }
+    Ok(None)
 }
 
 /// Stream the payload of `bundle` into `target`, then read it back and check

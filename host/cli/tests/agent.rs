@@ -171,6 +171,80 @@ fn a_trial_attempts_the_bootloader_cannot_count_is_refused_before_any_write() {
     assert!(!d.path("state").exists() || std::fs::read_dir(d.path("state")).unwrap().next().is_none());
 }
 
+#[test]
+fn a_slot_that_is_not_storage_of_its_own_is_refused_before_any_write() {
+    let d = agent_device();
+    d.create("fw.rbundle", "8", &["k1.pem", "k2.pem"], &[]);
+    d.ok(&["policy", "sign", "policy.wasm", "--key", "k1.pem", "--key", "k2.pem"]);
+    std::fs::create_dir(d.path("state")).unwrap();
+    std::fs::write(d.path("state/slot"), vec![0u8; 4 << 20]).unwrap();
+    std::fs::write(d.path("short"), vec![0u8; 10]).unwrap();
+    let config = std::fs::read_to_string(d.path("agent.toml")).unwrap();
+    let files =
+        ["counter", "trust.toml", "grubenv", "agent.toml", "policy.wasm", "cmdline", "device.json", "fw.rbundle"];
+    let saved: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(d.path(f)).unwrap()).collect();
+    let install = ["agent", "install", "fw.rbundle", "--once", "--config", "bad.toml"];
+    for (change, cause) in [
+        (
+            ("path = \"slot-b\"", "path = \"counter\""),
+            "slots.B.path (counter) is counter_store: a slot must be storage of its own",
+        ),
+        (("path = \"slot-b\"", "path = \"./trust.toml\""), "slots.B.path (./trust.toml) is trust:"),
+        (("path = \"slot-b\"", "path = \"grubenv\""), "slots.B.path (grubenv) is bootloader.path:"),
+        (("path = \"slot-b\"", "path = \"bad.toml\""), "slots.B.path (bad.toml) is the configuration:"),
+        (("path = \"slot-b\"", "path = \"policy.wasm.sig\""), "is the policy's signature:"),
+        (("path = \"slot-b\"", "path = \"state/slot\""), "slots.B.path (state/slot) is inside state_dir (state)"),
+        (
+            ("path = \"slot-b\"", "path = \"slot-a\""),
+            "slots.A.path (slot-a) and slots.B.path (slot-a) are the same storage",
+        ),
+        (("[slots.B]", "[slots.C]"), "[slots.C]: the slots are A and B"),
+        (
+            ("path = \"slot-b\"", "path = \"short\""),
+            "slot B (short) holds 10 bytes, less than the 4194304 its configuration says",
+        ),
+    ] {
+        std::fs::write(d.path("bad.toml"), config.replace(change.0, change.1)).unwrap();
+        let o = d.run(&install);
+        assert!(matches!(o.status.code(), Some(2 | 6)), "{cause}: {}", err(&o));
+        assert!(err(&o).contains(cause), "expected `{cause}`: {}", err(&o));
+        for (f, before) in files.iter().zip(&saved) {
+            assert_eq!(&std::fs::read(d.path(f)).unwrap(), before, "{f} was written ({cause})");
+        }
+        assert_eq!(std::fs::read(d.path("short")).unwrap().len(), 10, "{cause}");
+        assert!(std::fs::read(d.path("state/slot")).unwrap().iter().all(|&b| b == 0), "{cause}");
+    }
+    // Two `rampart.slot=` that disagree: which slot runs is unknown.
+    std::fs::write(d.path("cmdline"), "rampart.slot=A root=/dev/sda3 rampart.slot=B\n").unwrap();
+    let o = d.run(&["agent", "install", "fw.rbundle", "--once", "--config", "agent.toml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("`rampart.slot=A` and `rampart.slot=B`: which slot runs is unknown"), "{}", err(&o));
+    assert!(std::fs::read(d.path("slot-b")).unwrap().iter().all(|&b| b == 0), "nothing written");
+    std::fs::write(d.path("cmdline"), "rampart.slot=A rampart.slot=A\n").unwrap();
+    d.ok(&["agent", "status", "--config", "agent.toml"]);
+    // A misspelt probe key is named, with the keys a probe has.
+    let probe = "\n[health]\n[[health.probes]]\nname = \"api\"\nhtpp = \"http://127.0.0.1/health\"\n";
+    std::fs::write(d.path("bad.toml"), format!("{config}{probe}")).unwrap();
+    let o = d.run(&["agent", "status", "--config", "bad.toml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("unknown field `htpp`, expected one of"), "{}", err(&o));
+    assert!(err(&o).contains("`http`"), "{}", err(&o));
+    let probe = "\n[health]\n[[health.probes]]\nname = \"api\"\n";
+    std::fs::write(d.path("bad.toml"), format!("{config}{probe}")).unwrap();
+    let o = d.run(&["agent", "status", "--config", "bad.toml"]);
+    assert!(err(&o).contains("probe `api` has no check: give command, http or systemd"), "{}", err(&o));
+    // Relative paths are the configuration's directory's, wherever the agent
+    // is started (`/` under systemd).
+    std::fs::create_dir(d.path("elsewhere")).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(["agent", "status", "--config", "../agent.toml", "--json"])
+        .current_dir(d.path("elsewhere"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["booted"], "A");
+}
+
 /// Put the device back to its factory state: zeroed slots, a fresh GRUB
 /// environment (slot A), the counter at 5, no journal, booted from A.
 fn factory_reset(d: &Dir) {

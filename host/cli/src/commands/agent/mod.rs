@@ -220,8 +220,9 @@ fn located(text: &str, e: &toml::de::Error) -> String {
 fn read_config(path: &Path) -> anyhow::Result<Config> {
     let text =
         std::fs::read_to_string(path).map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", path.display())))?;
-    let config: Config =
+    let mut config: Config =
         parse_config(&text).map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", path.display())))?;
+    relative_to(&mut config, path.parent().unwrap_or(Path::new("")));
     let bad = |what: String| coded(BAD_INPUT, anyhow::anyhow!("{}: {what}", path.display()));
     if config.reboot_command.is_empty() {
         return Err(bad("reboot_command is empty".into()));
@@ -246,7 +247,99 @@ fn read_config(path: &Path) -> anyhow::Result<Config> {
     if !(1..=max).contains(&config.trial_attempts) {
         return Err(bad(format!("trial_attempts is {}; allowed are 1..={max}", config.trial_attempts)));
     }
+    check_slot_storage(&config, path).map_err(bad)?;
     Ok(config)
+}
+
+/// Relative paths in the configuration are relative to its directory, not
+/// to the directory the agent was started in (`/` under systemd).
+fn relative_to(config: &mut Config, base: &Path) {
+    let join = |p: &mut PathBuf| {
+        if p.is_relative() {
+            *p = base.join(&*p);
+        }
+    };
+    for p in [&mut config.state_dir, &mut config.trust, &mut config.policy, &mut config.cmdline, &mut config.device] {
+        join(p);
+    }
+    if !config.counter_store.starts_with("tpm:") && Path::new(&config.counter_store).is_relative() {
+        config.counter_store = base.join(&config.counter_store).display().to_string();
+    }
+    match &mut config.bootloader {
+        Bootloader::Grub { path } => join(path),
+        Bootloader::Uboot { fw_env_config } => join(fw_env_config),
+    }
+    for slot in config.slots.values_mut() {
+        join(&mut slot.path);
+    }
+    let s = &mut config.sources;
+    for p in [&mut s.power_supply, &mut s.net, &mut s.route, &mut s.uptime].into_iter().flatten() {
+        join(p);
+    }
+}
+
+/// The slots are `A` and `B`, and each is storage of its own: not the
+/// other slot, not a file the agent reads or writes (a slot path that named
+/// the counter, the trust store or the bootloader environment by mistake
+/// had it overwritten by the image), not inside the state directory.
+/// Paths that do not exist yet are compared by name only, after the
+/// configuration's own symbolic links are followed where they exist.
+fn check_slot_storage(config: &Config, config_path: &Path) -> Result<(), String> {
+    if let Some(other) = config.slots.keys().find(|k| !matches!(k.as_str(), "A" | "B")) {
+        return Err(format!("[slots.{other}]: the slots are A and B"));
+    }
+    for name in ["A", "B"] {
+        if !config.slots.contains_key(name) {
+            return Err(format!("no [slots.{name}]: an A/B device needs both"));
+        }
+    }
+    let mut files: Vec<(String, PathBuf)> = vec![
+        ("the configuration".into(), config_path.to_path_buf()),
+        ("trust".into(), config.trust.clone()),
+        ("policy".into(), config.policy.clone()),
+        ("the policy's signature".into(), super::policy::signature_path(&config.policy)),
+        ("cmdline".into(), config.cmdline.clone()),
+        ("device".into(), config.device.clone()),
+    ];
+    if !config.counter_store.starts_with("tpm:") {
+        files.push(("counter_store".into(), PathBuf::from(&config.counter_store)));
+    }
+    match &config.bootloader {
+        Bootloader::Grub { path } => files.push(("bootloader.path".into(), path.clone())),
+        Bootloader::Uboot { fw_env_config } => {
+            files.push(("bootloader.fw_env_config".into(), fw_env_config.clone()));
+            // A config that does not read is reported when the environment is opened.
+            if let Ok(env) = FwEnvConfig::read(fw_env_config) {
+                let copies = env.copies().iter().map(|c| c.device.clone());
+                files.extend(copies.map(|d| (format!("the U-Boot environment's device {}", d.display()), d)));
+            }
+        }
+    }
+    let s = &config.sources;
+    for (name, path) in [("power_supply", &s.power_supply), ("net", &s.net), ("route", &s.route), ("uptime", &s.uptime)]
+    {
+        if let Some(path) = path {
+            files.push((format!("sources.{name}"), path.clone()));
+        }
+    }
+    let state_dir = config.state_dir.canonicalize().unwrap_or_else(|_| config.state_dir.clone());
+    let same = |a: &Path, b: &Path| rampart_agent::slot::same_storage(a, b).unwrap_or(a == b);
+    let (a, b) = (&config.slots["A"].path, &config.slots["B"].path);
+    if same(a, b) {
+        return Err(format!("slots.A.path ({}) and slots.B.path ({}) are the same storage", a.display(), b.display()));
+    }
+    for (name, slot) in [("A", a), ("B", b)] {
+        let at =
+            |what: &str| format!("slots.{name}.path ({}) is {what}: a slot must be storage of its own", slot.display());
+        if let Some((what, _)) = files.iter().find(|(_, f)| same(slot, f)) {
+            return Err(at(what));
+        }
+        let resolved = slot.canonicalize().unwrap_or_else(|_| slot.clone());
+        if resolved.starts_with(&state_dir) || resolved.starts_with(&config.state_dir) {
+            return Err(at(&format!("inside state_dir ({})", config.state_dir.display())));
+        }
+    }
+    Ok(())
 }
 
 /// The anti-rollback counter the configuration names (exit 6 when it
@@ -258,10 +351,22 @@ fn open_counter(config: &Config) -> anyhow::Result<Box<dyn rampart_trust::counte
 fn booted(cmdline: &Path) -> anyhow::Result<SlotName> {
     let text = std::fs::read_to_string(cmdline)
         .map_err(|e| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", cmdline.display())))?;
-    let slot = text.split_whitespace().find_map(|w| w.strip_prefix("rampart.slot="));
-    let slot = slot.ok_or_else(|| {
+    let mut given = text.split_whitespace().filter_map(|w| w.strip_prefix("rampart.slot="));
+    let slot = given.next().ok_or_else(|| {
         coded(BAD_INPUT, anyhow::anyhow!("{}: no `rampart.slot=` (see docs/bootloader.md)", cmdline.display()))
     })?;
+    // Two that disagree leave the booted slot unknown, and the slot taken for
+    // the other one could be the running one: nothing is done.
+    if let Some(other) = given.find(|s| *s != slot) {
+        return Err(coded(
+            BAD_INPUT,
+            anyhow::anyhow!(
+                "{}: `rampart.slot={slot}` and `rampart.slot={other}`: which slot runs is unknown (see \
+                 docs/bootloader.md)",
+                cmdline.display()
+            ),
+        ));
+    }
     slot.parse().map_err(|e: String| coded(BAD_INPUT, anyhow::anyhow!("{}: {e}", cmdline.display())))
 }
 
