@@ -403,6 +403,13 @@ impl<'a> Agent<'a> {
             return Err(AgentError::Busy(s));
         }
         let path = bundle.display().to_string();
+        // Writing a slot must not overwrite the bundle it is read from.
+        for slot in [&self.parts.slots.a, &self.parts.slots.b] {
+            if crate::slot::same_storage(bundle, &slot.path).unwrap_or(false) {
+                let cause = format!("is slot {}'s storage: a bundle is read from a file of its own", slot.name);
+                return Err(AgentError::Read { path, source: std::io::Error::other(cause) });
+            }
+        }
         let file = rampart_trust::bundle::open_file(bundle)
             .map_err(|source| AgentError::Read { path: path.clone(), source })?;
         let stored = self.parts.counter.read()?;

@@ -214,6 +214,12 @@ fn a_slot_that_is_not_storage_of_its_own_is_refused_before_any_write() {
         assert_eq!(std::fs::read(d.path("short")).unwrap().len(), 10, "{cause}");
         assert!(std::fs::read(d.path("state/slot")).unwrap().iter().all(|&b| b == 0), "{cause}");
     }
+    // A bundle kept in the slot it would be written to.
+    std::fs::copy(d.path("fw.rbundle"), d.path("slot-b")).unwrap();
+    let o = d.run(&["agent", "install", "slot-b", "--once", "--config", "agent.toml"]);
+    assert!(err(&o).contains("bundle slot-b: is slot B's storage"), "{}", err(&o));
+    assert_eq!(std::fs::read(d.path("slot-b")).unwrap(), saved[files.len() - 1], "the bundle was overwritten");
+    std::fs::write(d.path("slot-b"), vec![0u8; 4 << 20]).unwrap();
     // Two `rampart.slot=` that disagree: which slot runs is unknown.
     std::fs::write(d.path("cmdline"), "rampart.slot=A root=/dev/sda3 rampart.slot=B\n").unwrap();
     let o = d.run(&["agent", "install", "fw.rbundle", "--once", "--config", "agent.toml"]);
