@@ -83,9 +83,14 @@ fn causes<'a>(chain: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>
     msg
 }
 
+/// The exit code `e` ends the process with.
+pub fn code_of(e: &anyhow::Error) -> u8 {
+    e.downcast_ref::<Coded>().map_or(BAD_INPUT, |c| c.code)
+}
+
 /// Print `e` as one line on stderr and return its exit code.
 pub fn report(e: &anyhow::Error) -> ExitCode {
-    let code = e.downcast_ref::<Coded>().map_or(BAD_INPUT, |c| c.code);
+    let code = code_of(e);
     if code == BUILD_FAILED {
         // A compiler's diagnostics keep their lines (carets under columns).
         eprintln!("error: {}", causes(e.chain()));

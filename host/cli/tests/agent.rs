@@ -119,6 +119,38 @@ fn trial_of_counter_8() -> Dir {
 }
 
 #[test]
+fn every_json_output_of_the_agent_is_documented() {
+    let d = agent_device();
+    d.create("fw.rbundle", "8", &["k1.pem", "k2.pem"], &[]);
+    d.ok(&["policy", "sign", "policy.wasm", "--key", "k1.pem", "--key", "k2.pem"]);
+    let healthy = root().join("examples/health.json");
+    let step = "`rampart agent install --json`, `agent after-boot --json`";
+    let status = || d.json(0, &["agent", "status", "--config", "agent.toml", "--json"]);
+    let mut outputs = vec![("`rampart agent status --json`", status())];
+    outputs.push((step, d.json(0, &["agent", "install", "fw.rbundle", "--once", "--config", "agent.toml", "--json"])));
+    outputs.push(("`rampart agent status --json`", status()));
+    outputs.push((
+        "`rampart agent … --json`, failed",
+        d.json(6, &["agent", "install", "fw.rbundle", "--once", "--config", "agent.toml", "--json"]),
+    ));
+    assert_eq!(power_on(&d), rampart_bootenv::ab::Slot::B);
+    std::fs::write(d.path("early.json"), r#"{"since_boot_secs": 5}"#).unwrap();
+    let after =
+        |report: &str| d.json(0, &["agent", "after-boot", "--config", "agent.toml", "--health", report, "--json"]);
+    let wait = after("early.json");
+    assert_eq!(wait["outcome"], "wait", "{wait}");
+    outputs.push((step, wait));
+    outputs.push((step, after(healthy.to_str().unwrap())));
+    outputs.push(("`rampart agent status --json`", status()));
+    outputs.push((step, after(healthy.to_str().unwrap())));
+    outputs.push((
+        "`rampart agent … --json`, failed",
+        d.json(2, &["agent", "status", "--config", "missing.toml", "--json"]),
+    ));
+    check_documented_outputs(&outputs, |h| h.starts_with("`rampart agent"));
+}
+
+#[test]
 fn after_boot_adds_what_the_host_observes_to_the_report_given() {
     let d = trial_of_counter_8();
     let healthy = root().join("examples/health.json");

@@ -55,12 +55,27 @@ pub enum AgentCommand {
 
 impl AgentCommand {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        match self {
+        let json_out = match &self {
+            AgentCommand::Run(_) => false,
+            AgentCommand::Install(a) => a.json,
+            AgentCommand::AfterBoot(a) => a.json,
+            AgentCommand::Status(a) => a.json,
+        };
+        let result = match self {
             AgentCommand::Run(a) => daemon::run(a),
             AgentCommand::Install(a) => install(a),
             AgentCommand::AfterBoot(a) => after_boot(a),
             AgentCommand::Status(a) => status(a),
+        };
+        // With --json, a step that failed still prints one object (the
+        // one-line error on stderr and the exit code are as without it).
+        if let (true, Err(e)) = (json_out, &result) {
+            let message = crate::exit::one_line(e);
+            let v =
+                json!({ "outcome": "error", "error": { "exit_code": crate::exit::code_of(e), "message": message } });
+            println!("{}", serde_json::to_string_pretty(&v)?);
         }
+        result
     }
 }
 
