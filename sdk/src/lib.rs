@@ -77,6 +77,8 @@ pub mod geo;
 pub mod log;
 pub mod power;
 mod sbom;
+#[cfg(test)]
+mod testing;
 pub mod version;
 mod waves;
 mod window;
