@@ -351,6 +351,170 @@ fn a_fleet_that_is_not_a_regular_file_is_asked_isolated_from_the_start() {
     assert_eq!((v["devices"].as_u64(), v["mode"].as_str()), (Some(200), Some("isolated")), "{v}");
 }
 
+/// A fleet line of exactly 1,024 bytes: `json` padded with spaces (blank
+/// when `json` is empty). A block of the reader (1 MiB) then holds exactly
+/// four chunks of 256 lines, so each chunk holds the lines laid out for it.
+fn line_of_1k(json: &str) -> String {
+    assert!(json.len() < 1024, "{} bytes", json.len());
+    format!("{json:<1023}\n")
+}
+
+/// A run stopped by a bad row exits, whatever the reader of the fleet was
+/// doing (a FIFO still open and written to, the work queue full). Before
+/// 6398fcb the reader could be left blocked on the full queue once the
+/// workers had gone, and the command never exited.
+///
+/// The race is made to go the bad way every time: `--out` is a FIFO that
+/// this test does not read, so the decisions' first flush (`outfile`
+/// buffers 1 MiB) blocks the collecting thread while it writes chunk `m`,
+/// the last of valid devices. Meanwhile the one worker parses chunk `m+1`
+/// (the bad row), starts chunk `m+2` (a device whose policy loops until
+/// --timeout-ms), the queue fills and the reader waits for a permit with a
+/// chunk in hand. Then the test drains the decisions: the collector takes
+/// chunk `m+1`, gives the reader its permit (the reader's send then waits
+/// on the full queue) and stops the run; the worker, when its loop times
+/// out, finds the collector gone and leaves. Checked to hang without the
+/// fix (a queue of 2 chunks for 4 permits) every time it was run.
+#[test]
+fn a_bad_row_ends_the_run_while_a_fifo_fleet_is_still_written() {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::time::{Duration, Instant};
+    let d = Dir::new();
+    let ex = root().join("examples");
+    let (release, rollout) = (ex.join("release.json"), ex.join("rollout.json"));
+    let base = [
+        "dry-run",
+        "--policy",
+        rampart_tests::HOSTILE,
+        "--release",
+        release.to_str().unwrap(),
+        "--rollout",
+        rollout.to_str().unwrap(),
+        "--threads",
+        "1",
+    ];
+    let example: Value = serde_json::from_str(&std::fs::read_to_string(ex.join("device.json")).unwrap()).unwrap();
+    let device = |id: &str| {
+        let mut v = example.clone();
+        v["id"] = id.into();
+        v.to_string()
+    };
+    // Every valid device's id is `id_len` bytes long, so each decision line
+    // is as long as this one's (the same answer and fuel, `fuel` being there
+    // because a FIFO fleet is asked device by device).
+    let id = |n: usize, len: usize| format!("{n:06}-{}", "x".repeat(len - 7));
+    std::fs::write(d.path("one.jsonl"), device(&id(0, 200)) + "\n").unwrap();
+    d.ok(&[&base[..], &["--fleet", "one.jsonl", "--isolated", "--out", "one.out"]].concat());
+    let at_200 = std::fs::read(d.path("one.out")).unwrap().len();
+    // Ids of the length that puts the decision that overflows the 1 MiB
+    // buffer well inside a chunk: the collector blocks on that chunk.
+    let (id_len, line, m) = (200..=256)
+        .map(|len| {
+            let line = at_200 + len - 200;
+            let overflowing = (1 << 20) / line;
+            (len, line, overflowing / 256, overflowing % 256)
+        })
+        .find(|&(.., at)| (64..192).contains(&at))
+        .map(|(len, line, m, _)| (len, line, m))
+        .expect("an id length puts the overflow inside a chunk");
+    let mut fleet = String::new();
+    for n in 0..(m + 1) * 256 {
+        fleet.push_str(&line_of_1k(&device(&id(n, id_len))));
+    }
+    let bad_line = (m + 1) * 256 + 1;
+    fleet.push_str(&line_of_1k("{not json"));
+    fleet.push_str(&line_of_1k("").repeat(255));
+    fleet.push_str(&line_of_1k(&device("loop")));
+    fleet.push_str(&line_of_1k("").repeat(255 + 8 * 256));
+    let blank_block = line_of_1k("").repeat(64);
+
+    for fifo in ["fleet.fifo", "decisions.fifo"] {
+        assert!(std::process::Command::new("mkfifo").arg(d.path(fifo)).status().unwrap().success());
+    }
+    // Opened now, without waiting for the writer: never read until full.
+    let decisions =
+        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(d.path("decisions.fifo")).unwrap();
+    let fd = decisions.as_raw_fd();
+    // SAFETY: fcntl on a descriptor this test owns.
+    let capacity = unsafe {
+        assert_eq!(libc::fcntl(fd, libc::F_SETFL, libc::fcntl(fd, libc::F_GETFL) & !libc::O_NONBLOCK), 0);
+        libc::fcntl(fd, libc::F_GETPIPE_SZ)
+    };
+    // Bytes waiting in the decisions FIFO.
+    let queued = || {
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int, on a descriptor this test owns.
+        assert_eq!(unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) }, 0);
+        n
+    };
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .current_dir(d.tmp.path())
+        .args(base)
+        .args(["--fleet", "fleet.fifo", "--out", "decisions.fifo"])
+        .args(["--fuel", "1000000000000", "--timeout-ms", "3000"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The fleet's writer: all of the above, then more blank lines, slowly,
+    // the FIFO kept open until the test ends (or the reader is gone).
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let writer = {
+        let (path, writing) = (d.path("fleet.fifo"), writing.clone());
+        std::thread::spawn(move || {
+            let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+            let mut r = f.write_all(fleet.as_bytes());
+            while r.is_ok() && writing.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(50));
+                r = f.write_all(blank_block.as_bytes());
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let hung = |child: &mut std::process::Child, what: &str| {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the dry-run did not exit within 60 s ({what}): a run stopped early hangs");
+    };
+    // The collector blocks on the full FIFO while it writes chunk `m`.
+    while queued() < capacity && child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            hung(&mut child, "no decisions came");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Time for the worker to start the loop and the reader to wait.
+    std::thread::sleep(Duration::from_millis(500));
+    let drain = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        (&decisions).read_to_end(&mut all).unwrap();
+        all
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            hung(&mut child, "after the bad row");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    writing.store(false, std::sync::atomic::Ordering::Relaxed);
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("fleet.fifo:{bad_line}: device: ")), "{stderr}");
+    // The layout was as the test meant it: every valid device decided, in
+    // lines of the length the overflow was computed with.
+    let out = drain.join().unwrap();
+    let lines: Vec<&[u8]> = out.split_inclusive(|&b| b == b'\n').collect();
+    assert_eq!(lines.len(), (m + 1) * 256);
+    assert!(lines.iter().all(|l| l.len() == line), "decision lines of another length than {line} bytes");
+    writer.join().unwrap();
+}
+
 #[test]
 fn more_threads_than_cores_give_the_same_answers() {
     let d = Dir::new();
