@@ -406,6 +406,8 @@ void exports_rampart_policy_questions_health_gate(rollout_t *rollout, release_t 
   rampart_policy_types_health_report_free(report);
 }
 
+typedef unsigned __int128 u128;
+
 void exports_rampart_policy_questions_rollout_gate(rollout_t *rollout, release_t *release,
                                                    rampart_policy_types_rollout_decision_t *ret) {
   const uint64_t min_attempts = 20, pause_pct = 5, abort_pct = 20;
@@ -414,19 +416,20 @@ void exports_rampart_policy_questions_rollout_gate(rollout_t *rollout, release_t
   for (size_t i = 0; i < rollout->waves.len; i++) {
     const rampart_policy_types_wave_stats_t *w = &rollout->waves.ptr[i];
     if (w->attempted < min_attempts) continue;
-    uint64_t bad = w->failed + w->rolled_back;
-    if (!worst || bad * worst->attempted > worst_bad * w->attempted) {
+    uint64_t bad = w->failed + w->rolled_back; /* the host checks it is at most `attempted` */
+    /* Products of two counts in 128 bits: in 64 they wrap beyond 2^32 installs. */
+    if (!worst || (u128)bad * worst->attempted > (u128)worst_bad * w->attempted) {
       worst = w;
       worst_bad = bad;
     }
   }
   ret->tag = RAMPART_POLICY_TYPES_ROLLOUT_DECISION_CONTINUE;
-  if (worst && worst_bad * 100 > abort_pct * worst->attempted) {
+  if (worst && (u128)worst_bad * 100 > (u128)abort_pct * worst->attempted) {
     ret->tag = RAMPART_POLICY_TYPES_ROLLOUT_DECISION_ABORT;
     set_reason(&ret->val.abort, "failure-rate-critical",
                "wave %" PRIu32 ": %" PRIu64 " of %" PRIu64 " installs failed (> %" PRIu64 " %%)", worst->wave,
                worst_bad, worst->attempted, abort_pct);
-  } else if (worst && worst_bad * 100 > pause_pct * worst->attempted) {
+  } else if (worst && (u128)worst_bad * 100 > (u128)pause_pct * worst->attempted) {
     ret->tag = RAMPART_POLICY_TYPES_ROLLOUT_DECISION_PAUSE;
     set_reason(&ret->val.pause, "failure-rate-high",
                "wave %" PRIu32 ": %" PRIu64 " of %" PRIu64 " installs failed (> %" PRIu64 " %%)", worst->wave,
