@@ -328,8 +328,11 @@ static uint32_t reason_index(reason_table_t *t, reason_t *r) {
 
 // `decision` as a batch answer, its reason (if any) moved into the table.
 static batch_answer_t answer_of(reason_table_t *t, eligibility_t *decision) {
-  batch_answer_t answer = {.tag = RAMPART_POLICY_TYPES_BATCH_ANSWER_ALLOW};
+  batch_answer_t answer = {0};
   switch (decision->tag) {
+    case RAMPART_POLICY_TYPES_ELIGIBILITY_DECISION_ALLOW:
+      answer.tag = RAMPART_POLICY_TYPES_BATCH_ANSWER_ALLOW;
+      break;
     case RAMPART_POLICY_TYPES_ELIGIBILITY_DECISION_DENY:
       answer.tag = RAMPART_POLICY_TYPES_BATCH_ANSWER_DENY;
       answer.val.deny = reason_index(t, &decision->val.deny);
@@ -339,6 +342,8 @@ static batch_answer_t answer_of(reason_table_t *t, eligibility_t *decision) {
       answer.val.defer.until = decision->val.defer.until;
       answer.val.defer.reason = reason_index(t, &decision->val.defer.reason);
       break;
+    default: // no answer, or one of no case: fail closed
+      abort();
   }
   return answer;
 }
@@ -356,7 +361,7 @@ void exports_rampart_policy_questions_eligibility_batch(rollout_t *rollout, rele
   size_t labels_cap = 0;
   for (size_t i = 0; i < n; i++) {
     device_t device = device_of(batch, &batch->devices.ptr[i], &labels, &labels_cap);
-    eligibility_t decision = {0};
+    eligibility_t decision = {.tag = UINT8_MAX}; // no case until decide() sets one
     decide(rollout, release, &device, &decision);
     ret->answers.ptr[i] = answer_of(&reasons, &decision);
   }

@@ -350,3 +350,63 @@ fn a_build_the_host_would_refuse_leaves_no_component() {
     assert!(err(&o).contains("wasi:sockets") && err(&o).contains("so it was removed"), "{}", err(&o));
     assert!(!d.path("net/target/net.wasm").exists());
 }
+
+/// A C policy whose answer has a tag of no case (`ret->tag = 9`), or whose
+/// tag it never sets, fails closed (exit 4) on every question and in a
+/// dry-run's batches; before, the bindings returned their return area
+/// unwritten, zeros, read as `allow` and `commit`.
+#[test]
+fn a_c_answer_of_no_case_or_left_unset_fails_closed() {
+    let d = Dir::new();
+    let ex = root().join("examples");
+    let (release, device, health, rollout) =
+        (ex.join("release.json"), ex.join("device.json"), ex.join("health.json"), ex.join("rollout.json"));
+    let [release, device, health, rollout] = [&release, &device, &health, &rollout].map(|p| p.to_str().unwrap());
+    let template = {
+        d.ok(&["policy", "new", "tags", "--lang", "c"]);
+        std::fs::read_to_string(d.path("tags/app.c")).unwrap()
+    };
+    let patched = |edits: &[(&str, &str)]| {
+        let mut source = template.clone();
+        for (from, to) in edits {
+            assert!(source.contains(from), "the template moved: {from}");
+            source = source.replace(from, to);
+        }
+        std::fs::write(d.path("tags/app.c"), source).unwrap();
+        d.ok(&["policy", "build", "tags", "--out", "tags.wasm"]);
+    };
+    let fails_closed = |args: &[&str], what: &str| {
+        let mut all = vec!["policy", "eval", "tags.wasm", "--release", release];
+        all.extend_from_slice(args);
+        let o = d.run(&all);
+        assert_eq!(o.status.code(), Some(4), "{what}: {}{}", out(&o), err(&o));
+        assert!(err(&o).contains("trap"), "{what}: {}", err(&o));
+    };
+    let eligibility = "  ret->tag = RAMPART_POLICY_TYPES_ELIGIBILITY_DECISION_ALLOW;\n";
+    let rollout_continue = "  ret->tag = RAMPART_POLICY_TYPES_ROLLOUT_DECISION_CONTINUE;\n";
+    let commit = "  ret->tag = RAMPART_POLICY_TYPES_HEALTH_DECISION_COMMIT;\n";
+    // Three copies of the example device (82 % battery: not deferred).
+    let one: Value = serde_json::from_str(&std::fs::read_to_string(ex.join("device.json")).unwrap()).unwrap();
+    let fleet: String = (0..3)
+        .map(|i| {
+            let mut v = one.clone();
+            v["id"] = Value::from(format!("gw-{i}"));
+            format!("{v}\n")
+        })
+        .collect();
+    std::fs::write(d.path("fleet.jsonl"), fleet).unwrap();
+    // Tags of no case.
+    patched(&[(eligibility, "  ret->tag = 5;\n"), (commit, "  ret->tag = 9;\n")]);
+    fails_closed(&["--device", device], "eligibility, tag 5");
+    fails_closed(&["--device", device, "--health", health], "health gate, tag 9");
+    // Tags never set.
+    let rollback = "  ret->tag = RAMPART_POLICY_TYPES_HEALTH_DECISION_ROLLBACK;\n";
+    patched(&[(eligibility, ""), (rollback, ""), (commit, ""), (rollout_continue, "")]);
+    fails_closed(&["--device", device], "eligibility, no tag");
+    fails_closed(&["--device", device, "--health", health], "health gate, no tag");
+    fails_closed(&["--rollout", rollout, "--rollout-gate"], "rollout gate, no tag");
+    // The dry-run asks in batches, through the template's own batch export.
+    for answer in decisions(&d, "tags.wasm", "tags.jsonl", &[], 4) {
+        assert_eq!((&answer["decision"], &answer["policy_failed"]), (&"deny".into(), &true.into()), "{answer}");
+    }
+}

@@ -282,7 +282,63 @@ fn c_bindings() -> Result<Vec<(String, Vec<u8>)>, ToolchainError> {
         .build()
         .generate(&mut resolve, world, &mut files)
         .map_err(|e| ToolchainError::Bindings(format!("{e:#}")))?;
-    Ok(files.iter().map(|(name, bytes)| (name.to_string(), bytes.to_vec())).collect())
+    files
+        .iter()
+        .map(|(name, bytes)| {
+            if name != "policy.c" {
+                return Ok((name.to_string(), bytes.to_vec()));
+            }
+            let source = std::str::from_utf8(bytes).map_err(|e| ToolchainError::Bindings(format!("{name}: {e}")))?;
+            Ok((name.to_string(), answers_fail_closed(source)?.into_bytes()))
+        })
+        .collect()
+}
+
+/// The questions whose answer is a variant: the C glue of each switches on
+/// the answer's tag to copy it out.
+const C_ANSWERS: usize = 3;
+
+/// wit-bindgen's C glue of an export declares the answer (`ret`), lets the
+/// policy's function fill it, then copies it into a static return area by
+/// switching on `ret.tag`, with no `default`: a tag of no case (a bug such
+/// as `ret->tag = 9`), or a tag never set, left the return area as it was,
+/// zeros, which the host read as the first case, `allow` or `commit`. Each
+/// such export now sets the tag to a value of no case before the call and
+/// traps in a `default` branch: an answer the policy did not give is a
+/// trap (fail closed), never a decision. Refused (an error, not a build)
+/// when the glue is not in the shape this expects, so that a new
+/// wit-bindgen cannot silently drop the guard.
+fn answers_fail_closed(source: &str) -> Result<String, ToolchainError> {
+    const SWITCH: &str = "  switch ((int32_t) (ret).tag) {";
+    let mut lines: Vec<String> = source.lines().map(str::to_string).collect();
+    let shape = |what: &str| ToolchainError::Bindings(format!("policy.c: {what}: unexpected wit-bindgen output"));
+    let mut patched = 0;
+    let mut at = 0;
+    while let Some(switch) = lines[at..].iter().position(|l| l == SWITCH).map(|i| at + i) {
+        // The call that fills `ret`, before the switch in the same function.
+        let call = (0..switch)
+            .rev()
+            .take_while(|&i| lines[i] != "}")
+            .find(|&i| lines[i].starts_with("  exports_") && lines[i].ends_with("&ret);"))
+            .ok_or_else(|| shape("no call filling the answer before its switch"))?;
+        // The switch's closing brace: the next line at its indentation.
+        let end = (switch + 1..lines.len()).find(|&i| lines[i] == "  }").ok_or_else(|| shape("an unclosed switch"))?;
+        lines.insert(end, "    default: {\n      __builtin_trap();\n    }".into());
+        lines.insert(
+            call,
+            "  // rampart: an answer left unset, or set to no case, traps below.\n  \
+             __builtin_memset(&ret, 0, sizeof(ret));\n  ret.tag = (__typeof__(ret.tag)) -1;"
+                .into(),
+        );
+        patched += 1;
+        at = end + 2;
+    }
+    if patched != C_ANSWERS {
+        return Err(shape(&format!("{patched} answers switched on, {C_ANSWERS} expected")));
+    }
+    let mut out = lines.join("\n");
+    out.push('\n');
+    Ok(out)
 }
 
 /// A core module with the component type in a custom section → a
@@ -314,4 +370,29 @@ fn imports_wasi_p1(module: &[u8]) -> anyhow::Result<bool> {
         }
     }
     Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The guard is in the glue of every question answered by a variant,
+    /// before the call and in the switch; glue of another shape is refused.
+    #[test]
+    fn the_c_glue_traps_on_an_answer_of_no_case() {
+        let files = c_bindings().unwrap();
+        let (_, glue) = files.iter().find(|(name, _)| name == "policy.c").unwrap();
+        let glue = std::str::from_utf8(glue).unwrap();
+        assert_eq!(
+            glue.matches("    default: {\n      __builtin_trap();\n    }\n  }\n  return ptr;").count(),
+            C_ANSWERS
+        );
+        for question in ["eligibility", "health_gate", "rollout_gate"] {
+            let call = format!("  exports_rampart_policy_questions_{question}(");
+            let at = glue.find(&call).unwrap();
+            assert!(glue[..at].ends_with("ret.tag = (__typeof__(ret.tag)) -1;\n"), "{question}");
+        }
+        let e = answers_fail_closed("int main(void) {}\n").unwrap_err();
+        assert!(e.to_string().contains("0 answers switched on, 3 expected"), "{e}");
+    }
 }

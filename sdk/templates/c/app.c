@@ -139,17 +139,26 @@ void exports_rampart_policy_questions_eligibility_batch(rampart_policy_types_rol
   if (n && !ret->answers.ptr) abort();
   for (size_t i = 0; i < n; i++) {
     rampart_policy_types_device_t device = device_of(batch, &batch->devices.ptr[i], &labels, &labels_cap);
-    rampart_policy_types_eligibility_decision_t decision = {0};
+    // A tag of no case until decide() sets one: an answer it left unset, or
+    // set to no case, aborts below (the policy fails closed), never allows.
+    rampart_policy_types_eligibility_decision_t decision = {.tag = UINT8_MAX};
     decide(rollout, release, &device, &decision);
     rampart_policy_types_batch_answer_t *answer = &ret->answers.ptr[i];
-    answer->tag = RAMPART_POLICY_TYPES_BATCH_ANSWER_ALLOW;
-    if (decision.tag == RAMPART_POLICY_TYPES_ELIGIBILITY_DECISION_DENY) {
-      answer->tag = RAMPART_POLICY_TYPES_BATCH_ANSWER_DENY;
-      answer->val.deny = reason_index(&ret->reasons, &reasons_cap, &decision.val.deny);
-    } else if (decision.tag == RAMPART_POLICY_TYPES_ELIGIBILITY_DECISION_DEFER) {
-      answer->tag = RAMPART_POLICY_TYPES_BATCH_ANSWER_DEFER;
-      answer->val.defer.until = decision.val.defer.until;
-      answer->val.defer.reason = reason_index(&ret->reasons, &reasons_cap, &decision.val.defer.reason);
+    switch (decision.tag) {
+      case RAMPART_POLICY_TYPES_ELIGIBILITY_DECISION_ALLOW:
+        answer->tag = RAMPART_POLICY_TYPES_BATCH_ANSWER_ALLOW;
+        break;
+      case RAMPART_POLICY_TYPES_ELIGIBILITY_DECISION_DENY:
+        answer->tag = RAMPART_POLICY_TYPES_BATCH_ANSWER_DENY;
+        answer->val.deny = reason_index(&ret->reasons, &reasons_cap, &decision.val.deny);
+        break;
+      case RAMPART_POLICY_TYPES_ELIGIBILITY_DECISION_DEFER:
+        answer->tag = RAMPART_POLICY_TYPES_BATCH_ANSWER_DEFER;
+        answer->val.defer.until = decision.val.defer.until;
+        answer->val.defer.reason = reason_index(&ret->reasons, &reasons_cap, &decision.val.defer.reason);
+        break;
+      default:
+        abort();
     }
   }
   free(labels);
