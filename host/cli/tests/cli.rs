@@ -557,3 +557,62 @@ fn policy_test_names_the_defaults_and_the_cases_file_kind() {
         format!("error: {}: a cases file is read by its extension: .json, .yaml or .yml", txt.display())
     );
 }
+
+/// `policy build --out` never replaces the policy's own source or another
+/// file that is not a Wasm binary (`--out app.c` replaced the source with
+/// the component), and checks before building: with no toolchain on PATH,
+/// an output that passes the check fails later, for the missing compiler
+/// (exit 7).
+#[test]
+fn policy_build_out_replaces_an_earlier_build_never_a_source() {
+    let tmp = tempfile::tempdir().unwrap();
+    let build = |dir: &str, out: &str| {
+        Command::new(env!("CARGO_BIN_EXE_rampart"))
+            .args(["policy", "build", dir, "--out", out])
+            .current_dir(tmp.path())
+            .env("PATH", "/nonexistent")
+            .env("RAMPART_TOOLCHAINS", tmp.path().join("none"))
+            .env_remove("WASI_SDK_PATH")
+            .output()
+            .unwrap()
+    };
+    let o = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(["policy", "new", "pol", "--lang", "c"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let source = std::fs::read(tmp.path().join("pol/app.c")).unwrap();
+    std::fs::write(tmp.path().join("notes.txt"), "mine").unwrap();
+    let refused = [
+        ("pol", "pol/app.c", "pol/app.c: --out would overwrite the policy's source pol/app.c: give it another file"),
+        ("pol", "pol/./README.md", "--out would overwrite the policy's source pol/README.md"),
+        ("pol", "notes.txt", "notes.txt: --out would overwrite a file that is not a WebAssembly binary"),
+    ];
+    for (dir, out, message) in refused {
+        let o = build(dir, out);
+        assert_eq!(o.status.code(), Some(2), "{out}: {}", stderr(&o));
+        assert!(stderr(&o).contains(message), "{out}: {}", stderr(&o));
+    }
+    assert_eq!(std::fs::read(tmp.path().join("pol/app.c")).unwrap(), source);
+    assert_eq!(std::fs::read_to_string(tmp.path().join("notes.txt")).unwrap(), "mine");
+    // From inside the policy's directory, as the user ran it.
+    let o = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(["policy", "build", ".", "--out", "app.c"])
+        .current_dir(tmp.path().join("pol"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(std::fs::read(tmp.path().join("pol/app.c")).unwrap(), source);
+    // An earlier build (in the policy's directory or not), an empty file and
+    // a new path pass the check.
+    let wasm = b"\0asm\x0d\0\x01\0";
+    std::fs::write(tmp.path().join("old.wasm"), wasm).unwrap();
+    std::fs::write(tmp.path().join("pol/old.wasm"), wasm).unwrap();
+    std::fs::write(tmp.path().join("empty"), "").unwrap();
+    for out in ["old.wasm", "pol/old.wasm", "empty", "new.wasm"] {
+        let o = build("pol", out);
+        assert_eq!(o.status.code(), Some(7), "{out}: {}", stderr(&o));
+        assert!(stderr(&o).contains("clang"), "{out}: {}", stderr(&o));
+    }
+}

@@ -3,7 +3,8 @@
 use crate::exit::{BAD_INPUT, BUILD_FAILED, LOAD_REFUSED, coded};
 use rampart_toolchain::{BuildOptions, Lang, ToolchainError};
 use serde_json::json;
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -30,7 +31,9 @@ pub struct Args {
     /// The language, when the directory holds more than one entry file.
     #[arg(long, value_name = "LANG")]
     lang: Option<Lang>,
-    /// Where to write the component (default: DIR/target/NAME.wasm).
+    /// Where to write the component (default: DIR/target/NAME.wasm). A file
+    /// already there is replaced only if it is a Wasm binary (an earlier
+    /// build) or empty, never one of the policy's sources.
     #[arg(long, short, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Print one JSON object instead of text.
@@ -40,6 +43,9 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
+    if let Some(out) = &args.out {
+        replaceable(&args.dir, out)?;
+    }
     let options = BuildOptions { lang: args.lang, out: args.out };
     let built = rampart_toolchain::build(&args.dir, &options).map_err(|e| {
         let code = match e {
@@ -82,4 +88,39 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a Wasm binary (module or component) starts with.
+const WASM_MAGIC: &[u8; 4] = b"\0asm";
+
+fn is_wasm(path: &Path) -> bool {
+    let mut magic = [0; 4];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && &magic == WASM_MAGIC
+}
+
+/// Refuse, before building, an `--out` that would replace the policy's own
+/// source (any file of its directory but an earlier build) or any other
+/// existing file that is not a Wasm binary: `--out app.c` replaced the
+/// source with the component. An earlier build, or a path where nothing is,
+/// may be written.
+fn replaceable(dir: &Path, out: &Path) -> anyhow::Result<()> {
+    let sources: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && !is_wasm(p))
+        .map(|p| (format!("the policy's source {}", p.display()), p))
+        .collect();
+    let sources: Vec<(&str, &Path)> = sources.iter().map(|(name, p)| (name.as_str(), p.as_path())).collect();
+    crate::outfile::distinct(&[("--out", out)], &sources)?;
+    if std::fs::metadata(out).is_ok_and(|m| m.is_file() && m.len() > 0) && !is_wasm(out) {
+        return Err(coded(
+            BAD_INPUT,
+            anyhow::anyhow!(
+                "{}: --out would overwrite a file that is not a WebAssembly binary: give it another file",
+                out.display()
+            ),
+        ));
+    }
+    Ok(())
 }
