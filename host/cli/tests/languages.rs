@@ -410,3 +410,25 @@ fn a_c_answer_of_no_case_or_left_unset_fails_closed() {
         assert_eq!((&answer["decision"], &answer["policy_failed"]), (&"deny".into(), &true.into()), "{answer}");
     }
 }
+
+/// docs/languages.md's walk-through, run as written (in a temporary
+/// directory, with this build's `rampart` first on PATH): it tested
+/// `cases.yaml`, which is in the policy's directory.
+#[test]
+fn the_languages_walkthrough_works_as_written() {
+    let doc = std::fs::read_to_string(root().join("docs/languages.md")).unwrap();
+    let start = doc.find("## Commands\n\n```sh\n").expect("walk-through start") + "## Commands\n\n```sh\n".len();
+    let script = &doc[start..start + doc[start..].find("```").unwrap()];
+    assert!(script.contains("rampart policy test"), "{script}");
+    let d = Dir::new();
+    let bin = Path::new(env!("CARGO_BIN_EXE_rampart")).parent().unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let o = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .current_dir(d.tmp.path())
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{script}\n{}\n{}", out(&o), err(&o));
+    assert!(out(&o).contains("test result: ok. 6 passed; 0 failed"), "{}", out(&o));
+}
