@@ -616,3 +616,26 @@ fn policy_build_out_replaces_an_earlier_build_never_a_source() {
         assert!(stderr(&o).contains("clang"), "{out}: {}", stderr(&o));
     }
 }
+
+/// A component that componentize-py made names no language in its
+/// producers section: the human output gives the recognised toolchain's
+/// (it said `languages: unknown` under `built with: Python
+/// (componentize-py)`), `--json`'s `language` stays the section's. A
+/// component carrying only componentize-py's runtime mark stands for one.
+#[test]
+fn inspect_names_the_toolchains_language_when_the_producers_name_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("py.wasm");
+    let (name, mark) = (b"x", b"componentize_py_runtime");
+    let mut component = b"\0asm\x0d\0\x01\0".to_vec();
+    component.extend([0, (1 + name.len() + mark.len()) as u8, name.len() as u8]);
+    component.extend(name.iter().chain(mark));
+    std::fs::write(&path, component).unwrap();
+    let o = rampart(&["policy", "inspect", path.to_str().unwrap()]);
+    let out = stdout(&o);
+    assert!(out.contains("\nbuilt with: Python (componentize-py)\n"), "{out}");
+    assert!(out.contains("\nlanguages: Python (of the toolchain; the producers section names none)\n"), "{out}");
+    let v = json(&rampart(&["policy", "inspect", path.to_str().unwrap(), "--json"]));
+    assert_eq!(v["language"], json!([]), "{v}");
+    assert_eq!(v["built_with"], "Python (componentize-py)", "{v}");
+}

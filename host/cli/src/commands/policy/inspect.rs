@@ -47,8 +47,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         println!("built with: {}", info.built_with.as_deref().unwrap_or("unknown toolchain"));
         // The producers section names the languages of every part linked
-        // in: a Rust policy also lists C for the C library it links.
-        println!("languages: {} (of all the code linked in)", list(info.producers_of("language")));
+        // in: a Rust policy also lists C for the C library it links. A
+        // componentize-py component names none: the language of the
+        // toolchain recognised is then shown, said to be so (`--json`'s
+        // `language` stays the producers section's, empty).
+        let languages = info.producers_of("language");
+        let toolchains = info.built_with.as_deref().and_then(|b| b.split_once(" (")).map(|(lang, _)| lang);
+        match toolchains {
+            Some(lang) if languages.is_empty() => {
+                println!("languages: {lang} (of the toolchain; the producers section names none)")
+            }
+            _ => println!("languages: {} (of all the code linked in)", list(languages)),
+        }
         println!("tools:     {}", list(info.producers_of("processed-by")));
         println!("exports:");
         for e in &info.exports {
