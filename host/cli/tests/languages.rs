@@ -432,3 +432,49 @@ fn the_languages_walkthrough_works_as_written() {
     assert!(o.status.success(), "{script}\n{}\n{}", out(&o), err(&o));
     assert!(out(&o).contains("test result: ok. 6 passed; 0 failed"), "{}", out(&o));
 }
+
+/// An exception a Python or JavaScript policy does not catch names its type
+/// or message and where it was raised, in `policy eval` (text and --json)
+/// and `policy test`; before, all three said only "wasm `unreachable`
+/// instruction executed" (Python's report went to a standard error that
+/// `--stub-wasi` removes; JavaScript's stdio was disabled).
+#[test]
+fn a_python_or_javascript_exception_names_its_message_and_line() {
+    let d = Dir::new();
+    let release = root().join("examples/release.json");
+    let device = root().join("examples/device.json");
+    let cases = [
+        (
+            "python",
+            "        return decide(rollout, release, device)\n",
+            "        raise ValueError(\"boom\")\n",
+            "uncaught exception: ValueError: boom (app.py, line ",
+        ),
+        (
+            "js",
+            "  eligibility(rollout, release, device) {\n",
+            "  eligibility(rollout, release, device) {\n    throw new Error(\"boom\");\n",
+            "boom | Stack: |   eligibility@app.js:",
+        ),
+    ];
+    for (lang, from, to, named) in cases {
+        let name = format!("raise-{lang}");
+        d.ok(&["policy", "new", &name, "--lang", lang]);
+        let app = d.path(&name).join(if lang == "js" { "app.js" } else { "app.py" });
+        let source = std::fs::read_to_string(&app).unwrap();
+        assert!(source.contains(from), "{lang}: the template moved");
+        std::fs::write(&app, source.replacen(from, to, 1)).unwrap();
+        let wasm = format!("{name}.wasm");
+        d.ok(&["policy", "build", &name, "--out", &wasm]);
+        let args =
+            ["policy", "eval", &wasm, "--release", release.to_str().unwrap(), "--device", device.to_str().unwrap()];
+        let o = d.run(&args);
+        assert_eq!(o.status.code(), Some(4), "{lang}: {}", err(&o));
+        assert!(err(&o).contains(named), "{lang}: {}", err(&o));
+        let v = d.json(4, &[&args[..], &["--json"]].concat());
+        assert!(v["error"]["message"].as_str().is_some_and(|m| m.contains(named)), "{lang}: {v}");
+        let cases = d.path(&name).join("cases.yaml");
+        let report = d.expect(1, &["policy", "test", &wasm, cases.to_str().unwrap()]);
+        assert!(report.contains(named), "{lang}: {report}");
+    }
+}

@@ -431,13 +431,16 @@ impl Policy {
             Some(trap) => {
                 // A Rust panic prints its message to stderr before trapping
                 // (or, built without WASI, logs it through the SDK as an
-                // error starting with `panicked`): name it, it is what the
-                // policy author needs.
+                // error starting with `panicked`), as does a JavaScript
+                // exception; a Python one is logged as an error starting
+                // with `uncaught exception` (rampart-toolchain's wrapper):
+                // name it, it is what the policy author needs.
                 let stderr: Vec<&str> = log
                     .iter()
                     .filter(|l| {
                         l.level == rampart_facts::LogLevel::Stderr
-                            || (l.level == rampart_facts::LogLevel::Error && l.message.starts_with("panicked"))
+                            || (l.level == rampart_facts::LogLevel::Error
+                                && (l.message.starts_with("panicked") || l.message.starts_with("uncaught exception")))
                     })
                     .map(|l| l.message.as_str())
                     .filter(|m| !m.starts_with("note: run with `RUST_BACKTRACE"))

@@ -127,6 +127,10 @@ fn rust(dir: &Path, out: &Path) -> Result<String, ToolchainError> {
     Ok(format!("{} ({})", version(&cargo, "--version"), version(&rustc, "--version")))
 }
 
+/// The module componentize-py is given: the policy's `app`, its questions
+/// logging an uncaught exception before they trap (see the module).
+const PY_WRAPPER: &str = include_str!("python/rampart_app.py");
+
 fn python(dir: &Path, wit: &Path, out: &Path) -> Result<String, ToolchainError> {
     let tool = find("componentize-py", [
         dir.join(".venv/bin/componentize-py"),
@@ -140,13 +144,18 @@ fn python(dir: &Path, wit: &Path, out: &Path) -> Result<String, ToolchainError> 
             toolchains_dir().join("python").display()
         ),
     })?;
+    let wrapper = wit.with_file_name("python");
+    std::fs::create_dir_all(&wrapper).map_err(io(&wrapper))?;
+    std::fs::write(wrapper.join("rampart_app.py"), PY_WRAPPER).map_err(io(wrapper.join("rampart_app.py")))?;
     run(
         Command::new(&tool)
             .arg("-d")
             .arg(wit)
             .args(["-w", WORLD, "componentize", "--stub-wasi", "-p"])
             .arg(dir)
-            .arg("app")
+            .arg("-p")
+            .arg(&wrapper)
+            .arg("rampart_app")
             .arg("-o")
             .arg(out)
             // An error is reported without a backtrace of componentize-py.
@@ -181,9 +190,12 @@ fn javascript(dir: &Path, wit: &Path, out: &Path) -> Result<String, ToolchainErr
             .arg(wit)
             .args(["-n", WORLD, "-o"])
             .arg(out)
-            // Nothing a policy must not have: the component then imports
-            // only the policy's log.
-            .args(["-d", "stdio", "random", "clocks", "http", "fetch-event"])
+            // Nothing a policy must not have but standard output and error,
+            // which the host captures into the decision's log (an uncaught
+            // exception's message and stack go there, and name the trap);
+            // the component then imports only the policy's log and the
+            // host's locked-down WASI (streams, no files, a frozen clock).
+            .args(["-d", "random", "clocks", "http", "fetch-event"])
             .current_dir(dir),
         |printed| {
             let mut lines = output::componentize_js(printed);
