@@ -297,7 +297,7 @@ pub struct Summary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tight_limits_example: Option<String>,
     /// Devices whose id an earlier row of the fleet already had (found by
-    /// their cohort seed, a 64-bit hash of the id): the export lists a
+    /// two hashes of the id, 88 bits in all: [`IdKey`]): the export lists a
     /// device twice. Each is counted again as a device.
     #[serde(default)]
     pub duplicate_ids: u64,
@@ -571,18 +571,82 @@ struct BatchResult {
     ids: Ids,
 }
 
-/// A chunk's device ids: per device its cohort seed, its line and where
-/// its id ends in `text` (all the ids, one after the other: one allocation
-/// per chunk, not one per device).
+/// A chunk's device ids: per device its key in the table of ids seen (its
+/// line in it) and where its id ends in `text` (all the ids, one after the
+/// other: one allocation per chunk, not one per device).
 #[derive(Default)]
 struct Ids {
-    rows: Vec<(u64, u64, u32)>,
+    rows: Vec<(IdKey, u32)>,
     text: String,
 }
 
-/// The first line of every id seen, by cohort seed (already a hash: not
-/// hashed again). About 16 bytes an entry; see docs/scaling.md.
-type Seen = std::collections::HashMap<u64, u64, std::hash::BuildHasherDefault<SeedHasher>>;
+impl Ids {
+    /// Add the id of the device on `line`.
+    fn push(&mut self, id: &rampart_facts::DeviceId, line: u64) {
+        self.text.push_str(id.as_str());
+        self.rows.push((IdKey::new(id, line), self.text.len() as u32));
+    }
+}
+
+/// An id in the table of ids seen, 16 bytes: its cohort seed (a 64-bit
+/// SHA-256), [`IdKey::CHECK_BITS`] bits of another hash of it (SipHash), and
+/// the line it was first seen on. Two ids are taken for one when both
+/// hashes agree, 88 bits: for two different ids a chance of 2⁻⁸⁸, about
+/// n²/2⁸⁹ in a fleet of n devices (2·10⁻¹⁵ for a million), where the seed
+/// alone gave n²/2⁶⁵ (3·10⁻⁸) at the same size of entry.
+#[derive(Clone, Copy, Debug)]
+struct IdKey {
+    seed: u64,
+    /// The check bits above, the line below.
+    check_line: u64,
+}
+
+impl IdKey {
+    const CHECK_BITS: u32 = 24;
+    /// Lines from 2⁴⁰ on (a fleet file of a trillion lines) are kept as
+    /// the largest line that fits.
+    const MAX_LINE: u64 = (1 << (64 - Self::CHECK_BITS)) - 1;
+
+    fn new(id: &rampart_facts::DeviceId, line: u64) -> IdKey {
+        use std::hash::Hasher as _;
+        // SipHash-1-3 with fixed keys: the same in every worker and pass,
+        // and unrelated to SHA-256.
+        let mut h = std::hash::DefaultHasher::new();
+        h.write(id.as_str().as_bytes());
+        IdKey::of(id.cohort_seed(), h.finish(), line)
+    }
+
+    /// The key of an id of seed `seed` whose other hash is `check` (its
+    /// high bits are kept).
+    fn of(seed: u64, check: u64, line: u64) -> IdKey {
+        let check = (check >> (64 - Self::CHECK_BITS)) << (64 - Self::CHECK_BITS);
+        IdKey { seed, check_line: check | line.min(Self::MAX_LINE) }
+    }
+
+    fn line(&self) -> u64 {
+        self.check_line & Self::MAX_LINE
+    }
+}
+
+/// Equal ids: both hashes, never the line.
+impl PartialEq for IdKey {
+    fn eq(&self, o: &IdKey) -> bool {
+        self.seed == o.seed && (self.check_line ^ o.check_line) <= Self::MAX_LINE
+    }
+}
+
+impl Eq for IdKey {}
+
+/// The cohort seed, already a hash, is the table's hash.
+impl std::hash::Hash for IdKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.seed);
+    }
+}
+
+/// Every id seen, with the line it was first seen on (the key as stored).
+/// 16 bytes an entry; see docs/scaling.md.
+type Seen = std::collections::HashMap<IdKey, (), std::hash::BuildHasherDefault<SeedHasher>>;
 
 /// Hands a cohort seed on as its own hash.
 #[derive(Default)]
@@ -606,17 +670,18 @@ impl Ids {
     /// Count the ids already in `seen`; remember the others' lines.
     fn check(&self, seen: &mut Seen, summary: &mut Summary) {
         let mut start = 0;
-        for &(seed, line, end) in &self.rows {
+        for &(key, end) in &self.rows {
             let id = &self.text[start..end as usize];
             start = end as usize;
-            match seen.entry(seed) {
+            match seen.entry(key) {
                 std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(line);
+                    v.insert(());
                 }
                 std::collections::hash_map::Entry::Occupied(first) => {
                     summary.duplicate_ids += 1;
                     if summary.duplicate_example.is_none() {
-                        summary.duplicate_example = Some(format!("id `{id}` on lines {} and {line}", first.get()));
+                        let (first, line) = (first.key().line(), key.line());
+                        summary.duplicate_example = Some(format!("id `{id}` on lines {first} and {line}"));
                     }
                 }
             }
@@ -667,8 +732,7 @@ impl Work<'_> {
             r.rows += 1;
             match row {
                 Ok((line, d)) => {
-                    r.ids.text.push_str(d.id.as_str());
-                    r.ids.rows.push((d.cohort_seed(), line, r.ids.text.len() as u32));
+                    r.ids.push(&d.id, line);
                     devices.push(d)
                 }
                 Err(e) => r.invalid.push(e),
@@ -1123,7 +1187,49 @@ impl Work<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Summary, in_sample};
+    use super::{IdKey, Ids, Seen, Summary, in_sample};
+
+    /// A chunk's ids with the keys given, not their own hashes.
+    fn ids(rows: &[(&str, IdKey)]) -> Ids {
+        let mut ids = Ids::default();
+        for (id, key) in rows {
+            ids.text.push_str(id);
+            ids.rows.push((*key, ids.text.len() as u32));
+        }
+        ids
+    }
+
+    #[test]
+    fn ids_of_one_seed_are_told_apart_by_their_other_hash() {
+        let (mut seen, mut summary) = (Seen::default(), Summary::new("batched"));
+        // `gw-1` and `gw-2` share their cohort seed; their other hashes differ
+        // in the highest bit only.
+        let (a, b) = (0x8000_0000_0000_0000, 0);
+        ids(&[("gw-1", IdKey::of(7, a, 1)), ("gw-2", IdKey::of(7, b, 2))]).check(&mut seen, &mut summary);
+        assert_eq!((summary.duplicate_ids, summary.duplicate_example.as_deref()), (0, None));
+        // `gw-1` again, in a later chunk: a duplicate, named with both lines.
+        // The low bits of the other hash are not kept.
+        ids(&[("gw-3", IdKey::of(8, a, 3)), ("gw-1", IdKey::of(7, a | 0xffff, 21))]).check(&mut seen, &mut summary);
+        assert_eq!(summary.duplicate_ids, 1);
+        assert_eq!(summary.duplicate_example.as_deref(), Some("id `gw-1` on lines 1 and 21"));
+        // The first duplicate stays the example.
+        ids(&[("gw-2", IdKey::of(7, b, 30))]).check(&mut seen, &mut summary);
+        assert_eq!(summary.duplicate_ids, 2);
+        assert_eq!(summary.duplicate_example.as_deref(), Some("id `gw-1` on lines 1 and 21"));
+        assert_eq!(seen.len(), 3);
+        assert_eq!(std::mem::size_of::<(IdKey, ())>(), 16, "16 bytes an entry, as docs/scaling.md says");
+    }
+
+    #[test]
+    fn an_ids_key_is_its_two_hashes_and_keeps_its_line() {
+        let key = |id: &str, line| IdKey::new(&rampart_facts::DeviceId::from(id), line);
+        assert_eq!(key("gw-1", 1), key("gw-1", 99));
+        assert_ne!(key("gw-1", 1), key("gw-2", 1));
+        assert_eq!((key("gw-1", 12_345).line(), key("gw-1", 1 << 50).line()), (12_345, (1 << 40) - 1));
+        // The same seed with another check is another id, whatever the line.
+        let k = key("gw-1", 5);
+        assert_ne!(k, IdKey::of(k.seed, !k.check_line, 5));
+    }
 
     #[test]
     fn merged_shards_name_the_first_invalid_rows_whatever_their_order() {
