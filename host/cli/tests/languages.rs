@@ -4,7 +4,8 @@
 //! fixture file and answers exactly as the Rust one over 10,000 synthetic
 //! devices; each language's endless loop and memory bomb fail closed; every
 //! template scaffolds and builds, and its health and rollout gates answer as
-//! the Rust template's (the SDK's conservative defaults).
+//! the Rust template's (the SDK's conservative defaults); an exception a
+//! question does not catch names itself, and a Python `print` is a log line.
 
 mod common;
 
@@ -477,4 +478,44 @@ fn a_python_or_javascript_exception_names_its_message_and_line() {
         let report = d.expect(1, &["policy", "test", &wasm, cases.to_str().unwrap()]);
         assert!(report.contains(named), "{lang}: {report}");
     }
+}
+
+/// `print` in a Python policy is a decision's log line at info, and
+/// `sys.stderr` one at warn; a line not ended is logged when the question
+/// returns, not carried into the next. Before, under `--stub-wasi` the real
+/// standard output was a stub that trapped: every question failed with a
+/// bare "wasm `unreachable` instruction executed".
+#[test]
+fn a_python_print_is_a_log_line() {
+    let d = Dir::new();
+    d.ok(&["policy", "new", "talk", "--lang", "python"]);
+    let app = d.path("talk").join("app.py");
+    let source = std::fs::read_to_string(&app).unwrap();
+    let from = "        return decide(rollout, release, device)\n";
+    assert!(source.contains(from), "the template moved");
+    let to = "        import sys\n        print(\"asked for\", device.id)\n        print(\"careful\", file=sys.stderr)\n        \
+              print(\"two\\nlines, the last\", end=\" not ended\")\n        return decide(rollout, release, device)\n";
+    std::fs::write(&app, source.replacen(from, to, 1)).unwrap();
+    d.ok(&["policy", "build", "talk", "--out", "talk.wasm"]);
+    let device = root().join("examples/device.json");
+    let v = eval(&d, "talk.wasm", &["--device", device.to_str().unwrap()]);
+    assert!(v["decision"].as_str().is_some_and(|s| ["allow", "deny", "defer"].contains(&s)), "{v}");
+    let lines: Vec<(&str, &str)> = v["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["level"].as_str().unwrap(), l["message"].as_str().unwrap()))
+        .collect();
+    let facts: Value = serde_json::from_str(&std::fs::read_to_string(&device).unwrap()).unwrap();
+    let id = facts["id"].as_str().unwrap();
+    assert_eq!(
+        lines,
+        [
+            ("info", format!("asked for {id}").as_str()),
+            ("warn", "careful"),
+            ("info", "two"),
+            ("info", "lines, the last not ended"),
+        ],
+        "{v}"
+    );
 }

@@ -434,8 +434,9 @@ impl Policy {
                 // error starting with `panicked`), as does a JavaScript
                 // exception; a Python one is logged as an error starting
                 // with `uncaught exception` (rampart-toolchain's wrapper):
-                // name it, it is what the policy author needs.
-                let stderr: Vec<&str> = log
+                // name it, it is what the policy author needs. The label
+                // says neither stderr nor log: the words come from either.
+                let said: Vec<&str> = log
                     .iter()
                     .filter(|l| {
                         l.level == rampart_facts::LogLevel::Stderr
@@ -445,11 +446,11 @@ impl Policy {
                     .map(|l| l.message.as_str())
                     .filter(|m| !m.starts_with("note: run with `RUST_BACKTRACE"))
                     .collect();
-                let context = if stderr.is_empty() {
+                let context = if said.is_empty() {
                     String::new()
                 } else {
-                    let joined = stderr.join(" | ");
-                    format!(" (stderr: {})", joined.chars().take(300).collect::<String>())
+                    let joined = said.join(" | ");
+                    format!(" (the policy said: {})", joined.chars().take(300).collect::<String>())
                 };
                 Failure::Trap { message: format!("{trap}{context}") }
             }

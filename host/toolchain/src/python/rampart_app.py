@@ -2,13 +2,53 @@
 each question logging an exception it does not catch (type, message, and
 where it was raised; the whole traceback as a field) as an error before it
 traps. componentize-py's own report of it goes to standard error, which
-`--stub-wasi` removes: the host named only the trap."""
+`--stub-wasi` removes: the host named only the trap.
+
+Standard output and error are the decision's log (`print` is a log line at
+level info, `sys.stderr` at warn): under `--stub-wasi` the real ones are
+stubs that trap, so a `print` left in a policy made every question fail
+with a bare `unreachable`."""
 
 import os
+import sys
 import traceback
 
 import app
 from wit_world.imports import log
+
+
+class _LogStream:
+    """A text stream whose lines are log lines at one level. A line not
+    ended when a question returns is logged then (`flush`), so nothing
+    written during one question is carried into the next."""
+
+    def __init__(self, level, name):
+        self._level = level
+        self._pending = ""
+        self.name = name
+
+    def write(self, text):
+        text = str(text)
+        lines = (self._pending + text).split("\n")
+        self._pending = lines.pop()
+        for line in lines:
+            log.emit(self._level, line, [])
+        return len(text)
+
+    def flush(self):
+        if self._pending:
+            line, self._pending = self._pending, ""
+            log.emit(self._level, line, [])
+
+    def writable(self):
+        return True
+
+    def isatty(self):
+        return False
+
+
+sys.stdout = _LogStream(log.Level.INFO, "<stdout>")
+sys.stderr = _LogStream(log.Level.WARN, "<stderr>")
 
 
 def _reported(question):
@@ -28,8 +68,13 @@ def _reported(question):
                 [f'File "{f.filename}", line {f.lineno}, in {f.name}\n' for f in frames] + [error]
             )
             message = f"uncaught exception: {error}{where}"
+            sys.stdout.flush()
+            sys.stderr.flush()
             log.emit(log.Level.ERROR, message, [log.Field("traceback", text)])
             raise
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
 
     call.__name__ = question.__name__
     return call
