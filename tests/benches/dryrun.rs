@@ -9,7 +9,7 @@
 //! RAMPART_BENCH_FLEET names one, runs each pipeline on 1 thread and on
 //! every core, checks the native and Wasm summaries agree, and prints a
 //! Markdown table (docs/BENCHMARKS.md). The end-to-end `rampart dry-run`
-//! command (wall time and peak RSS) is timed by scripts/bench-dryrun.sh.
+//! command (wall time, CPU time and peak RSS) is timed by scripts/bench-dryrun.sh.
 
 use rampart_engine::{Context, Engine};
 use rampart_facts as facts;
