@@ -5,10 +5,10 @@
 //!
 //! | variable | values | meaning | default when unset |
 //! | --- | --- | --- | --- |
-//! | `BOOT_ORDER` | `"A B"` or `"B A"` | slots in the order the bootloader tries them | `"A B"` |
+//! | `BOOT_ORDER` | `"A B"` or `"B A"` (words split at spaces, tabs and newlines only) | slots in the order the bootloader tries them | `"A B"` |
 //! | `BOOT_A_LEFT`, `BOOT_B_LEFT` | `0`..=`9` | boot attempts left for the slot | `3` |
 //! | `upgrade_available` | `0` or `1` | `1` while a trial boot awaits confirmation | `0` |
-//! | `bootcount` | decimal | boots counted by U-Boot's bootcount feature while `upgrade_available=1` | `0` |
+//! | `bootcount` | decimal digits, no sign | boots counted by U-Boot's bootcount feature while `upgrade_available=1` | `0` |
 //!
 //! The bootloader (scripts in `docs/bootloader.md`) boots the first slot of
 //! `BOOT_ORDER` whose `BOOT_x_LEFT` is above 0, decrements that counter and
@@ -93,6 +93,14 @@ impl FromStr for Slot {
     }
 }
 
+/// The words of a `BOOT_ORDER` value as both bootloader scripts split it:
+/// at spaces, tabs and newlines, the separators U-Boot's hush and GRUB's
+/// `for` agree on. Any other character, Unicode whitespace included, is
+/// part of a word (so `"A\u{a0}B"` is one word, which names no slot).
+pub(crate) fn order_words(value: &str) -> impl Iterator<Item = &str> {
+    value.split([' ', '\t', '\n']).filter(|w| !w.is_empty())
+}
+
 /// The A/B variables of an environment, parsed and checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AbState {
@@ -123,7 +131,7 @@ impl AbState {
             None => vec![Slot::A, Slot::B],
             Some(value) => {
                 let mut order = Vec::new();
-                for word in value.split_whitespace() {
+                for word in order_words(value) {
                     let slot: Slot = word.parse().map_err(|e| bad(BOOT_ORDER, value, e))?;
                     if order.contains(&slot) {
                         return Err(bad(BOOT_ORDER, value, format!("slot {slot} listed twice")));
@@ -153,9 +161,13 @@ impl AbState {
         };
         let bootcount = match env.get(BOOTCOUNT) {
             None => 0,
-            Some(value) => {
-                value.parse::<u32>().map_err(|_| bad(BOOTCOUNT, value, "expected a decimal count".into()))?
-            }
+            // Digits only: U-Boot reads a sign as the end of the number
+            // (`+1` is 0 to it), so a sign is outside the convention.
+            Some(value) => value
+                .parse::<u32>()
+                .ok()
+                .filter(|_| value.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| bad(BOOTCOUNT, value, "expected a decimal count".into()))?,
         };
         Ok(AbState { order, a_left: left(Slot::A)?, b_left: left(Slot::B)?, upgrade_available, bootcount })
     }

@@ -40,7 +40,7 @@ pub fn boot(env: &mut dyn BootEnv) -> Result<Boot> {
         env.get(s.left_var()).and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_ATTEMPTS)
     };
     // 2. The first slot of BOOT_ORDER with attempts left.
-    let chosen = order.split_whitespace().filter_map(|w| w.parse::<Slot>().ok()).find(|&s| left(env, s) > 0);
+    let chosen = crate::ab::order_words(&order).filter_map(|w| w.parse::<Slot>().ok()).find(|&s| left(env, s) > 0);
     match chosen {
         Some(slot) => {
             // 3. Decrement and save before loading the kernel. U-Boot's

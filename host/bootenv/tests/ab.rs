@@ -165,10 +165,14 @@ fn values_outside_the_conventions_are_errors_naming_the_variable() {
     for (name, value) in [
         ("BOOT_ORDER", "A C"),
         ("BOOT_ORDER", "A A"),
+        // One word to both bootloader scripts: no-break space separates nothing.
+        ("BOOT_ORDER", "A\u{a0}B"),
         ("BOOT_A_LEFT", "10"),
         ("BOOT_B_LEFT", "x"),
         ("upgrade_available", "yes"),
         ("bootcount", "ten"),
+        // 0 to U-Boot, which stops at the sign.
+        ("bootcount", "+1"),
     ] {
         fw_setenv(dir.path(), &config_path, name, value);
         let env = UbootEnv::open(&config).unwrap();
