@@ -30,6 +30,10 @@ pub enum JournalError {
     Damaged { dir: String, first: String, second: String },
     #[error("journal: the state does not serialise: {0}")]
     Encode(serde_json::Error),
+    /// The latest record's sequence number is the largest there is (a
+    /// record no agent wrote): no record can be newer, so none is written.
+    #[error("journal in {dir}: the latest record's sequence number is {}, no record can follow it", u64::MAX)]
+    Exhausted { dir: String },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -110,7 +114,9 @@ impl<T: Serialize + DeserializeOwned> Journal<T> {
 
     /// Record `state` as the latest, crash-safely.
     pub fn write(&mut self, state: &T) -> Result<(), JournalError> {
-        let seq = self.seq + 1;
+        // Wrapping to 0 would write a record that the one at u64::MAX outranks.
+        let seq =
+            self.seq.checked_add(1).ok_or_else(|| JournalError::Exhausted { dir: self.dir.display().to_string() })?;
         let body = serde_json::to_string(&Record { seq, state }).map_err(JournalError::Encode)?;
         let text = format!("{body}\n{}\n", hex::encode(Sha256::digest(body.as_bytes())));
         let path = file(&self.dir, seq);
