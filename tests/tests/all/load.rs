@@ -3,8 +3,9 @@
 //! asked for one.
 
 use crate::{engine, load, wat};
+use proptest::prelude::*;
 use rampart_engine::{Engine, LoadError};
-use rampart_tests::MINIMAL;
+use rampart_tests::{MINIMAL, NOW, device, release, rollout};
 
 fn refuse(origin: &str, bytes: &[u8]) -> LoadError {
     match engine().load_bytes(origin, bytes) {
@@ -232,4 +233,33 @@ fn a_perf_map_names_the_compiled_policy_functions() {
     assert!(u64::from_str_radix(fields[0].trim_start_matches("0x"), 16).is_ok(), "{line}");
     assert!(u64::from_str_radix(fields[1], 16).is_ok_and(|size| size > 0), "{line}");
     std::fs::remove_file(&map).expect("removing the map");
+}
+
+proptest! {
+    // Every case compiles up to two components: few cases.
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// The minimal policy with one byte changed (anywhere, to any other
+    /// value) is refused with a typed `LoadError`, or, when it still loads,
+    /// answers eligibility or fails closed with a `PolicyError`; never a
+    /// panic. The engine is unharmed: the unchanged policy loaded on it
+    /// right after decides as before.
+    #[test]
+    fn a_component_with_one_byte_changed_is_refused_or_fails_closed(
+        at in 0.0f64..1.0,
+        delta in 1u8..=255,
+    ) {
+        let original = std::fs::read(MINIMAL).unwrap();
+        let mut bytes = original.clone();
+        let pos = ((bytes.len() as f64 * at) as usize).min(bytes.len() - 1);
+        bytes[pos] = bytes[pos].wrapping_add(delta);
+        let engine = engine();
+        if let Ok(policy) = engine.load_bytes("mutated.wasm", &bytes) {
+            // An answer or a PolicyError: both are values, and either is fine here.
+            let _ = policy.eligibility(&rollout(), NOW, &release(), &device("dev-1"));
+        }
+        let policy = engine.load_bytes("minimal.wasm", &original).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let answer = policy.eligibility(&rollout(), NOW, &release(), &device("dev-1"));
+        prop_assert!(answer.is_ok(), "the unchanged policy after byte {} changed: {:?}", pos, answer.err());
+    }
 }
