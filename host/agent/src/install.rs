@@ -44,12 +44,14 @@ pub enum InstallState {
     Idle,
     Writing {
         release: Release,
+        #[serde(deserialize_with = "slot_letter")]
         target: char,
         image: Image,
         attempts: u8,
     },
     Armed {
         release: Release,
+        #[serde(deserialize_with = "slot_letter")]
         target: char,
         image: Image,
         attempts: u8,
@@ -61,13 +63,25 @@ pub enum InstallState {
     },
     Committed {
         release: Release,
+        #[serde(deserialize_with = "slot_letter")]
         slot: char,
     },
     RolledBack {
         release: Release,
+        #[serde(deserialize_with = "slot_letter")]
         slot: char,
         reason: Reason,
     },
+}
+
+/// A slot letter read from the journal: `A` or `B`. Any other makes the
+/// record unreadable (the journal then takes the other record, or is
+/// damaged), never slot B.
+fn slot_letter<'de, D: serde::Deserializer<'de>>(d: D) -> Result<char, D::Error> {
+    match char::deserialize(d)? {
+        c @ ('A' | 'B') => Ok(c),
+        c => Err(serde::de::Error::custom(format!("unknown slot {c:?} (expected A or B)"))),
+    }
 }
 
 /// The signed image a slot must hold: its length and SHA-256 (hex), as the
