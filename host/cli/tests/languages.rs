@@ -299,6 +299,8 @@ fn build_errors_name_the_cause() {
     assert!(err(&o).contains("SyntaxError: invalid syntax (app.py, line 1)"), "{}", err(&o));
     // Named where it is, not where componentize-py mounts it (`/0/`).
     assert!(err(&o).contains("broken-py/app.py\", line 1"), "{}", err(&o));
+    // Not the frame of the module that imports the policy's for the host.
+    assert!(!err(&o).contains("rampart_app"), "{}", err(&o));
     d.ok(&["policy", "new", "broken-js", "--lang", "js"]);
     std::fs::write(d.path("broken-js/app.js"), "function broken( {\n").unwrap();
     let o = d.run(&["policy", "build", "broken-js"]);

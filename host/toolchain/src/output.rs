@@ -89,8 +89,9 @@ const PY_WRAPPER_ERROR: &str = "AssertionError: ";
 
 /// componentize-py: its error (a Python `SyntaxError` with file and line,
 /// or the traceback of an exception the module raised, then its causes),
-/// without the traceback of its own wrapper script before it or a Rust
-/// backtrace after it.
+/// without the traceback of its own wrapper script before it, the frame of
+/// `rampart_app` importing the policy's module, or a Rust backtrace after
+/// it.
 /// componentize-py runs the policy's module from its own file system, where
 /// the directory it was given is `/0`: files are named back by `dir`.
 pub(crate) fn componentize_py(printed: &Printed, dir: &str) -> Vec<String> {
@@ -99,8 +100,29 @@ pub(crate) fn componentize_py(printed: &Printed, dir: &str) -> Vec<String> {
         lines.drain(..at);
         lines[0] = &lines[0][PY_WRAPPER_ERROR.len()..];
     }
+    let mut kept: Vec<&str> = Vec::with_capacity(lines.len());
+    let mut in_wrapper = false;
+    for line in lines {
+        if line.starts_with("  File \"") {
+            in_wrapper = line.contains("/rampart_app.py\", line ");
+        } else if !line.starts_with("    ") {
+            in_wrapper = false;
+        }
+        if !in_wrapper {
+            kept.push(line);
+        }
+    }
+    // A syntax error's place is not a frame (no `, in`): with the wrapper's
+    // frame gone, a traceback header over it heads nothing.
+    if let [first, second, ..] = kept[..]
+        && first == "Traceback (most recent call last):"
+        && second.starts_with("  File \"")
+        && !second.contains(", in ")
+    {
+        kept.remove(0);
+    }
     let named = format!("File \"{}/", dir.trim_end_matches('/'));
-    lines.into_iter().map(|l| l.replacen("File \"/0/", &named, 1)).collect()
+    kept.into_iter().map(|l| l.replacen("File \"/0/", &named, 1)).collect()
 }
 
 /// What componentize-js says when its parser found errors in the source;
@@ -273,6 +295,7 @@ mod tests {
         assert!(shown.starts_with(head), "{shown}");
         assert!(shown.contains("NameError: name 'undefined_name' is not defined"), "{shown}");
         assert!(!shown.contains("sys.exit(script())"), "{shown}");
+        assert!(!shown.contains("rampart_app") && !shown.contains("import app"), "{shown}");
         // Output not in the wrapper's shape is kept whole.
         assert_eq!(bounded(componentize_py(&stderr("boom\nStack backtrace:\n  0: x"), "d")), "boom");
     }
