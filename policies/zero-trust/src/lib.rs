@@ -6,7 +6,8 @@
 //! - the last remote attestation is less than 24 hours old (`attestation-stale`);
 //! - the device is in one of [`ALLOWED_COUNTRIES`] (`outside-region`) and, if
 //!   it reports a position, that position lies inside [`GEOFENCE`]
-//!   (`outside-geofence`);
+//!   (`outside-geofence`; a position exactly on its boundary is outside,
+//!   the SDK's stricter reading at the edges);
 //! - its firmware is in the supported range `[3.0.0, 6.0.0)`
 //!   (`firmware-unsupported`).
 //!
