@@ -1,5 +1,7 @@
-//! The facts as the SDK's types, for running a policy crate natively in a
-//! benchmark (the physical limit the Wasm figures are compared with).
+//! The facts as the SDK's types, for running a policy crate natively: in a
+//! benchmark (the physical limit the Wasm figures are compared with), and
+//! in the engine tests, which compare a policy's answers in Wasm with its
+//! answers native (so every field is carried, none defaulted).
 
 use rampart_facts as facts;
 use rampart_sdk as sdk;
@@ -44,7 +46,12 @@ pub fn sdk_device<'a>(d: &'a facts::Device, labels: &'a [sdk::Label]) -> sdk::De
         utc_offset_minutes: d.utc_offset_minutes,
         uptime_secs: d.uptime_secs,
         updates: sdk::UpdateHistory {
-            last_outcome: sdk::UpdateOutcome::None,
+            last_outcome: match d.updates.last_outcome {
+                facts::UpdateOutcome::None => sdk::UpdateOutcome::None,
+                facts::UpdateOutcome::Succeeded => sdk::UpdateOutcome::Succeeded,
+                facts::UpdateOutcome::Failed => sdk::UpdateOutcome::Failed,
+                facts::UpdateOutcome::RolledBack => sdk::UpdateOutcome::RolledBack,
+            },
             consecutive_failures: d.updates.consecutive_failures,
         },
         labels: sdk::Labels::new(labels),
@@ -56,15 +63,36 @@ pub fn sdk_release(r: &facts::Release) -> sdk::Release {
         id: r.id.clone(),
         version: semver(&r.version),
         security_counter: r.security_counter,
-        channel: sdk::Channel::Feature,
-        payload_kind: sdk::PayloadKind::Full,
+        channel: match r.channel {
+            facts::Channel::Security => sdk::Channel::Security,
+            facts::Channel::Feature => sdk::Channel::Feature,
+        },
+        payload_kind: match r.payload_kind {
+            facts::PayloadKind::Full => sdk::PayloadKind::Full,
+            facts::PayloadKind::Delta => sdk::PayloadKind::Delta,
+        },
         payload_size: r.payload_size,
         compatible_hardware: r.compatible_hardware.clone(),
-        sbom: sdk::Sbom::of([]),
+        sbom: sdk::Sbom::of(r.sbom.iter().map(|c| sdk::SbomEntry {
+            name: &c.name,
+            version: &c.version,
+            purl: &c.purl,
+        })),
         released_at: r.released_at.0,
     }
 }
 
 pub fn sdk_rollout(r: &facts::Rollout, now: facts::Timestamp) -> sdk::Rollout {
-    sdk::Rollout { id: r.id.clone(), started_at: r.started_at.0, now: now.0, waves: Vec::new() }
+    let waves = r
+        .waves
+        .iter()
+        .map(|w| sdk::WaveStats {
+            wave: w.wave,
+            attempted: w.attempted,
+            succeeded: w.succeeded,
+            failed: w.failed,
+            rolled_back: w.rolled_back,
+        })
+        .collect();
+    sdk::Rollout { id: r.id.clone(), started_at: r.started_at.0, now: now.0, waves }
 }

@@ -3,6 +3,7 @@
 mod determinism;
 mod hostile;
 mod load;
+mod parity;
 mod reference;
 
 use rampart_engine::{Engine, Policy};

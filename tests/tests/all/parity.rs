@@ -1,0 +1,189 @@
+//! A reference policy answers in Wasm exactly as the same crate compiled
+//! natively, on facts drawn at random (property tests): every field the
+//! host lowers into the component, one device at a time and in a batch
+//! (the hand-written layouts of the engine and the SDK's batch export),
+//! reaches the policy as the native call sees it.
+
+use crate::{engine, load};
+use proptest::prelude::*;
+use rampart_facts::{
+    Channel, Credential, Device, Eligibility, GeoPoint, Hardware, Link, LinkKind, Location, PayloadKind, Power,
+    Release, Rollout, Timestamp, UpdateHistory, UpdateOutcome, Version, WaveStats,
+};
+use rampart_policy_staged_rollout::StagedRollout;
+use rampart_policy_zero_trust::ZeroTrust;
+use rampart_sdk::Policy as _;
+use rampart_tests::{NOW, STAGED_ROLLOUT, ZERO_TRUST};
+
+#[path = "../../benches/native.rs"]
+mod native;
+
+/// An answer as (decision, reason code, reason message, until).
+type Said = (&'static str, String, String, Option<i64>);
+
+fn wasm_said(e: &Eligibility) -> Said {
+    match e {
+        Eligibility::Allow => ("allow", String::new(), String::new(), None),
+        Eligibility::Deny { reason } => ("deny", reason.code.clone(), reason.message.clone(), None),
+        Eligibility::Defer { until, reason } => ("defer", reason.code.clone(), reason.message.clone(), Some(until.0)),
+    }
+}
+
+fn native_said(e: &rampart_sdk::Eligibility) -> Said {
+    match e {
+        rampart_sdk::Eligibility::Allow => ("allow", String::new(), String::new(), None),
+        rampart_sdk::Eligibility::Deny(r) => ("deny", r.code.to_string(), r.message.to_string(), None),
+        rampart_sdk::Eligibility::Defer(d) => {
+            ("defer", d.reason.code.to_string(), d.reason.message.to_string(), Some(d.until))
+        }
+    }
+}
+
+fn version() -> impl Strategy<Value = Version> {
+    (0u64..7, 0u64..4, 0u64..3, prop::option::of(prop_oneof![Just("rc.1"), Just("rc.10"), Just("beta")])).prop_map(
+        |(a, b, c, pre)| {
+            let text = match pre {
+                Some(p) => format!("{a}.{b}.{c}-{p}"),
+                None => format!("{a}.{b}.{c}"),
+            };
+            Version::parse(&text).unwrap()
+        },
+    )
+}
+
+fn at_days(days: std::ops::Range<i64>) -> impl Strategy<Value = Timestamp> {
+    (days.start * 86_400..days.end * 86_400).prop_map(|s| Timestamp(NOW.0 + s))
+}
+
+fn device() -> impl Strategy<Value = Device> {
+    let who = (
+        "[a-z0-9-]{1,24}",
+        prop_oneof![Just("gw-4000"), Just("gw-5000"), Just("x")],
+        version(),
+        0u64..20,
+        prop_oneof![Just("DE"), Just("US"), Just("FR"), Just("IS")],
+        prop::option::of((-90.0f64..=90.0, -180.0f64..=180.0)),
+    );
+    let trust = (at_days(-2..30), any::<bool>(), prop::option::of(at_days(-3..1)));
+    let state = (
+        prop::option::of(any::<u8>()),
+        any::<bool>(),
+        0usize..5,
+        any::<bool>(),
+        prop::option::of(0u8..=100),
+        -720i32..=840,
+        0u64..10_000_000,
+        0usize..4,
+        0u32..5,
+        prop::collection::btree_map("[a-z]{1,8}", "[a-z0-9]{0,8}", 0..3),
+    );
+    (who, trust, state).prop_map(
+        |(
+            (id, model, firmware, security_counter, country, geo),
+            (not_after, revoked, last_attestation),
+            (battery, on_mains, kind, metered, signal, offset, uptime, outcome, failures, labels),
+        )| Device {
+            id: id.into(),
+            hardware: Hardware { model: model.into(), revision: "b2".into() },
+            firmware,
+            security_counter,
+            location: Location { country: country.into(), geo: geo.map(|(lat, lon)| GeoPoint { lat, lon }) },
+            credential: Credential { not_after, revoked, last_attestation },
+            power: Power { battery_percent: battery, on_mains },
+            link: Link {
+                kind: [LinkKind::Ethernet, LinkKind::Wifi, LinkKind::Cellular, LinkKind::Satellite, LinkKind::Unknown]
+                    [kind],
+                metered,
+                signal_quality: signal,
+            },
+            utc_offset_minutes: offset,
+            uptime_secs: uptime,
+            updates: UpdateHistory {
+                last_outcome: [
+                    UpdateOutcome::None,
+                    UpdateOutcome::Succeeded,
+                    UpdateOutcome::Failed,
+                    UpdateOutcome::RolledBack,
+                ][outcome],
+                consecutive_failures: failures,
+            },
+            labels: labels.into_iter().collect(),
+        },
+    )
+}
+
+fn release() -> impl Strategy<Value = Release> {
+    (version(), 0u64..20, any::<bool>(), any::<bool>(), prop::sample::subsequence(vec!["gw-4000", "gw-5000"], 0..=2))
+        .prop_map(|(version, security_counter, security, delta, hardware)| {
+            let mut r = rampart_tests::release();
+            r.version = version;
+            r.security_counter = security_counter;
+            r.channel = if security { Channel::Security } else { Channel::Feature };
+            r.payload_kind = if delta { PayloadKind::Delta } else { PayloadKind::Full };
+            r.compatible_hardware = hardware.into_iter().map(String::from).collect();
+            r
+        })
+}
+
+/// A rollout and the time of the question: started up to 8 days before
+/// `NOW`, asked at any hour of the two days after it.
+fn rollout() -> impl Strategy<Value = (Rollout, Timestamp)> {
+    let wave = (0u32..8, 0u64..200, 0u64..200, 0u64..50).prop_map(|(wave, attempted, succeeded, failed)| WaveStats {
+        wave,
+        attempted,
+        succeeded,
+        failed,
+        rolled_back: failed / 2,
+    });
+    (at_days(-8..1), 0i64..48, prop::collection::vec(wave, 0..3)).prop_map(|(started_at, hours, waves)| {
+        let now = Timestamp(NOW.0 + hours * 3_600);
+        (Rollout { id: "r1".into(), started_at, now: Some(now), waves }, now)
+    })
+}
+
+/// `devices` asked of the component at `path`, alone and in one batch, and
+/// of `native`: the same answers, device by device.
+fn agree(
+    path: &str,
+    native: fn(&rampart_sdk::Rollout, &rampart_sdk::Release, &rampart_sdk::Device) -> rampart_sdk::Eligibility,
+    devices: &[Device],
+    rel: &Release,
+    (rollout, now): &(Rollout, Timestamp),
+) -> Result<(), TestCaseError> {
+    let engine = engine();
+    let policy = load(&engine, path);
+    let batch =
+        policy.eligibility_batch(rollout, *now, rel, devices).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let (s_rollout, s_release) = (native::sdk_rollout(rollout, *now), native::sdk_release(rel));
+    for (d, batched) in devices.iter().zip(&batch) {
+        let alone = policy.eligibility(rollout, *now, rel, d).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let labels = native::sdk_labels(d);
+        let expected = native_said(&native(&s_rollout, &s_release, &native::sdk_device(d, &labels)));
+        prop_assert_eq!(&wasm_said(&alone.answer), &expected, "alone, {} on {:?}", path, d);
+        prop_assert_eq!(&wasm_said(batched), &expected, "in a batch, {} on {:?}", path, d);
+    }
+    Ok(())
+}
+
+proptest! {
+    // Each case loads the policy and asks up to 8 devices twice.
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn staged_rollout_answers_in_wasm_as_natively(
+        devices in prop::collection::vec(device(), 1..8),
+        rel in release(),
+        at in rollout(),
+    ) {
+        agree(STAGED_ROLLOUT, StagedRollout::eligibility, &devices, &rel, &at)?;
+    }
+
+    #[test]
+    fn zero_trust_answers_in_wasm_as_natively(
+        devices in prop::collection::vec(device(), 1..8),
+        rel in release(),
+        at in rollout(),
+    ) {
+        agree(ZERO_TRUST, ZeroTrust::eligibility, &devices, &rel, &at)?;
+    }
+}
