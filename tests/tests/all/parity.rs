@@ -39,8 +39,9 @@ fn native_said(e: &rampart_sdk::Eligibility) -> Said {
     }
 }
 
-fn version() -> impl Strategy<Value = Version> {
-    (0u64..7, 0u64..4, 0u64..3, prop::option::of(prop_oneof![Just("rc.1"), Just("rc.10"), Just("beta")])).prop_map(
+/// A version of major `majors`.
+fn version(majors: std::ops::Range<u64>) -> impl Strategy<Value = Version> {
+    (majors, 0u64..4, 0u64..3, prop::option::of(prop_oneof![Just("rc.1"), Just("rc.10"), Just("beta")])).prop_map(
         |(a, b, c, pre)| {
             let text = match pre {
                 Some(p) => format!("{a}.{b}.{c}-{p}"),
@@ -51,22 +52,35 @@ fn version() -> impl Strategy<Value = Version> {
     )
 }
 
-fn at_days(days: std::ops::Range<i64>) -> impl Strategy<Value = Timestamp> {
-    (days.start * 86_400..days.end * 86_400).prop_map(|s| Timestamp(NOW.0 + s))
+fn at_hours(hours: std::ops::Range<i64>) -> impl Strategy<Value = Timestamp> {
+    (hours.start * 3_600..hours.end * 3_600).prop_map(|s| Timestamp(NOW.0 + s))
+}
+
+/// Facts drawn so that each check of the policies is passed more often
+/// than not: every answer, and every reason, comes up in the cases.
+fn mostly<T: Clone + std::fmt::Debug + 'static>(usual: T, others: Vec<T>) -> impl Strategy<Value = T> {
+    prop_oneof![6 => Just(usual), 1 => prop::sample::select(others)]
 }
 
 fn device() -> impl Strategy<Value = Device> {
     let who = (
         "[a-z0-9-]{1,24}",
-        prop_oneof![Just("gw-4000"), Just("gw-5000"), Just("x")],
-        version(),
+        mostly("gw-4000", vec!["gw-5000", "x"]),
+        version(0..5),
         0u64..20,
-        prop_oneof![Just("DE"), Just("US"), Just("FR"), Just("IS")],
-        prop::option::of((-90.0f64..=90.0, -180.0f64..=180.0)),
+        mostly("DE", vec!["US", "FR", "IS"]),
+        prop::option::of(prop_oneof![(30.0f64..=75.0, -20.0f64..=40.0), (-90.0f64..=90.0, -180.0f64..=180.0)]),
     );
-    let trust = (at_days(-2..30), any::<bool>(), prop::option::of(at_days(-3..1)));
+    let trust = (
+        at_hours(-48..24 * 30),
+        mostly(false, vec![true]),
+        prop_oneof![
+            6 => at_hours(-20..-6).prop_map(Some),
+            1 => prop::option::of(at_hours(-30..1)),
+        ],
+    );
     let state = (
-        prop::option::of(any::<u8>()),
+        prop_oneof![5 => (30u8..=100).prop_map(Some), 1 => prop::option::of(any::<u8>())],
         any::<bool>(),
         0usize..5,
         any::<bool>(),
@@ -74,7 +88,7 @@ fn device() -> impl Strategy<Value = Device> {
         -720i32..=840,
         0u64..10_000_000,
         0usize..4,
-        0u32..5,
+        mostly(0u32, vec![1, 2, 3, 4, 10]),
         prop::collection::btree_map("[a-z]{1,8}", "[a-z0-9]{0,8}", 0..3),
     );
     (who, trust, state).prop_map(
@@ -113,8 +127,12 @@ fn device() -> impl Strategy<Value = Device> {
 }
 
 fn release() -> impl Strategy<Value = Release> {
-    (version(), 0u64..20, any::<bool>(), any::<bool>(), prop::sample::subsequence(vec!["gw-4000", "gw-5000"], 0..=2))
-        .prop_map(|(version, security_counter, security, delta, hardware)| {
+    let hardware = prop_oneof![
+        4 => Just(vec!["gw-4000"]),
+        1 => prop::sample::subsequence(vec!["gw-4000", "gw-5000"], 0..=2),
+    ];
+    (version(3..7), 0u64..20, any::<bool>(), any::<bool>(), hardware).prop_map(
+        |(version, security_counter, security, delta, hardware)| {
             let mut r = rampart_tests::release();
             r.version = version;
             r.security_counter = security_counter;
@@ -122,11 +140,12 @@ fn release() -> impl Strategy<Value = Release> {
             r.payload_kind = if delta { PayloadKind::Delta } else { PayloadKind::Full };
             r.compatible_hardware = hardware.into_iter().map(String::from).collect();
             r
-        })
+        },
+    )
 }
 
 /// A rollout and the time of the question: started up to 8 days before
-/// `NOW`, asked at any hour of the two days after it.
+/// `NOW` (or a day after), asked from 6 hours before `NOW` to 18 after.
 fn rollout() -> impl Strategy<Value = (Rollout, Timestamp)> {
     let wave = (0u32..8, 0u64..200, 0u64..200, 0u64..50).prop_map(|(wave, attempted, succeeded, failed)| WaveStats {
         wave,
@@ -135,7 +154,7 @@ fn rollout() -> impl Strategy<Value = (Rollout, Timestamp)> {
         failed,
         rolled_back: failed / 2,
     });
-    (at_days(-8..1), 0i64..48, prop::collection::vec(wave, 0..3)).prop_map(|(started_at, hours, waves)| {
+    (at_hours(-8 * 24..24), -6i64..18, prop::collection::vec(wave, 0..3)).prop_map(|(started_at, hours, waves)| {
         let now = Timestamp(NOW.0 + hours * 3_600);
         (Rollout { id: "r1".into(), started_at, now: Some(now), waves }, now)
     })
