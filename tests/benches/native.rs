@@ -96,3 +96,30 @@ pub fn sdk_rollout(r: &facts::Rollout, now: facts::Timestamp) -> sdk::Rollout {
         .collect();
     sdk::Rollout { id: r.id.clone(), started_at: r.started_at.0, now: now.0, waves }
 }
+
+#[allow(dead_code, reason = "the engine tests ask the health gate; the benchmarks do not")]
+pub fn sdk_health(h: &facts::HealthReport) -> sdk::HealthReport {
+    sdk::HealthReport {
+        since_boot_secs: h.since_boot_secs,
+        boots_since_install: h.boots_since_install,
+        unexpected_reboots: h.unexpected_reboots,
+        failed_integrity_checks: h.failed_integrity_checks,
+        failed_services: h
+            .failed_services
+            .iter()
+            .map(|s| sdk::FailedService { name: s.name.clone(), critical: s.critical })
+            .collect(),
+        // Sorted by name, as the host passes them.
+        metrics: h.metrics.iter().map(|(name, &value)| sdk::Metric { name: name.clone(), value }).collect(),
+        probes: h
+            .probes
+            .iter()
+            .map(|p| sdk::ProbeResult {
+                name: p.name.clone(),
+                passed: p.passed,
+                critical: p.critical,
+                detail: p.detail.clone(),
+            })
+            .collect(),
+    }
+}

@@ -2,13 +2,15 @@
 //! natively, on facts drawn at random (property tests): every field the
 //! host lowers into the component, one device at a time and in a batch
 //! (the hand-written layouts of the engine and the SDK's batch export),
-//! reaches the policy as the native call sees it.
+//! reaches the policy as the native call sees it; the health and rollout
+//! gates too.
 
 use crate::{engine, load};
 use proptest::prelude::*;
 use rampart_facts::{
-    Channel, Credential, Device, Eligibility, GeoPoint, Hardware, Link, LinkKind, Location, PayloadKind, Power,
-    Release, Rollout, Timestamp, UpdateHistory, UpdateOutcome, Version, WaveStats,
+    Channel, Credential, Device, Eligibility, FailedService, GeoPoint, Hardware, HealthDecision, HealthReport, Link,
+    LinkKind, Location, PayloadKind, Power, ProbeResult, Release, Rollout, RolloutDecision, Timestamp, UpdateHistory,
+    UpdateOutcome, Version, WaveStats,
 };
 use rampart_policy_staged_rollout::StagedRollout;
 use rampart_policy_zero_trust::ZeroTrust;
@@ -40,6 +42,48 @@ fn native_said(e: &rampart_sdk::Eligibility) -> Said {
 }
 
 /// A version of major `majors`.
+fn gate_said(name: &'static str, reason: Option<&rampart_facts::Reason>, secs: Option<u32>) -> Said {
+    let (code, message) = reason.map_or_else(Default::default, |r| (r.code.clone(), r.message.clone()));
+    (name, code, message, secs.map(i64::from))
+}
+
+fn native_gate_said(name: &'static str, reason: Option<&rampart_sdk::Reason>, secs: Option<u32>) -> Said {
+    let (code, message) = reason.map_or_else(Default::default, |r| (r.code.to_string(), r.message.to_string()));
+    (name, code, message, secs.map(i64::from))
+}
+
+fn health_said(h: &HealthDecision) -> Said {
+    match h {
+        HealthDecision::Commit => gate_said("commit", None, None),
+        HealthDecision::Rollback { reason } => gate_said("rollback", Some(reason), None),
+        HealthDecision::Wait { secs, reason } => gate_said("wait", Some(reason), Some(*secs)),
+    }
+}
+
+fn native_health_said(h: &rampart_sdk::HealthDecision) -> Said {
+    match h {
+        rampart_sdk::HealthDecision::Commit => native_gate_said("commit", None, None),
+        rampart_sdk::HealthDecision::Rollback(r) => native_gate_said("rollback", Some(r), None),
+        rampart_sdk::HealthDecision::Wait(w) => native_gate_said("wait", Some(&w.reason), Some(w.secs)),
+    }
+}
+
+fn rollout_said(r: &RolloutDecision) -> Said {
+    match r {
+        RolloutDecision::Continue => gate_said("continue", None, None),
+        RolloutDecision::Pause { reason } => gate_said("pause", Some(reason), None),
+        RolloutDecision::Abort { reason } => gate_said("abort", Some(reason), None),
+    }
+}
+
+fn native_rollout_said(r: &rampart_sdk::RolloutDecision) -> Said {
+    match r {
+        rampart_sdk::RolloutDecision::Continue => native_gate_said("continue", None, None),
+        rampart_sdk::RolloutDecision::Pause(reason) => native_gate_said("pause", Some(reason), None),
+        rampart_sdk::RolloutDecision::Abort(reason) => native_gate_said("abort", Some(reason), None),
+    }
+}
+
 fn version(majors: std::ops::Range<u64>) -> impl Strategy<Value = Version> {
     (majors, 0u64..4, 0u64..3, prop::option::of(prop_oneof![Just("rc.1"), Just("rc.10"), Just("beta")])).prop_map(
         |(a, b, c, pre)| {
@@ -144,16 +188,46 @@ fn release() -> impl Strategy<Value = Release> {
     )
 }
 
+/// A health report after a trial boot: mostly healthy, so that each rule
+/// of the gate comes up.
+fn health() -> impl Strategy<Value = HealthReport> {
+    let service = ("[a-z]{1,8}", any::<bool>()).prop_map(|(name, critical)| FailedService { name, critical });
+    let probe = ("[a-z]{1,8}", mostly(true, vec![false]), any::<bool>(), "[a-z ]{0,12}")
+        .prop_map(|(name, passed, critical, detail)| ProbeResult { name, passed, critical, detail });
+    (
+        0u64..3_600,
+        0u32..4,
+        mostly(0u32, vec![1, 2, 3]),
+        mostly(0u32, vec![1, 2]),
+        prop_oneof![3 => Just(Vec::new()), 1 => prop::collection::vec(service, 1..3)],
+        prop::collection::btree_map("[a-z]{1,8}", -1e6f64..1e6, 0..3),
+        prop::collection::vec(probe, 0..3),
+    )
+        .prop_map(|(since_boot_secs, boots, unexpected, integrity, failed_services, metrics, probes)| {
+            HealthReport {
+                since_boot_secs,
+                boots_since_install: boots,
+                unexpected_reboots: unexpected,
+                failed_integrity_checks: integrity,
+                failed_services,
+                metrics,
+                probes,
+            }
+        })
+}
+
 /// A rollout and the time of the question: started up to 8 days before
 /// `NOW` (or a day after), asked from 6 hours before `NOW` to 18 after.
 fn rollout() -> impl Strategy<Value = (Rollout, Timestamp)> {
-    let wave = (0u32..8, 0u64..200, 0u64..200, 0u64..50).prop_map(|(wave, attempted, succeeded, failed)| WaveStats {
-        wave,
-        attempted,
-        succeeded,
-        failed,
-        rolled_back: failed / 2,
-    });
+    let wave = (0u32..8, 0u64..200, 0u64..200, 0u64..50, prop_oneof![3 => Just(0u64), 1 => 0u64..20]).prop_map(
+        |(wave, attempted, succeeded, failed, rolled_back)| WaveStats {
+            wave,
+            attempted,
+            succeeded,
+            failed,
+            rolled_back,
+        },
+    );
     (at_hours(-8 * 24..24), -6i64..18, prop::collection::vec(wave, 0..3)).prop_map(|(started_at, hours, waves)| {
         let now = Timestamp(NOW.0 + hours * 3_600);
         (Rollout { id: "r1".into(), started_at, now: Some(now), waves }, now)
@@ -204,5 +278,31 @@ proptest! {
         at in rollout(),
     ) {
         agree(ZERO_TRUST, ZeroTrust::eligibility, &devices, &rel, &at)?;
+    }
+}
+
+proptest! {
+    // Each case loads the policy and asks one question.
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn staged_rollout_gates_answer_in_wasm_as_natively(
+        d in device(),
+        report in health(),
+        rel in release(),
+        (rollout, now) in rollout(),
+    ) {
+        let engine = engine();
+        let policy = load(&engine, STAGED_ROLLOUT);
+        let (s_rollout, s_release) = (native::sdk_rollout(&rollout, now), native::sdk_release(&rel));
+        let labels = native::sdk_labels(&d);
+        let s_device = native::sdk_device(&d, &labels);
+        let fail = |e: rampart_engine::PolicyError| TestCaseError::fail(e.to_string());
+        let health = policy.health_gate(&rollout, now, &rel, &d, &report).map_err(fail)?;
+        let native = StagedRollout::health_gate(&s_rollout, &s_release, &s_device, &native::sdk_health(&report));
+        prop_assert_eq!(health_said(&health.answer), native_health_said(&native), "{:?}", report);
+        let gate = policy.rollout_gate(&rollout, now, &rel).map_err(fail)?;
+        let native = StagedRollout::rollout_gate(&s_rollout, &s_release);
+        prop_assert_eq!(rollout_said(&gate.answer), native_rollout_said(&native), "{:?}", rollout.waves);
     }
 }
