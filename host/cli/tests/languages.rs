@@ -486,7 +486,9 @@ fn a_python_or_javascript_exception_names_its_message_and_line() {
 /// `sys.stderr` one at warn; a line not ended is logged when the question
 /// returns, not carried into the next. Before, under `--stub-wasi` the real
 /// standard output was a stub that trapped: every question failed with a
-/// bare "wasm `unreachable` instruction executed".
+/// bare "wasm `unreachable` instruction executed". A stream the module
+/// keeps from its import logs too, and a `print` while it is imported (at
+/// build time, when the log cannot be called) does not break the build.
 #[test]
 fn a_python_print_is_a_log_line() {
     let d = Dir::new();
@@ -496,8 +498,13 @@ fn a_python_print_is_a_log_line() {
     let from = "        return decide(rollout, release, device)\n";
     assert!(source.contains(from), "the template moved");
     let to = "        import sys\n        print(\"asked for\", device.id)\n        print(\"careful\", file=sys.stderr)\n        \
-              print(\"two\\nlines, the last\", end=\" not ended\")\n        return decide(rollout, release, device)\n";
-    std::fs::write(&app, source.replacen(from, to, 1)).unwrap();
+              print(\"two\\nlines, the last\", end=\" not ended\")\n        print(\"kept\", file=KEPT)\n        \
+              return decide(rollout, release, device)\n";
+    // A module-level reference to sys.stderr, and a print at import.
+    let (import, kept) =
+        ("from typing import", "import sys\nKEPT = sys.stderr\nprint(\"imported\")\nfrom typing import");
+    assert!(source.contains(import), "the template moved");
+    std::fs::write(&app, source.replacen(from, to, 1).replacen(import, kept, 1)).unwrap();
     d.ok(&["policy", "build", "talk", "--out", "talk.wasm"]);
     let device = root().join("examples/device.json");
     let v = eval(&d, "talk.wasm", &["--device", device.to_str().unwrap()]);
@@ -516,6 +523,7 @@ fn a_python_print_is_a_log_line() {
             ("info", format!("asked for {id}").as_str()),
             ("warn", "careful"),
             ("info", "two"),
+            ("warn", "kept"),
             ("info", "lines, the last not ended"),
         ],
         "{v}"

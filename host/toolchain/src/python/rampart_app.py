@@ -7,28 +7,40 @@ traps. componentize-py's own report of it goes to standard error, which
 Standard output and error are the decision's log (`print` is a log line at
 level info, `sys.stderr` at warn): under `--stub-wasi` the real ones are
 stubs that trap, so a `print` left in a policy made every question fail
-with a bare `unreachable`."""
+with a bare `unreachable`. They are replaced before the policy's module is
+imported, so that one keeping a reference to them (`logging.basicConfig()`)
+logs too; what it writes while it is imported (at build time, when the log
+cannot be called) goes to the build's own output."""
 
 import os
 import sys
 import traceback
 
-import app
 from wit_world.imports import log
 
 
 class _LogStream:
-    """A text stream whose lines are log lines at one level. A line not
-    ended when a question returns is logged then (`flush`), so nothing
-    written during one question is carried into the next."""
+    """A text stream whose lines are log lines at one level, once `serve`
+    is called; before, what is written goes to `build`. A line not ended
+    when a question returns is logged then (`flush`), so nothing written
+    during one question is carried into the next."""
 
-    def __init__(self, level, name):
+    encoding = "utf-8"
+
+    def __init__(self, level, name, build):
         self._level = level
         self._pending = ""
+        self._build = build
         self.name = name
+
+    def serve(self):
+        self._build.flush()
+        self._build = None
 
     def write(self, text):
         text = str(text)
+        if self._build is not None:
+            return self._build.write(text)
         lines = (self._pending + text).split("\n")
         self._pending = lines.pop()
         for line in lines:
@@ -36,7 +48,9 @@ class _LogStream:
         return len(text)
 
     def flush(self):
-        if self._pending:
+        if self._build is not None:
+            self._build.flush()
+        elif self._pending:
             line, self._pending = self._pending, ""
             log.emit(self._level, line, [])
 
@@ -47,8 +61,13 @@ class _LogStream:
         return False
 
 
-sys.stdout = _LogStream(log.Level.INFO, "<stdout>")
-sys.stderr = _LogStream(log.Level.WARN, "<stderr>")
+sys.stdout = _LogStream(log.Level.INFO, "<stdout>", sys.stdout)
+sys.stderr = _LogStream(log.Level.WARN, "<stderr>", sys.stderr)
+
+import app  # noqa: E402 (after the streams, see the module's documentation)
+
+sys.stdout.serve()
+sys.stderr.serve()
 
 
 def _reported(question):
