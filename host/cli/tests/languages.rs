@@ -489,6 +489,8 @@ fn a_python_or_javascript_exception_names_its_message_and_line() {
 /// bare "wasm `unreachable` instruction executed". A stream the module
 /// keeps from its import logs too, and a `print` while it is imported (at
 /// build time, when the log cannot be called) does not break the build.
+/// `time.time()` is the question's now, and the `logging` module, which
+/// reads it for every record, works (both trapped).
 #[test]
 fn a_python_print_is_a_log_line() {
     let d = Dir::new();
@@ -498,16 +500,21 @@ fn a_python_print_is_a_log_line() {
     let from = "        return decide(rollout, release, device)\n";
     assert!(source.contains(from), "the template moved");
     let to = "        import sys\n        print(\"asked for\", device.id)\n        print(\"careful\", file=sys.stderr)\n        \
+              print(\"at\", time.time())\n        logging.warning(\"logged\")\n        \
               print(\"two\\nlines, the last\", end=\" not ended\")\n        print(\"kept\", file=KEPT)\n        \
               return decide(rollout, release, device)\n";
-    // A module-level reference to sys.stderr, and a print at import.
-    let (import, kept) =
-        ("from typing import", "import sys\nKEPT = sys.stderr\nprint(\"imported\")\nfrom typing import");
+    // A module-level reference to sys.stderr (also logging's), and a print
+    // at import.
+    let (import, kept) = (
+        "from typing import",
+        "import logging, sys, time\nKEPT = sys.stderr\n\
+         logging.basicConfig(format=\"%(levelname)s %(created)d %(message)s\")\nprint(\"imported\")\nfrom typing import",
+    );
     assert!(source.contains(import), "the template moved");
     std::fs::write(&app, source.replacen(from, to, 1).replacen(import, kept, 1)).unwrap();
     d.ok(&["policy", "build", "talk", "--out", "talk.wasm"]);
     let device = root().join("examples/device.json");
-    let v = eval(&d, "talk.wasm", &["--device", device.to_str().unwrap()]);
+    let v = eval(&d, "talk.wasm", &["--device", device.to_str().unwrap(), "--now", "2026-11-24T02:30:00Z"]);
     assert!(v["decision"].as_str().is_some_and(|s| ["allow", "deny", "defer"].contains(&s)), "{v}");
     let lines: Vec<(&str, &str)> = v["log"]
         .as_array()
@@ -522,6 +529,9 @@ fn a_python_print_is_a_log_line() {
         [
             ("info", format!("asked for {id}").as_str()),
             ("warn", "careful"),
+            // Python's clock reads the question's now; logging works with it.
+            ("info", "at 1795487400.0"),
+            ("warn", "WARNING 1795487400 logged"),
             ("info", "two"),
             ("warn", "kept"),
             ("info", "lines, the last not ended"),

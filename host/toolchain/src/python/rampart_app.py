@@ -7,13 +7,16 @@ traps. componentize-py's own report of it goes to standard error, which
 Standard output and error are the decision's log (`print` is a log line at
 level info, `sys.stderr` at warn): under `--stub-wasi` the real ones are
 stubs that trap, so a `print` left in a policy made every question fail
-with a bare `unreachable`. They are replaced before the policy's module is
-imported, so that one keeping a reference to them (`logging.basicConfig()`)
-logs too; what it writes while it is imported (at build time, when the log
-cannot be called) goes to the build's own output."""
+with a bare `unreachable`. Python's clocks (`time.time()`,
+`time.monotonic()`, ...) read the question's `now`. Streams and clocks
+are replaced before the policy's module is imported, so that one keeping
+a reference to them (`logging.basicConfig()`) gets these; what it writes
+while it is imported (at build time, when the log cannot be called) goes
+to the build's own output."""
 
 import os
 import sys
+import time
 import traceback
 
 from wit_world.imports import log
@@ -61,6 +64,29 @@ class _LogStream:
         return False
 
 
+class _Clock:
+    """The time a question is asked at: its rollout's `now`, in seconds
+    (0 while the module is imported). Python's clocks read it, as every
+    clock of the host's WASI layer reads the decision's `now`; under
+    `--stub-wasi` the real ones are stubs that trap, and with them the
+    `logging` module (a record reads the clock)."""
+
+    now = 0
+
+    @classmethod
+    def seconds(cls):
+        return float(cls.now)
+
+    @classmethod
+    def nanoseconds(cls):
+        return cls.now * 1_000_000_000
+
+
+for _name in ("time", "monotonic", "perf_counter", "process_time"):
+    setattr(time, _name, _Clock.seconds)
+for _name in ("time_ns", "monotonic_ns", "perf_counter_ns", "process_time_ns"):
+    setattr(time, _name, _Clock.nanoseconds)
+
 sys.stdout = _LogStream(log.Level.INFO, "<stdout>", sys.stdout)
 sys.stderr = _LogStream(log.Level.WARN, "<stderr>", sys.stderr)
 
@@ -72,6 +98,8 @@ sys.stderr.serve()
 
 def _reported(question):
     def call(self, *args):
+        # Every question is asked with its rollout first.
+        _Clock.now = args[0].now
         try:
             return question(self, *args)
         except BaseException as e:
