@@ -60,8 +60,9 @@ pub struct Options {
     pub skip_invalid: bool,
     /// Evaluate every device in its own fresh instance from the start.
     pub isolated: bool,
-    /// Only the rows on the lines `l` of the input with `(l - 1) % count ==
-    /// index`.
+    /// `(index, count)`: only the rows of shard `index` of `count`, told by
+    /// their device id ([`crate::read::shard_of`]), or by their line when
+    /// they have no id to read ([`crate::read::Chunk::for_each_row`]).
     pub shard: Option<(u64, u64)>,
     /// Project the waves: for how many hours after the rollout's start.
     pub project_hours: Option<u32>,
@@ -310,9 +311,20 @@ pub struct Summary {
     /// With [`Options::project_hours`]: the wave projection.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub projection: Option<Projection>,
+    /// With [`Options::shard`]: the fleet's rows that are other shards'
+    /// (not part of the summary: a shard with no devices of a fleet that
+    /// has some is not an empty fleet).
+    #[serde(skip)]
+    pub other_shards_rows: u64,
 }
 
 const MAX_INVALID_EXAMPLES: usize = 5;
+
+/// The line of the duplicate a [`Summary::duplicate_example`] names (``id
+/// `gw-1` on lines 1 and 21``: 21), or `u64::MAX`.
+fn duplicate_line(example: &str) -> u64 {
+    example.rsplit_once(" and ").and_then(|(_, line)| line.parse().ok()).unwrap_or(u64::MAX)
+}
 
 /// The line number an invalid row's message names (`file:LINE: …`; the
 /// file's name may hold colons), or `u64::MAX`.
@@ -414,9 +426,14 @@ impl Summary {
         self.stateful_example = least(&self.stateful_example, &o.stateful_example);
         self.tight_limits |= o.tight_limits;
         self.tight_limits_example = least(&self.tight_limits_example, &o.tight_limits_example);
-        // Within each summary only: the same id in two shards is not seen.
+        // Shards split a fleet by device id: every row of one id is in one
+        // shard, which found its duplicates as a whole run does. The first
+        // duplicate of the whole is the one on the earliest line.
         self.duplicate_ids += o.duplicate_ids;
-        self.duplicate_example = least(&self.duplicate_example, &o.duplicate_example);
+        self.duplicate_example = match (&self.duplicate_example, &o.duplicate_example) {
+            (Some(a), Some(b)) => Some(std::cmp::min_by_key(a, b, |e| (duplicate_line(e), *e)).clone()),
+            (a, b) => a.clone().or_else(|| b.clone()),
+        };
         if let Some(od) = &o.diff {
             let d = self.diff.get_or_insert_with(Diff::default);
             d.changed += od.changed;
@@ -569,6 +586,8 @@ struct BatchResult {
     host: Option<String>,
     /// The devices' ids, to find duplicates in input order.
     ids: Ids,
+    /// Rows skipped as other shards'.
+    others: u64,
 }
 
 /// A chunk's device ids: per device its key in the table of ids seen (its
@@ -754,6 +773,7 @@ impl Work<'_> {
             mismatch: None,
             host: None,
             ids: Ids::default(),
+            others: 0,
         };
         if self.stop.load(Ordering::Relaxed) {
             // Skipped, but still reported: the output order and the
@@ -762,7 +782,7 @@ impl Work<'_> {
         }
         // Parsing happens here, on every core.
         let mut devices = Vec::new();
-        chunk.for_each_row(self.opts.shard, |row| {
+        r.others = chunk.for_each_row(self.opts.shard, |row| {
             r.rows += 1;
             match row {
                 Ok((line, d)) => {
@@ -928,6 +948,7 @@ fn pass<S: Source>(
                 next += 1;
                 let _ = permit_tx.send(());
                 rows_done += r.rows;
+                summary.other_shards_rows += r.others;
                 progress(rows_done);
                 r.ids.check(&mut seen, &mut summary);
                 for e in r.invalid {
@@ -1315,6 +1336,30 @@ mod tests {
         let lines: Vec<u64> = a.invalid_examples.iter().map(|e| super::line_of(e)).collect();
         assert_eq!(lines, [1150, 1151, 1152, 1153, 1154], "the single run's: the smallest line numbers");
         assert_eq!((a.invalid_rows, a.stateful, a.stateful_example.as_deref()), (15, true, Some("device 1")));
+    }
+
+    #[test]
+    fn merged_shards_name_the_duplicate_on_the_earliest_line() {
+        let shard = |example: &str, n: u64| Summary {
+            duplicate_ids: n,
+            duplicate_example: Some(example.to_string()),
+            ..Summary::default()
+        };
+        // Not the least text: the earliest line, as a whole run names it
+        // (an id may hold " and ").
+        let (a, b, c) = (
+            shard("id `zz` on lines 1 and 9", 1),
+            shard("id `a and 3` on lines 2 and 30", 2),
+            shard("id `b` on lines 7 and 100", 1),
+        );
+        for order in [[&a, &b, &c], [&c, &b, &a], [&b, &c, &a]] {
+            let mut m = Summary::default();
+            for s in order {
+                m.merge(s);
+            }
+            assert_eq!((m.duplicate_ids, m.duplicate_example.as_deref()), (4, Some("id `zz` on lines 1 and 9")));
+        }
+        assert_eq!(super::duplicate_line("id `a and 3` on lines 2 and 30"), 30);
     }
     use rampart_facts::cohort_seed;
 

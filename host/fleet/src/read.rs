@@ -64,21 +64,52 @@ impl Text {
     }
 }
 
+/// The shard of `n` (`0..n`) that the device `id` belongs to: the top of
+/// its [`cohort_seed`](rampart_facts::cohort_seed) multiplied by 2⁶⁴/φ
+/// (so that no bits of the seed a policy or the dry-run reads decide it),
+/// times `n`, over 2⁶⁴. Every row of one id is in one shard, where a
+/// duplicate is found as in a whole run.
+pub fn shard_of(id: &str, n: u64) -> u64 {
+    let mixed = rampart_facts::cohort_seed(id).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    ((u128::from(mixed) * u128::from(n)) >> 64) as u64
+}
+
+/// The id of a JSON Lines row, read without the rest of the device: what
+/// [`shard_of`] needs. `None` when the row has none to read (not JSON, no
+/// string `id`); such a row goes to a shard by its line.
+fn row_id(text: &str) -> Option<std::borrow::Cow<'_, str>> {
+    #[derive(serde::Deserialize)]
+    struct Id<'a> {
+        #[serde(borrow)]
+        id: std::borrow::Cow<'a, str>,
+    }
+    // As `from_json_str` reads a device: after a byte-order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    serde_json::from_str::<Id>(text).ok().map(|i| i.id)
+}
+
 impl Chunk {
     /// Every row of the chunk in order, parsed: blank lines are skipped,
-    /// and so is a row whose line is not in `shard` (`(i, n)`: the rows on
-    /// lines `l` with `(l - 1) % n == i`).
-    pub fn for_each_row(self, shard: Option<(u64, u64)>, mut f: impl FnMut(Row)) {
-        let mine = |line: u64| shard.is_none_or(|(i, n)| line.saturating_sub(1) % n == i);
+    /// and so is a row not in `shard` (`(i, n)`: the rows whose device id
+    /// is in shard `i` by [`shard_of`]; a row with no id to read, by its
+    /// line `l`: `(l - 1) % n == i`). Returns the number of rows skipped
+    /// as another shard's.
+    pub fn for_each_row(self, shard: Option<(u64, u64)>, mut f: impl FnMut(Row)) -> u64 {
+        let by_line = |line: u64| shard.is_none_or(|(i, n)| line.saturating_sub(1) % n == i);
+        let by_id = |id: &str| shard.is_none_or(|(i, n)| shard_of(id, n) == i);
+        let mut others = 0;
         match self {
             Chunk::Rows(rows) => {
                 for row in rows {
-                    let line = match &row {
-                        Ok((line, _)) => *line,
-                        Err(RowError::Invalid { line, .. } | RowError::Io { line, .. }) => *line,
+                    let mine = match &row {
+                        Ok((_, d)) => by_id(d.id.as_str()),
+                        Err(RowError::Io { .. }) => true,
+                        Err(RowError::Invalid { line, .. }) => by_line(*line),
                     };
-                    if row.as_ref().is_err_and(RowError::is_io) || mine(line) {
+                    if mine {
                         f(row);
+                    } else {
+                        others += 1;
                     }
                 }
             }
@@ -89,13 +120,23 @@ impl Chunk {
                 for (line, end) in (first_line..).zip(ends) {
                     let bytes = &text[start..end];
                     start = end + 1;
-                    if !mine(line) {
+                    let invalid = |cause: String| RowError::Invalid { origin: origin.to_string(), line, cause };
+                    let row = match std::str::from_utf8(bytes) {
+                        Ok(t) if t.trim().is_empty() => continue,
+                        Ok(t) => Ok(t.trim()),
+                        Err(e) => Err(e),
+                    };
+                    let mine = match (&row, shard) {
+                        (_, None) => true,
+                        (Ok(t), Some(_)) => row_id(t).map_or_else(|| by_line(line), |id| by_id(&id)),
+                        (Err(_), Some(_)) => by_line(line),
+                    };
+                    if !mine {
+                        others += 1;
                         continue;
                     }
-                    let invalid = |cause: String| RowError::Invalid { origin: origin.to_string(), line, cause };
-                    match std::str::from_utf8(bytes) {
-                        Ok(t) if t.trim().is_empty() => {}
-                        Ok(t) => f(rampart_facts::from_json_str::<Device>("device", t.trim())
+                    match row {
+                        Ok(t) => f(rampart_facts::from_json_str::<Device>("device", t)
                             .map(|d| (line, d))
                             .map_err(|e| invalid(row_cause(&e, line, t)))),
                         Err(e) => f(Err(invalid(format!("not UTF-8: {e}")))),
@@ -103,6 +144,7 @@ impl Chunk {
                 }
             }
         }
+        others
     }
 }
 
@@ -392,20 +434,46 @@ mod tests {
     }
 
     #[test]
-    fn shards_take_lines_by_number() {
-        let text: String = (0..10).map(|i| device(&format!("d{i}")) + "\n").collect();
+    fn shards_take_rows_by_device_id_and_rows_without_one_by_line() {
+        // d3 twice (lines 4 and 12), then a row that is not JSON and one
+        // whose id is not a string.
+        let mut text: String = (0..10).map(|i| device(&format!("d{i}")) + "\n").collect();
+        text += "\n";
+        text += &(device("d3") + "\n");
+        text += "not json\n{\"id\": 7}\n";
         let mut seen = Vec::new();
         for i in 0..3 {
+            let (mut mine, mut others) = (0, 0);
             let mut src = JsonBlocks::new(text.as_bytes(), "f");
             while let Some(c) = src.next_chunk(4) {
-                c.for_each_row(Some((i, 3)), |r| {
-                    let (line, d) = r.unwrap();
-                    assert_eq!((line - 1) % 3, i);
-                    seen.push(d.id);
+                others += c.for_each_row(Some((i, 3)), |r| {
+                    mine += 1;
+                    match r {
+                        Ok((line, d)) => {
+                            assert_eq!(shard_of(d.id.as_str(), 3), i, "line {line}");
+                            seen.push(format!("{line}:{}", d.id));
+                        }
+                        Err(RowError::Invalid { line, .. }) => {
+                            assert_eq!((line - 1) % 3, i);
+                            seen.push(format!("{line}:invalid"));
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
                 });
             }
+            // Every row but the blank one is someone's.
+            assert_eq!(mine + others, 13);
         }
         seen.sort();
-        assert_eq!(seen, (0..10).map(|i| format!("d{i}")).collect::<Vec<_>>());
+        let mut all: Vec<String> = (0..10).map(|i| format!("{}:d{i}", i + 1)).collect();
+        all.extend(["12:d3".into(), "13:invalid".into(), "14:invalid".into()]);
+        all.sort();
+        assert_eq!(seen, all);
+        // Both rows of d3 in one shard; ten ids over three shards, none
+        // left empty by these.
+        let shards: Vec<u64> = (0..10).map(|i| shard_of(&format!("d{i}"), 3)).collect();
+        assert!((0..3).all(|s| shards.contains(&s)), "{shards:?}");
+        assert_eq!(shard_of("d3", 1), 0);
+        assert!((0..1000).all(|i| shard_of(&format!("gw-{i}"), 7) < 7));
     }
 }

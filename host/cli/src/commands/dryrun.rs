@@ -41,9 +41,10 @@ use std::process::ExitCode;
 /// fail-closed denies a gateway would act on, their cause under "policy
 /// failures"; 2 for bad input (the message names the file, line and field;
 /// --skip-invalid counts bad rows instead), for a device id listed twice
-/// (--allow-duplicate-ids counts them instead), and for a fleet (or shard)
-/// with no devices: empty, blank lines, a CSV header alone, or every row
-/// invalid; 3 when the policy is refused at load; 8 when the host could not
+/// (--allow-duplicate-ids counts them instead), and for a fleet with no
+/// devices: empty, blank lines, a CSV header alone, or every row invalid (a
+/// shard with none, only if the fleet had no rows for other shards
+/// either); 3 when the policy is refused at load; 8 when the host could not
 /// ask the policy (no free instance in the engine's pool).
 ///
 /// Example:
@@ -110,8 +111,11 @@ pub struct Args {
     /// flag it stops the run (exit 2).
     #[arg(long)]
     allow_duplicate_ids: bool,
-    /// Evaluate only the rows on lines I+1, I+1+N, I+1+2N, … of the fleet
-    /// file (0 ≤ I < N), to split a fleet over machines.
+    /// Evaluate only shard I of N (0 ≤ I < N), to split a fleet over
+    /// machines: the devices whose id falls in it (by its cohort seed), so
+    /// every row of one id is in one shard and duplicate ids are found as in
+    /// a whole run; a row with no id to read, by its line (I+1, I+1+N, …).
+    /// Merge the shards' --json summaries with `rampart dry-run merge`.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     shard: Option<(u64, u64)>,
     /// Worker threads (default: every core; 1 to 128). The engine's instance
@@ -526,7 +530,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let evaluate = |sink: &mut dyn Sink| -> anyhow::Result<Summary> {
         let s = dryrun::run(policies, &ctx, open, &opts, sink, &progress).map_err(|e| run_failed(&origin, e))?;
         // An empty export is a broken export, not a fleet that needs nothing.
-        if s.devices == 0 {
+        // A shard may have no devices of a fleet that has some rows (its
+        // rows by device id went to other shards).
+        if s.devices == 0 && s.other_shards_rows == 0 {
             let shard = args.shard.map(|(i, n)| format!(" in shard {i}/{n}")).unwrap_or_default();
             let why = match s.invalid_rows {
                 0 => String::new(),
