@@ -501,13 +501,14 @@ fn a_python_print_is_a_log_line() {
     assert!(source.contains(from), "the template moved");
     let to = "        import sys\n        print(\"asked for\", device.id)\n        print(\"careful\", file=sys.stderr)\n        \
               print(\"at\", time.time())\n        logging.warning(\"logged\")\n        \
+              print(datetime.datetime.now(datetime.timezone.utc), datetime.datetime.now(), datetime.date.today())\n        \
               print(\"two\\nlines, the last\", end=\" not ended\")\n        print(\"kept\", file=KEPT)\n        \
               return decide(rollout, release, device)\n";
     // A module-level reference to sys.stderr (also logging's), and a print
-    // at import.
+    // at import; datetime imported with the policy.
     let (import, kept) = (
         "from typing import",
-        "import logging, sys, time\nKEPT = sys.stderr\n\
+        "import datetime, logging, sys, time\nKEPT = sys.stderr\n\
          logging.basicConfig(format=\"%(levelname)s %(created)d %(message)s\")\nprint(\"imported\")\nfrom typing import",
     );
     assert!(source.contains(import), "the template moved");
@@ -532,6 +533,8 @@ fn a_python_print_is_a_log_line() {
             // Python's clock reads the question's now; logging works with it.
             ("info", "at 1795487400.0"),
             ("warn", "WARNING 1795487400 logged"),
+            // So does datetime's, aware or naive (local time is UTC).
+            ("info", "2026-11-24 02:30:00+00:00 2026-11-24 02:30:00 2026-11-24"),
             ("info", "two"),
             ("warn", "kept"),
             ("info", "lines, the last not ended"),

@@ -8,7 +8,8 @@ Standard output and error are the decision's log (`print` is a log line at
 level info, `sys.stderr` at warn): under `--stub-wasi` the real ones are
 stubs that trap, so a `print` left in a policy made every question fail
 with a bare `unreachable`. Python's clocks (`time.time()`,
-`time.monotonic()`, ...) read the question's `now`. Streams and clocks
+`time.monotonic()`, ..., and `datetime`'s `now()` and `today()`) read the
+question's `now`. Streams and clocks
 are replaced before the policy's module is imported, so that one keeping
 a reference to them (`logging.basicConfig()`) gets these; what it writes
 while it is imported (at build time, when the log cannot be called) goes
@@ -81,6 +82,12 @@ class _Clock:
     def nanoseconds(cls):
         return cls.now * 1_000_000_000
 
+
+# CPython's C `datetime` reads the system clock itself (a stub that traps):
+# `datetime` is made to fall back on its pure-Python twin, whose `now()`
+# and `today()` read `time.time()`, the question's `now`.
+if "datetime" not in sys.modules:
+    sys.modules["_datetime"] = None
 
 for _name in ("time", "monotonic", "perf_counter", "process_time"):
     setattr(time, _name, _Clock.seconds)
