@@ -11,6 +11,7 @@
 
 use memchr::memchr_iter;
 use rampart_facts::Device;
+use std::borrow::Cow;
 use std::io::Read;
 use std::sync::Arc;
 
@@ -75,17 +76,56 @@ pub fn shard_of(id: &str, n: u64) -> u64 {
 }
 
 /// The id of a JSON Lines row, read without the rest of the device: what
-/// [`shard_of`] needs. `None` when the row has none to read (not JSON, no
-/// string `id`); such a row goes to a shard by its line.
-fn row_id(text: &str) -> Option<std::borrow::Cow<'_, str>> {
-    #[derive(serde::Deserialize)]
-    struct Id<'a> {
-        #[serde(borrow)]
-        id: std::borrow::Cow<'a, str>,
+/// [`shard_of`] needs. The object's first `id` key's string, the parse
+/// stopped right after it (a valid device has one `id`, first in most
+/// exports); `None` when the row has none to read (not a JSON object, no
+/// string `id` before a syntax error), and such a row goes to a shard by
+/// its line. Any answer is a deterministic function of the row's text,
+/// so every row is in exactly one shard whatever it holds.
+fn row_id(text: &str) -> Option<Cow<'_, str>> {
+    struct FirstId<'a, 'o>(&'o mut Option<Cow<'a, str>>);
+    impl<'de> serde::de::Visitor<'de> for FirstId<'de, '_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a device")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(Text(key)) = map.next_key()? {
+                if key == "id" {
+                    *self.0 = Some(map.next_value::<Text>()?.0);
+                    // The rest is not needed: an error ends the parse.
+                    return Err(serde::de::Error::custom("id read"));
+                }
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+            Ok(())
+        }
+    }
+    /// A JSON string, borrowed from the row unless it holds escapes.
+    struct Text<'a>(Cow<'a, str>);
+    impl<'de> serde::Deserialize<'de> for Text<'de> {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = Text<'de>;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a string")
+                }
+                fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Text<'de>, E> {
+                    Ok(Text(Cow::Borrowed(s)))
+                }
+                fn visit_str<E>(self, s: &str) -> Result<Text<'de>, E> {
+                    Ok(Text(Cow::Owned(s.to_string())))
+                }
+            }
+            d.deserialize_str(V)
+        }
     }
     // As `from_json_str` reads a device: after a byte-order mark.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    serde_json::from_str::<Id>(text).ok().map(|i| i.id)
+    let mut id = None;
+    let _ = serde::Deserializer::deserialize_map(&mut serde_json::Deserializer::from_str(text), FirstId(&mut id));
+    id
 }
 
 impl Chunk {
@@ -431,6 +471,35 @@ mod tests {
         assert_eq!(rows(text.as_bytes(), 5, 64, 10), ["1:a", "2:b"]);
         assert!(rows(b"", 5, 64, 10).is_empty());
         assert!(rows(b"\n\n  \n", 5, 64, 10).is_empty());
+    }
+
+    #[test]
+    fn a_rows_id_is_the_one_its_device_has() {
+        let id = |t: &str| row_id(t).map(Cow::into_owned);
+        // Where a device's id is read from: the top level, unescaped,
+        // wherever it stands, after a byte-order mark.
+        let d: serde_json::Value = serde_json::from_str(&device("gw-1")).unwrap();
+        let mut later = serde_json::Map::new();
+        later.insert("labels".into(), serde_json::json!({"id": "not-this"}));
+        later.extend(d.as_object().unwrap().clone());
+        let later = serde_json::Value::Object(later).to_string();
+        assert!(later.find("not-this") < later.find("gw-1"), "{later}");
+        for text in [
+            device("gw-1"),
+            later,
+            format!("\u{feff}{}", device("gw-1")),
+            device("gw-1").replace("\"id\"", "\"\\u0069d\""),
+        ] {
+            let parsed = rampart_facts::from_json_str::<Device>("device", &text).unwrap();
+            assert_eq!((id(&text).as_deref(), parsed.id.as_str()), (Some("gw-1"), "gw-1"), "{text}");
+        }
+        assert_eq!(id(r#"{"id": "g\u0077-1"}"#).as_deref(), Some("gw-1"));
+        // No id to read: the row goes by its line.
+        for text in ["", "not json", "[\"id\"]", r#"{"id": 7}"#, r#"{"x": 1,"#, r#"{"x": {"id": "a"}}"#] {
+            assert_eq!(id(text), None, "{text}");
+        }
+        // Read before the syntax error that makes the row invalid.
+        assert_eq!(id(r#"{"id": "a", oops"#).as_deref(), Some("a"));
     }
 
     #[test]
