@@ -75,14 +75,10 @@ pub fn from_json_str<T: DeserializeOwned + Validate>(origin: &str, text: &str) -
         return finish(origin, value, Some(text));
     }
     let syntax = |field: String, inner: serde_json::Error| {
-        let (line, column) = (inner.line(), inner.column());
-        let cause = strip_position(&inner.to_string());
-        FactsError::Syntax {
-            origin: origin.to_string(),
-            position: Some((line, column)),
-            field,
-            cause: integer_out_of_range(text, line, column, &cause).unwrap_or(cause),
-        }
+        let (line, column) = (inner.line(), char_column(text, inner.line(), inner.column()));
+        let cause = strip_position(&inner);
+        let cause = integer_out_of_range(text, line, column, &cause).unwrap_or(cause);
+        FactsError::Syntax { origin: origin.to_string(), position: Some(on_token(text, line, column)), field, cause }
     };
     let de = &mut serde_json::Deserializer::from_str(text);
     let value: T =
@@ -110,7 +106,7 @@ pub fn from_json_value<T: DeserializeOwned + Validate>(
         origin: origin.to_string(),
         position: None,
         field: field_of(e.path()),
-        cause: strip_position(&e.into_inner().to_string()),
+        cause: strip_position(&e.into_inner()),
     })?;
     finish(origin, value, None)
 }
@@ -157,11 +153,46 @@ fn position(text: &str, at: usize) -> (usize, usize) {
     (before.matches('\n').count() + 1, before[line_start..].chars().count() + 1)
 }
 
-/// serde_json appends " at line L column C"; the error carries them already.
-fn strip_position(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg.to_string(),
+/// serde_json counts the column of an error in bytes; errors count it in
+/// characters, as [`position`] and `locate` do (else an error after
+/// non-ASCII text on its line points too far right). The column of the
+/// character holding the byte at `column`; 0 stays 0 (before the line's first).
+fn char_column(text: &str, line: usize, column: usize) -> usize {
+    match text.split('\n').nth(line.wrapping_sub(1)) {
+        Some(line) => line.char_indices().take_while(|&(i, _)| i < column).count(),
+        None => column,
+    }
+}
+
+/// serde_json places an error where it stopped reading, and it stops before
+/// some faulty values: a value of the wrong type (`"power": []`) is placed
+/// on the `:`, `[`, `,` or blank before it (column 0 when it starts its
+/// line), an unknown field after the blank that follows its name (on the
+/// next line, if a line ends there). Such a place is moved on to the next
+/// token (the value); any other is kept.
+fn on_token(text: &str, line: usize, column: usize) -> (usize, usize) {
+    let line_start: usize = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
+    let line_text = text[line_start..].split('\n').next().unwrap_or_default();
+    // Just past the last character read.
+    let read = line_start + line_text.chars().take(column).map(char::len_utf8).sum::<usize>();
+    let stopped_before =
+        column == 0 || text[..read].ends_with(|c: char| c.is_ascii_whitespace() || matches!(c, ':' | ',' | '['));
+    match text[read..].find(|c: char| !c.is_ascii_whitespace() && c != ':') {
+        Some(next) if stopped_before => position(text, read + next),
+        _ => (line, column),
+    }
+}
+
+/// The error's message without the " at line L column C" serde_json
+/// appends when it has a position (the error carries them already); a
+/// message without a position (read from a value) is kept whole, even if the
+/// value it quotes says "at line".
+fn strip_position(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    match msg.strip_suffix(&suffix) {
+        Some(cause) if e.line() != 0 => cause.to_string(),
+        _ => msg,
     }
 }
 

@@ -11,14 +11,23 @@ use time::format_description::well_known::Rfc3339;
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
+    /// The earliest time RFC 3339 can write: 0000-01-01T00:00:00Z.
+    pub const MIN: Timestamp = Timestamp(-62_167_219_200);
     /// The latest time RFC 3339 can write: 9999-12-31T23:59:59Z.
     pub const MAX: Timestamp = Timestamp(253_402_300_799);
 
     /// Parse an RFC 3339 date-time; fractions of a second are dropped.
+    /// A time with an offset that is before [`Timestamp::MIN`] or after
+    /// [`Timestamp::MAX`] in UTC (`9999-12-31T23:00:00-02:00`) is refused:
+    /// it could not be written back (in UTC, as times are written).
     pub fn parse(s: &str) -> Result<Self, String> {
-        OffsetDateTime::parse(s, &Rfc3339)
+        let t = OffsetDateTime::parse(s, &Rfc3339)
             .map(|t| Timestamp(t.unix_timestamp()))
-            .map_err(|e| format!("`{s}` is not an RFC 3339 date-time ({e}), e.g. 2026-11-23T20:00:00Z"))
+            .map_err(|e| format!("`{s}` is not an RFC 3339 date-time ({e}), e.g. 2026-11-23T20:00:00Z"))?;
+        if !(Timestamp::MIN..=Timestamp::MAX).contains(&t) {
+            return Err(format!("`{s}` is outside {}..={} in UTC", Timestamp::MIN, Timestamp::MAX));
+        }
+        Ok(t)
     }
 
     /// The current time of the host's clock.
