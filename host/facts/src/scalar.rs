@@ -21,6 +21,13 @@ impl Timestamp {
     /// [`Timestamp::MAX`] in UTC (`9999-12-31T23:00:00-02:00`) is refused:
     /// it could not be written back (in UTC, as times are written).
     pub fn parse(s: &str) -> Result<Self, String> {
+        // `time` takes any character between the date and the time; RFC 3339
+        // has `T` (or `t`, or a space, its note says).
+        if s.len() > 10 && !matches!(s.as_bytes()[10], b'T' | b't' | b' ') {
+            return Err(format!(
+                "`{s}` is not an RFC 3339 date-time (`T` between date and time), e.g. 2026-11-23T20:00:00Z"
+            ));
+        }
         let t = OffsetDateTime::parse(s, &Rfc3339)
             .map(|t| Timestamp(t.unix_timestamp()))
             .map_err(|e| format!("`{s}` is not an RFC 3339 date-time ({e}), e.g. 2026-11-23T20:00:00Z"))?;

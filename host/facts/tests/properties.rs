@@ -23,6 +23,7 @@ use rampart_facts::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use std::fmt::Debug;
 
 /// Cases per property: each case reads one or a few documents of a few
@@ -958,6 +959,382 @@ proptest! {
     }
 }
 
+// ------------------------------------------------------------ 4. the documented rules
+
+/// A string of `lo..=hi` bytes, characters of 1 to 4 bytes.
+fn bytes_between(lo: usize, hi: usize) -> BoxedStrategy<String> {
+    (lo..=hi).prop_flat_map(string_of_bytes).boxed()
+}
+
+fn strings(s: impl Strategy<Value = String> + 'static) -> BoxedStrategy<Value> {
+    s.prop_map(Value::from).boxed()
+}
+
+/// A name 1 to 256 bytes long, as `docs/inputs.md` bounds ids and names.
+fn name_bound() -> (BoxedStrategy<Value>, BoxedStrategy<Value>) {
+    (
+        strings(prop_oneof![bytes_between(1, 4), bytes_between(250, 256)]),
+        strings(prop_oneof![Just(String::new()), bytes_between(257, 300)]),
+    )
+}
+
+/// A documented time: any RFC 3339 date-time within the years 0000 to 9999
+/// in UTC; other text, or such a time beyond them, refused.
+fn time_bound() -> (BoxedStrategy<Value>, BoxedStrategy<Value>) {
+    let outside = prop_oneof![
+        Just("2026-11-24_02:30:00Z".to_string()),
+        Just("2026-11-24T02:30:00".to_string()),
+        Just("2026-13-01T00:00:00Z".to_string()),
+        Just("1732415400".to_string()),
+        (0..=58u32, 1..=23u32).prop_map(|(m, h)| format!("9999-12-31T23:{m:02}:00-{h:02}:00")),
+        (1..=59u32, 1..=23u32).prop_map(|(m, h)| format!("0000-01-01T00:{m:02}:00+{h:02}:00")),
+    ];
+    let inside = rfc3339().prop_filter("within the years 0000 to 9999 in UTC", |s| Timestamp::parse(s).is_ok());
+    (strings(inside), strings(outside))
+}
+
+/// One of `names`; other names refused.
+fn names_bound(names: &'static [&'static str]) -> (BoxedStrategy<Value>, BoxedStrategy<Value>) {
+    let inside = select(names.to_vec()).prop_map(Value::from).boxed();
+    let outside = prop_oneof![
+        "[A-Za-z_-]{0,10}",
+        select(names.to_vec()).prop_map(str::to_uppercase),
+        select(names.to_vec()).prop_map(|n| n.replace('-', "_")),
+    ]
+    .prop_filter("not a name", move |s| !names.contains(&s.as_str()))
+    .prop_map(Value::from)
+    .boxed();
+    (inside, outside)
+}
+
+fn range_bound(lo: i64, hi: i64) -> (BoxedStrategy<Value>, BoxedStrategy<Value>) {
+    let inside = prop_oneof![Just(lo), Just(hi), lo..=hi].prop_map(Value::from).boxed();
+    let outside = prop_oneof![
+        Just(Value::from(hi + 1)),
+        Just(Value::from(lo - 1)),
+        (hi + 1..=i64::MAX).prop_map(Value::from),
+        (i64::MIN..lo).prop_map(Value::from),
+        any::<u64>().prop_filter("beyond", move |&n| n > hi as u64).prop_map(Value::from),
+    ]
+    .boxed();
+    (inside, outside)
+}
+
+fn degrees_bound(max: f64) -> (BoxedStrategy<Value>, BoxedStrategy<Value>) {
+    let inside = prop_oneof![Just(max), Just(-max), -max..=max].prop_map(Value::from).boxed();
+    let outside = prop_oneof![Just(max.next_up()), Just((-max).next_down()), max.next_up()..1e300, -1e300..(-max)]
+        .prop_map(Value::from)
+        .boxed();
+    (inside, outside)
+}
+
+/// A bound or rule of `docs/inputs.md`: the value at `path` of the example
+/// of `kind`, values just inside and values just outside.
+struct Rule {
+    kind: Kind,
+    path: &'static str,
+    inside: BoxedStrategy<Value>,
+    outside: BoxedStrategy<Value>,
+    /// The value read is the one written (not so for times with an offset).
+    same: bool,
+}
+
+fn rules() -> Vec<Rule> {
+    let rule = |kind, path, (inside, outside): (BoxedStrategy<Value>, BoxedStrategy<Value>)| Rule {
+        kind,
+        path,
+        inside,
+        outside,
+        same: true,
+    };
+    let time = |kind, path| Rule { same: false, ..rule(kind, path, time_bound()) };
+    let version = || {
+        let outside = prop_oneof![
+            (versions(), "[0-9A-Za-z-]{1,6}").prop_map(|(v, b)| format!("{v}+{b}")),
+            "[0-9]{1,3}(\\.[0-9]{1,3})?",
+            "v[0-9]\\.[0-9]\\.[0-9]",
+            Just("01.2.3".to_string()),
+        ];
+        (versions().prop_map(|v| Value::from(v.to_string())).boxed(), strings(outside))
+    };
+    let percent = || {
+        let (inside, outside) = range_bound(0, 100);
+        (prop_oneof![inside, Just(Value::Null)].boxed(), outside)
+    };
+    let wave = |counts: (u64, u64, u64, u64)| {
+        let (s, f, r, a) = counts;
+        json!({"wave": 0, "attempted": a, "succeeded": s, "failed": f, "rolled_back": r})
+    };
+    let quarter = || 0..=u64::MAX / 4;
+    vec![
+        rule(Kind::Device, "id", name_bound()),
+        rule(Kind::Device, "hardware.model", name_bound()),
+        rule(Kind::Device, "hardware.revision", (strings(bytes_between(0, 256)), strings(bytes_between(257, 300)))),
+        rule(Kind::Device, "firmware", version()),
+        rule(
+            Kind::Device,
+            "location.country",
+            (
+                strings("[A-Z]{2}"),
+                strings(prop_oneof!["[a-z][A-Za-z]", "[A-Z]{0,1}", "[A-Z]{3,4}", "[A-Z][ÄÖÜé]", "[A-Z] "]),
+            ),
+        ),
+        rule(Kind::Device, "location.geo.lat", degrees_bound(90.0)),
+        rule(Kind::Device, "location.geo.lon", degrees_bound(180.0)),
+        time(Kind::Device, "credential.not_after"),
+        time(Kind::Device, "credential.last_attestation"),
+        rule(Kind::Device, "power.battery_percent", percent()),
+        rule(Kind::Device, "link.signal_quality", percent()),
+        rule(Kind::Device, "link.kind", names_bound(&["ethernet", "wifi", "cellular", "satellite", "unknown"])),
+        rule(Kind::Device, "utc_offset_minutes", range_bound(-1080, 1080)),
+        rule(Kind::Device, "updates.last_outcome", names_bound(&["none", "succeeded", "failed", "rolled-back"])),
+        rule(Kind::Device, "labels.site", (strings(bytes_between(0, 1024)), strings(bytes_between(1025, 1100)))),
+        rule(Kind::Release, "id", name_bound()),
+        rule(Kind::Release, "version", version()),
+        rule(Kind::Release, "channel", names_bound(&["security", "feature"])),
+        rule(Kind::Release, "payload_kind", names_bound(&["full", "delta"])),
+        rule(Kind::Release, "compatible_hardware[1]", name_bound()),
+        rule(Kind::Release, "sbom[2].name", name_bound()),
+        time(Kind::Release, "released_at"),
+        rule(Kind::Rollout, "id", name_bound()),
+        time(Kind::Rollout, "started_at"),
+        time(Kind::Rollout, "now"),
+        rule(
+            Kind::Rollout,
+            "waves[0]",
+            (
+                (quarter(), quarter(), quarter(), quarter())
+                    .prop_map(move |(s, f, r, more)| wave((s, f, r, s + f + r + more)))
+                    .boxed(),
+                (0..=u64::MAX / 3, 0..=u64::MAX / 3, 0..=u64::MAX / 3, 1..=u64::MAX / 3)
+                    .prop_map(move |(s, f, r, less)| wave((s, f, r, (s + f + r).saturating_sub(less))))
+                    .prop_filter("more ended than attempted", |w| {
+                        let n = |k: &str| w[k].as_u64().unwrap();
+                        n("succeeded") + n("failed") + n("rolled_back") > n("attempted")
+                    })
+                    .boxed(),
+            ),
+        ),
+        rule(
+            Kind::Rollout,
+            "waves[1].wave",
+            ((1..=u32::MAX).prop_map(Value::from).boxed(), Just(Value::from(0)).boxed()),
+        ),
+        rule(Kind::Health, "probes[1].name", name_bound()),
+    ]
+}
+
+/// Which rule, a value, and whether it is outside.
+fn rule_cases() -> impl Strategy<Value = (usize, Value, bool)> {
+    let cases: Vec<BoxedStrategy<(usize, Value, bool)>> = rules()
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            prop_oneof![r.inside.prop_map(move |v| (i, v, false)), r.outside.prop_map(move |v| (i, v, true))].boxed()
+        })
+        .collect();
+    proptest::strategy::Union::new(cases)
+}
+
+/// The fields `docs/inputs.md` says may be left out, with what they then
+/// are (`[]` stands for any list item); every other field of the examples
+/// is required.
+fn documented_defaults(kind: Kind) -> Vec<(&'static str, Value)> {
+    match kind {
+        Kind::Device => vec![
+            ("location.geo", Value::Null),
+            ("credential.revoked", json!(false)),
+            ("credential.last_attestation", Value::Null),
+            ("power.battery_percent", Value::Null),
+            ("power.on_mains", json!(false)),
+            ("link.metered", json!(false)),
+            ("link.signal_quality", Value::Null),
+            ("utc_offset_minutes", json!(0)),
+            ("uptime_secs", json!(0)),
+            ("updates", json!({"last_outcome": "none", "consecutive_failures": 0})),
+            ("updates.last_outcome", json!("none")),
+            ("updates.consecutive_failures", json!(0)),
+            ("labels", json!({})),
+        ],
+        Kind::Release => vec![("payload_kind", json!("full")), ("sbom", json!([])), ("sbom[].purl", json!(""))],
+        Kind::Rollout => vec![
+            ("now", Value::Null),
+            ("waves", json!([])),
+            ("waves[].attempted", json!(0)),
+            ("waves[].succeeded", json!(0)),
+            ("waves[].failed", json!(0)),
+            ("waves[].rolled_back", json!(0)),
+        ],
+        Kind::Health => vec![
+            ("boots_since_install", json!(0)),
+            ("unexpected_reboots", json!(0)),
+            ("failed_integrity_checks", json!(0)),
+            ("failed_services", json!([])),
+            ("metrics", json!({})),
+            ("probes", json!([])),
+            ("probes[].critical", json!(false)),
+            ("probes[].detail", json!("")),
+        ],
+    }
+}
+
+proptest! {
+    #![proptest_config(config(CASES))]
+
+    /// Every bound and rule `docs/inputs.md` states, at a field of an
+    /// example: a value just inside is read as written; one just outside
+    /// is refused naming the field, at a place inside the value (its first
+    /// character when it is valid JSON the rule refuses), in any layout.
+    #[test]
+    fn documented_rules_hold_at_their_edges((rule, value, outside) in rule_cases(), layout in layouts()) {
+        let rule = &rules()[rule];
+        let path = steps(rule.path);
+        let mut doc = rule.kind.example();
+        *at_mut(&mut doc, &path) = Value::from(SENTINEL);
+        let (text, span) = plant(&doc, &layout, &value.to_string());
+        let read = rule.kind.read_str("r.json", &text);
+        if !outside {
+            let read = read.map_err(|e| TestCaseError::fail(format!("{value} refused: {e}")))?;
+            if rule.same {
+                prop_assert_eq!(at(&read, &path), Some(&value));
+            }
+            *at_mut(&mut doc, &path) = value;
+            prop_assert_eq!(rule.kind.read_value("r", doc).ok(), Some(read));
+        } else {
+            let e = read.map(|v| v.to_string()).err().ok_or_else(|| TestCaseError::fail(format!("{value} accepted")))?;
+            let (field, position, _) = parts(&e, "r.json")?;
+            prop_assert_eq!(field.as_str(), rule.path, "{}", e);
+            let (line, column) = position.unwrap();
+            let at_char = offset_of(&text, line, column);
+            prop_assert!(at_char.is_some_and(|o| span.contains(&o)), "{} in {:?}", e, text);
+            if matches!(e, FactsError::Invalid { .. }) {
+                prop_assert_eq!(at_char, Some(span.start), "{}", e);
+            }
+            *at_mut(&mut doc, &path) = value;
+            let e = rule.kind.read_value("r", doc).unwrap_err();
+            let (field, _, _) = parts(&e, "r")?;
+            prop_assert_eq!(field.as_str(), rule.path);
+        }
+    }
+
+    /// A field `docs/inputs.md` says may be left out reads, left out, as its
+    /// documented default written out does; leaving out any other field is
+    /// refused as ``field `PARENT`: missing field `NAME` ``. Entries of the
+    /// maps (labels, metrics) may all be left out.
+    #[test]
+    fn required_and_optional_fields_are_as_documented(
+        kind in select(KINDS.to_vec()),
+        pick in any::<prop::sample::Index>(),
+        layout in layouts(),
+    ) {
+        let mut doc = kind.example();
+        let members: Vec<Vec<Step>> =
+            all_paths(&doc).into_iter().filter(|p| matches!(p.last(), Some(Step::Key(_)))).collect();
+        let path = pick.get(&members).clone();
+        let (last, parent) = path.split_last().unwrap();
+        let Step::Key(name) = last else { unreachable!() };
+        let generic = path_name(&path).split('[').map(|s| s.split_once(']').map_or(s, |(_, r)| r)).collect::<Vec<_>>().join("[]");
+        at_mut(&mut doc, parent).as_object_mut().unwrap().remove(name);
+        let read = kind.read_str("o.json", &write(&doc, &layout));
+        let parent_name = path_name(parent);
+        if matches!(parent_name.as_str(), "labels" | "metrics") {
+            prop_assert!(read.is_ok(), "{:?}", read);
+        } else if let Some((_, default)) = documented_defaults(kind).into_iter().find(|(p, _)| *p == generic) {
+            let mut with_default = doc.clone();
+            at_mut(&mut with_default, parent).as_object_mut().unwrap().insert(name.clone(), default);
+            let expected = kind.read_value("o", with_default);
+            prop_assert_eq!(read.as_ref().ok(), expected.as_ref().ok());
+            let got = kind.read_value("o", doc);
+            prop_assert_eq!(got.map_err(|e| e.to_string()), expected.map_err(|e| e.to_string()));
+        } else {
+            let e = read.unwrap_err();
+            let (field, _, cause) = parts(&e, "o.json")?;
+            prop_assert_eq!(field, parent_name);
+            prop_assert_eq!(cause, format!("missing field `{name}`"));
+        }
+    }
+}
+
+/// Lists and labels: at most 10,000 items; one more is refused naming the
+/// list.
+#[test]
+fn lists_hold_at_most_10000_items() {
+    type Item = fn(usize) -> Value;
+    let cases: [(Kind, &str, Item); 6] = [
+        (Kind::Device, "labels", |i| json!(format!("v{i}"))),
+        (Kind::Release, "compatible_hardware", |i| json!(format!("m{i}"))),
+        (Kind::Release, "sbom", |i| json!({"name": format!("p{i}"), "version": "1"})),
+        (Kind::Rollout, "waves", |i| json!({"wave": i})),
+        (Kind::Health, "failed_services", |i| json!({"name": format!("s{i}")})),
+        (Kind::Health, "probes", |i| json!({"name": format!("p{i}"), "passed": true})),
+    ];
+    for (kind, list, item) in cases {
+        for n in [10_000, 10_001] {
+            let mut doc = kind.example();
+            doc[list] = if list == "labels" {
+                Value::Object((0..n).map(|i| (format!("k{i}"), item(i))).collect())
+            } else {
+                Value::Array((0..n).map(item).collect())
+            };
+            let read = kind.read_str("l.json", &doc.to_string());
+            if n == 10_000 {
+                assert!(read.is_ok(), "{list}: {:?}", read.err());
+            } else {
+                let e = read.unwrap_err();
+                assert!(e.to_string().contains(&format!("field `{list}`: has 10001 ")), "{e}");
+            }
+        }
+    }
+}
+
+/// A facts file is at most 16 MiB: exactly 16 MiB is read, one byte more is
+/// refused.
+#[test]
+fn a_file_of_16_mib_is_read_and_one_byte_more_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("device.json");
+    let mut text = Kind::Device.example_text().to_string();
+    text.push_str(&" ".repeat((16 << 20) - text.len()));
+    std::fs::write(&path, &text).unwrap();
+    Kind::Device.read_file(&path).unwrap();
+    text.push(' ');
+    std::fs::write(&path, &text).unwrap();
+    let e = Kind::Device.read_file(&path).unwrap_err().to_string();
+    assert!(e.ends_with("cannot read: larger than the limit of 16777216 bytes for a facts file"), "{e}");
+}
+
+// ------------------------------------------------------------ 5. the cohort seed
+
+/// The documented derivation, computed here.
+fn documented_seed(id: &str) -> u64 {
+    let digest = Sha256::digest(format!("rampart-cohort-v1:{id}").as_bytes());
+    u64::from_be_bytes(digest[..8].try_into().unwrap())
+}
+
+proptest! {
+    #![proptest_config(config(CASES))]
+
+    /// The cohort seed of any id (non-ASCII, escapes, control characters)
+    /// is the first 8 bytes, big-endian, of SHA-256 over
+    /// `rampart-cohort-v1:` and the id, however the id is given; and a seed
+    /// cannot be given in a device file.
+    #[test]
+    fn the_cohort_seed_is_sha256_of_the_id(id in prop_oneof![text(64), bytes_between(1, 256)]) {
+        let expected = documented_seed(&id);
+        prop_assert_eq!(cohort_seed(&id), expected);
+        prop_assert_eq!(rampart_facts::DeviceId::from(id.as_str()).cohort_seed(), expected);
+        if (1..=256).contains(&id.len()) {
+            let mut doc = Kind::Device.example();
+            doc["id"] = Value::from(id.clone());
+            let d: Device = from_json_str("d.json", &doc.to_string()).unwrap();
+            prop_assert_eq!(d.cohort_seed(), expected);
+            doc["cohort_seed"] = Value::from(expected);
+            let e = from_json_str::<Device>("d.json", &doc.to_string()).unwrap_err().to_string();
+            prop_assert!(e.contains("field `cohort_seed`: unknown field `cohort_seed`"), "{}", e);
+        }
+    }
+}
+
 // ------------------------------------------------------------ regressions found by the properties
 
 /// Found by `a_value_of_the_wrong_type_is_refused_where_it_is`: columns were
@@ -1027,6 +1404,21 @@ fn a_time_that_cannot_be_written_back_is_refused() {
     }
     assert_eq!(Timestamp::parse("9999-12-31T22:59:59-01:00"), Ok(Timestamp::MAX));
     assert_eq!(Timestamp::parse("0000-01-01T01:00:00+01:00"), Ok(Timestamp(MIN_SECS)));
+}
+
+/// Found by `documented_rules_hold_at_their_edges`: any character between
+/// the date and the time was taken (`time` allows it), so the host took
+/// times that RFC 3339, and the schema's `date-time`, refuse.
+#[test]
+fn a_time_needs_t_between_date_and_time() {
+    for s in ["2026-11-24_02:30:00Z", "2026-11-24x02:30:00Z", "2026-11-24\\u000002:30:00Z"] {
+        let text = format!("{{\"id\": \"r\", \"started_at\": \"{s}\"}}");
+        let e = from_json_str::<Rollout>("r.json", &text).unwrap_err().to_string();
+        assert!(e.contains("field `started_at`: ") && e.contains("(`T` between date and time)"), "{e}");
+    }
+    for s in ["2026-11-24T02:30:00Z", "2026-11-24t02:30:00z", "2026-11-24 02:30:00Z"] {
+        assert_eq!(Timestamp::parse(s), Ok(Timestamp(1_795_487_400)), "{s}");
+    }
 }
 
 /// Found by `devices_read_back` and `health_reports_read_back`: serde_json
