@@ -17,6 +17,9 @@ use std::io::{BufRead, Read, Write};
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
     Text,
+    /// Text that may be empty: an empty cell is the empty text, not an
+    /// absent field (the field is required, and `""` is a valid value).
+    MaybeEmpty,
     Whole,
     Signed,
     Decimal,
@@ -27,7 +30,7 @@ enum Kind {
 const COLUMNS: &[(&str, Kind, bool)] = &[
     ("id", Kind::Text, true),
     ("hardware.model", Kind::Text, true),
-    ("hardware.revision", Kind::Text, true),
+    ("hardware.revision", Kind::MaybeEmpty, true),
     ("firmware", Kind::Text, true),
     ("security_counter", Kind::Whole, true),
     ("location.country", Kind::Text, true),
@@ -124,7 +127,7 @@ impl<R: BufRead> CsvDevices<R> {
         }
         let mut root = Map::new();
         for (cell, col) in self.record.iter().zip(columns) {
-            if cell.is_empty() {
+            if cell.is_empty() && col.kind != Kind::MaybeEmpty {
                 continue;
             }
             let name = col.path.join(".");
@@ -140,6 +143,9 @@ impl<R: BufRead> CsvDevices<R> {
             }
             map.insert(last.clone(), value);
         }
+        // Every `power` column is optional: without one, the defaults (the
+        // device JSON needs the object).
+        root.entry("power").or_insert_with(|| Value::Object(Map::new()));
         rampart_facts::from_json_value::<Device>("device", Value::Object(root)).map_err(|e| {
             let cause = match e {
                 FactsError::Syntax { field, cause, .. } => match required_column(&field, &cause) {
@@ -157,7 +163,7 @@ impl<R: BufRead> CsvDevices<R> {
 
 fn cell_value(cell: &str, kind: Kind) -> Result<Value, String> {
     Ok(match kind {
-        Kind::Text => Value::String(cell.to_string()),
+        Kind::Text | Kind::MaybeEmpty => Value::String(cell.to_string()),
         Kind::Whole => cell.parse::<u64>().map_err(|_| format!("`{cell}` is not a whole number"))?.into(),
         Kind::Signed => cell.parse::<i64>().map_err(|_| format!("`{cell}` is not an integer"))?.into(),
         Kind::Decimal => {
@@ -181,7 +187,11 @@ impl<R: BufRead> Iterator for CsvDevices<R> {
                 return None;
             }
             let line = self.reader.position().line();
-            match self.reader.read_record(&mut self.record) {
+            // Read as bytes, so that a cell that is not UTF-8 is one bad
+            // row, named by its line and column, and the rows after it are
+            // read.
+            let mut bytes = std::mem::take(&mut self.record).into_byte_record();
+            match self.reader.read_byte_record(&mut bytes) {
                 Ok(false) => {
                     self.done = true;
                     if self.columns.is_none() {
@@ -191,7 +201,8 @@ impl<R: BufRead> Iterator for CsvDevices<R> {
                 }
                 Ok(true) => {}
                 Err(e) => {
-                    // The reader cannot go on after a broken row.
+                    // The reader cannot go on after a broken row (only an
+                    // I/O error: the CSV reader takes any bytes).
                     self.done = true;
                     let line = e.position().map_or(line, |p| p.line());
                     let msg = e.to_string();
@@ -201,7 +212,22 @@ impl<R: BufRead> Iterator for CsvDevices<R> {
                     }));
                 }
             }
-            let line = self.record.position().map_or(line, |p| p.line());
+            let line = bytes.position().map_or(line, |p| p.line());
+            match csv::StringRecord::from_byte_record(bytes) {
+                Ok(record) => self.record = record,
+                Err(e) => {
+                    let field = e.utf8_error().field();
+                    let Some(columns) = &self.columns else {
+                        self.done = true;
+                        return Some(Err(self.invalid(line, "header: not UTF-8".into())));
+                    };
+                    let cause = match columns.get(field) {
+                        Some(c) => format!("column `{}`: not UTF-8", c.path.join(".")),
+                        None => format!("cell {} is not UTF-8", field + 1),
+                    };
+                    return Some(Err(self.invalid(line, cause)));
+                }
+            }
             if self.record.iter().all(str::is_empty) {
                 continue;
             }
@@ -225,28 +251,76 @@ impl<R: BufRead> Iterator for CsvDevices<R> {
 }
 
 /// Refuses a line longer than [`MAX_LINE_BYTES`] before the CSV reader
-/// buffers it, and turns CRLF line ends into LF: the CSV reader counts a
-/// CRLF file's lines one short (rust-csv issue 395), and a row must be
-/// named by its line.
+/// buffers it, drops a UTF-8 byte-order mark at the start (the CSV reader
+/// drops one only when its first read holds all three bytes), and turns
+/// CRLF line ends into LF: the CSV reader counts a CRLF file's lines one
+/// short (rust-csv issue 395), and a row must be named by its line. A CR
+/// inside a quoted cell is the cell's own and is kept. A blank line is
+/// handed on as one empty quoted cell (`""`): the CSV reader skips a blank
+/// line but counts it in the next row's position, which then names the
+/// blank line; a row of empty cells it numbers, and `CsvDevices` skips.
 struct LineCap<R> {
     inner: R,
     since_newline: u64,
     /// A `\r` ended the last bytes read: whether it is kept depends on the
     /// next byte.
     pending_cr: bool,
+    /// At the start of the stream: the bytes of a byte-order mark read so
+    /// far (held back); `None` past it.
+    bom: Option<usize>,
+    /// Where the bytes handed out are in the CSV syntax.
+    quote: Quote,
+    /// The bytes handed out end a line (or there are none yet).
+    line_start: bool,
     raw: Vec<u8>,
     /// Bytes converted and not yet handed out, from `at`.
     ready: Vec<u8>,
     at: usize,
 }
 
+const BOM: &[u8] = "\u{feff}".as_bytes();
+
+/// Where a byte is in the CSV syntax, as the CSV reader sees it (RFC 4180
+/// quoting: a quote opens a quoted cell only at the start of a cell, and
+/// `""` in one is a quote).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Quote {
+    CellStart,
+    Unquoted,
+    Quoted,
+    /// A quote in a quoted cell: its end, or the first of `""`.
+    Closing,
+}
+
 impl<R> LineCap<R> {
     fn new(inner: R) -> Self {
-        LineCap { inner, since_newline: 0, pending_cr: false, raw: vec![0; 64 * 1024], ready: Vec::new(), at: 0 }
+        LineCap {
+            inner,
+            since_newline: 0,
+            pending_cr: false,
+            bom: Some(0),
+            quote: Quote::CellStart,
+            line_start: true,
+            raw: vec![0; 64 * 1024],
+            ready: Vec::new(),
+            at: 0,
+        }
     }
 
     fn push(&mut self, b: u8) -> std::io::Result<()> {
+        if b == b'\n' && self.line_start {
+            self.ready.extend_from_slice(b"\"\"");
+            self.quote = Quote::Closing;
+        }
         self.ready.push(b);
+        self.quote = match (self.quote, b) {
+            (Quote::Quoted, b'"') => Quote::Closing,
+            (Quote::Quoted, _) => Quote::Quoted,
+            (Quote::CellStart, b'"') | (Quote::Closing, b'"') => Quote::Quoted,
+            (_, b',' | b'\n' | b'\r') => Quote::CellStart,
+            _ => Quote::Unquoted,
+        };
+        self.line_start = b == b'\n' && self.quote == Quote::CellStart;
         if b == b'\n' {
             self.since_newline = 0;
         } else {
@@ -257,6 +331,34 @@ impl<R> LineCap<R> {
         }
         Ok(())
     }
+
+    /// One byte read, after the byte-order mark.
+    fn byte(&mut self, b: u8) -> std::io::Result<()> {
+        if std::mem::take(&mut self.pending_cr) && b != b'\n' {
+            self.push(b'\r')?;
+        }
+        if b == b'\r' && self.quote != Quote::Quoted {
+            self.pending_cr = true;
+            Ok(())
+        } else {
+            self.push(b)
+        }
+    }
+
+    /// One byte read.
+    fn take(&mut self, b: u8) -> std::io::Result<()> {
+        if let Some(n) = self.bom {
+            if b == BOM[n] {
+                self.bom = (n + 1 < BOM.len()).then_some(n + 1);
+                return Ok(());
+            }
+            self.bom = None;
+            for &held in &BOM[..n] {
+                self.byte(held)?;
+            }
+        }
+        self.byte(b)
+    }
 }
 
 impl<R: Read> Read for LineCap<R> {
@@ -266,22 +368,22 @@ impl<R: Read> Read for LineCap<R> {
             self.at = 0;
             let got = self.inner.read(&mut self.raw)?;
             if got == 0 {
-                if !std::mem::take(&mut self.pending_cr) {
+                // The end: what is held back is handed out.
+                if let Some(n) = self.bom.take() {
+                    for &held in &BOM[..n] {
+                        self.byte(held)?;
+                    }
+                }
+                if std::mem::take(&mut self.pending_cr) {
+                    self.push(b'\r')?;
+                }
+                if self.ready.is_empty() {
                     return Ok(0);
                 }
-                self.push(b'\r')?;
                 break;
             }
             for i in 0..got {
-                let b = self.raw[i];
-                if std::mem::take(&mut self.pending_cr) && b != b'\n' {
-                    self.push(b'\r')?;
-                }
-                if b == b'\r' {
-                    self.pending_cr = true;
-                } else {
-                    self.push(b)?;
-                }
+                self.take(self.raw[i])?;
             }
         }
         let n = buf.len().min(self.ready.len() - self.at);
@@ -298,8 +400,15 @@ pub struct CsvWriter<W: Write> {
 }
 
 impl<W: Write> CsvWriter<W> {
-    /// Write the header row.
+    /// Write the header row. A label key with whitespace at either end is
+    /// an error: the reader trims the header's names, and would read
+    /// another key.
     pub fn new(out: W, labels: &[&str]) -> std::io::Result<Self> {
+        if let Some(k) = labels.iter().find(|k| k.trim() != **k) {
+            return Err(std::io::Error::other(format!(
+                "label `{k}`: a CSV column cannot name a label key with whitespace at either end"
+            )));
+        }
         let mut writer = csv::Writer::from_writer(out);
         let labels: Vec<String> = labels.iter().map(|k| k.to_string()).collect();
         let header = columns().map(String::from).chain(labels.iter().map(|k| format!("{LABEL}{k}")));

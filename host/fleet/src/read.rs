@@ -163,7 +163,9 @@ impl Chunk {
                     let invalid = |cause: String| RowError::Invalid { origin: origin.to_string(), line, cause };
                     let row = match std::str::from_utf8(bytes) {
                         Ok(t) if t.trim().is_empty() => continue,
-                        Ok(t) => Ok(t.trim()),
+                        // The line as it is, whitespace and all: a column
+                        // named is the line's.
+                        Ok(t) => Ok(t),
                         Err(e) => Err(e),
                     };
                     let mine = match (&row, shard) {
@@ -197,7 +199,9 @@ fn row_cause(e: &rampart_facts::FactsError, line: u64, text: &str) -> String {
         Some(rest) => format!("device: column {rest}"),
         None => cause,
     };
-    if line == 1 && !text.trim_start().starts_with('{') && text.contains(',') {
+    // A byte-order mark before the JSON is no sign of CSV.
+    let bare = text.strip_prefix('\u{feff}').unwrap_or(text).trim_start();
+    if line == 1 && !bare.starts_with('{') && text.contains(',') {
         return format!("{cause} (a CSV fleet? its name must end in .csv, or give --fleet-format csv)");
     }
     cause
