@@ -23,7 +23,8 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use rampart_facts::{Device, Timestamp};
 use rampart_fleet::csv_format::{CsvDevices, CsvWriter};
-use rampart_fleet::read::{BLOCK_BYTES, Chunk, JsonBlocks, MAX_LINE_BYTES, RowError, Source};
+use rampart_fleet::read::{BLOCK_BYTES, Chunk, JsonBlocks, MAX_LINE_BYTES, RowError, Source, shard_of};
+use serde_json::Value;
 use std::io::Read;
 
 const MAX: usize = MAX_LINE_BYTES as usize;
@@ -140,8 +141,14 @@ fn model_jsonl(text: &[u8], shard: Option<(u64, u64)>) -> Vec<Got> {
     let mut out = Vec::new();
     for (i, bytes) in lines.into_iter().enumerate() {
         let line = i as u64 + 1;
-        if shard.is_some_and(|(i, n)| (line - 1) % n != i) {
-            continue;
+        if let Some((i, n)) = shard {
+            // By the device id when the row has one to read; an over-long
+            // line is not read.
+            let id = std::str::from_utf8(bytes).ok().filter(|_| bytes.len() <= MAX).and_then(model_row_id);
+            let of = id.map_or((line - 1) % n, |id| shard_of(&id, n));
+            if of != i {
+                continue;
+            }
         }
         if bytes.len() > MAX {
             out.push(Got::Invalid(line, format!("line longer than {MAX} bytes")));
@@ -170,6 +177,22 @@ fn model_jsonl(text: &[u8], shard: Option<(u64, u64)>) -> Vec<Got> {
         }
     }
     out
+}
+
+/// The id a shard goes by: a device's own; else the string `id` of a JSON
+/// object; else, in text cut short, a plain `"id"` string the object opens
+/// with (these lines' rows are cut from devices, whose id comes first).
+fn model_row_id(t: &str) -> Option<String> {
+    if let Ok(d) = rampart_facts::from_json_str::<Device>("device", t) {
+        return Some(d.id.into_string());
+    }
+    let t = t.strip_prefix('\u{feff}').unwrap_or(t);
+    if let Ok(Value::Object(o)) = serde_json::from_str::<Value>(t) {
+        return o.get("id").and_then(Value::as_str).map(String::from);
+    }
+    let rest = t.trim_start_matches([' ', '\t', '\r', '\n']).strip_prefix(r#"{"id":""#)?;
+    let end = rest.find('"')?;
+    Some(rest[..end].to_string()).filter(|id| !id.contains('\\'))
 }
 
 /// A device's JSON with spaces after its `{` so that it is `len` bytes.
