@@ -65,10 +65,12 @@ impl Text {
     }
 }
 
-/// The shard of `n` (`0..n`) that the device `id` belongs to: the top of
-/// its [`cohort_seed`](rampart_facts::cohort_seed) multiplied by 2⁶⁴/φ
-/// (so that no bits of the seed a policy or the dry-run reads decide it),
-/// times `n`, over 2⁶⁴. Every row of one id is in one shard, where a
+/// The shard of `n` (`0..n`) that the device `id` belongs to: its
+/// [`cohort_seed`](rampart_facts::cohort_seed) times 2⁶⁴/φ
+/// (`0x9e37_79b9_7f4a_7c15`) modulo 2⁶⁴, a mix whose top bits depend on
+/// every bit of the seed (so that the bits a policy's waves or the
+/// dry-run's sample read do not decide a shard alone), scaled to `0..n`
+/// (times `n`, over 2⁶⁴). Every row of one id is in one shard, where a
 /// duplicate is found as in a whole run.
 pub fn shard_of(id: &str, n: u64) -> u64 {
     let mixed = rampart_facts::cohort_seed(id).wrapping_mul(0x9e37_79b9_7f4a_7c15);
